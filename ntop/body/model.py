@@ -1,0 +1,128 @@
+"""``BodyModel``: SMPL through smplx, for the official model files and ntop's procedural one.
+
+Every body in ntop is posed here: the capture's ground truth, the fitted bodies, the NeRF's
+deformation and the labels, so that a label is always the same function of the same parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import smplx
+import torch
+from smplx.utils import Struct
+
+from ntop.body import procedural
+from ntop.body.joints import JOINT_SETS, LANDMARKS, SMPL_LANDMARK_IDS
+from ntop.body.loaders import load_model_file
+from ntop.errors import NtopError
+
+__all__ = ["BodyModel", "BodyOutput"]
+
+
+@dataclass
+class BodyOutput:
+    """Posed bodies: ``vertices (B, V, 3)`` and SMPL's ``joints (B, 24, 3)``, metres, world frame."""
+
+    vertices: torch.Tensor
+    joints: torch.Tensor
+
+
+class BodyModel(torch.nn.Module):
+    """A batched SMPL layer (smplx) plus ntop's joint sets.
+
+    ``BodyModel.from_file(path)`` reads an official ``.pkl`` or an ``.npz``;
+    ``BodyModel.procedural()`` uses the generated model (cached on first use).
+    """
+
+    def __init__(self, data: dict[str, Any], source: str = "<memory>", dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.source = source
+        n_verts = int(np.asarray(data["v_template"]).shape[0])
+        self.landmark_ids = self._landmarks(data, n_verts, source)
+        arrays = {k: np.asarray(v) for k, v in data.items()}
+        arrays["f"] = arrays["f"].astype(np.int64)
+        with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a harmless warning on every load
+            self.smpl = smplx.SMPL(model_path="", data_struct=Struct(**arrays), vertex_ids=self.landmark_ids, dtype=dtype)
+        h36m = arrays.get("J_regressor_h36m")
+        self.register_buffer("J_regressor_h36m", None if h36m is None else torch.as_tensor(h36m, dtype=dtype))
+        self.register_buffer("faces", self.smpl.faces_tensor.clone())
+        self.register_buffer("weights", self.smpl.lbs_weights.clone())
+        self.num_betas = int(self.smpl.num_betas)
+
+    @staticmethod
+    def _landmarks(data: dict[str, Any], n_verts: int, source: str) -> dict[str, int]:
+        if "landmark_ids" in data:
+            names = [str(n) for n in np.asarray(data["landmark_names"])]
+            ids = dict(zip(names, np.asarray(data["landmark_ids"]).tolist()))
+        elif n_verts == 6890:
+            ids = dict(SMPL_LANDMARK_IDS)
+        else:
+            raise NtopError(f"a {n_verts}-vertex model needs its own landmark vertex ids", source, "landmark_ids")
+        missing = [n for n in LANDMARKS if n not in ids]
+        if missing:
+            raise NtopError(f"landmarks missing: {', '.join(missing)}", source, "landmark_names")
+        if max(ids.values()) >= n_verts:
+            raise NtopError("a landmark vertex id is out of range", source, "landmark_ids")
+        return ids
+
+    @classmethod
+    def from_file(cls, path: str | Path, dtype: torch.dtype = torch.float32) -> "BodyModel":
+        return cls(load_model_file(path), source=str(path), dtype=dtype)
+
+    @classmethod
+    def procedural(cls, cache_dir: str | Path | None = None, dtype: torch.dtype = torch.float32) -> "BodyModel":
+        return cls.from_file(procedural.cached_path(cache_dir), dtype=dtype)
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.smpl.v_template.shape[0])
+
+    @property
+    def template(self) -> torch.Tensor:
+        return self.smpl.v_template
+
+    def forward(
+        self,
+        global_orient: torch.Tensor,
+        body_pose: torch.Tensor,
+        betas: torch.Tensor | None = None,
+        transl: torch.Tensor | None = None,
+    ) -> BodyOutput:
+        """Pose bodies. ``global_orient (B, 3)``, ``body_pose (B, 23, 3)`` or ``(B, 69)`` axis-angle
+        (radians), ``betas (B, n)`` or ``(n,)`` (shared), ``transl (B, 3)`` metres."""
+        B = global_orient.shape[0]
+        dtype, device = self.smpl.v_template.dtype, self.smpl.v_template.device
+        body_pose = body_pose.reshape(B, -1)
+        if betas is None:
+            betas = torch.zeros(1, self.num_betas, dtype=dtype, device=device)
+        betas = betas.reshape(-1, betas.shape[-1])[:, : self.num_betas]
+        if transl is None:
+            transl = torch.zeros(B, 3, dtype=dtype, device=device)
+        out = self.smpl(betas=betas.expand(B, -1), body_pose=body_pose, global_orient=global_orient, transl=transl)
+        return BodyOutput(vertices=out.vertices, joints=out.joints[:, :24])
+
+    def joint_set(self, out: BodyOutput, name: str) -> torch.Tensor:
+        """Joints of the named set (``smpl24``, ``hybrik29``, ``coco17``, ``h36m17``): ``(B, J, 3)``."""
+        if name not in JOINT_SETS:
+            raise NtopError(f"unknown joint set {name!r}; known: {', '.join(JOINT_SETS)}")
+        cols = []
+        for src in JOINT_SETS[name].sources:
+            kind, key = src.split(":")
+            if kind == "smpl":
+                cols.append(out.joints[:, int(key)])
+            elif kind == "vertex":
+                cols.append(out.vertices[:, self.landmark_ids[key]])
+            else:
+                if self.J_regressor_h36m is None:
+                    raise NtopError("this body model has no H36M joint regressor", self.source, "J_regressor_h36m")
+                cols.append(torch.einsum("v,bvc->bc", self.J_regressor_h36m[int(key)], out.vertices))
+        return torch.stack(cols, 1)
+
+    def available_joint_sets(self) -> list[str]:
+        return [n for n in JOINT_SETS if n != "h36m17" or self.J_regressor_h36m is not None]

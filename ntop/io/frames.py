@@ -1,0 +1,159 @@
+"""Frames in and out: videos and image folders through OpenCV, and the encoded frame store ``frames.h5``.
+
+Frames are RGB ``uint8 (H, W, 3)`` everywhere in ntop; OpenCV's BGR stays inside this module.
+``frames.h5`` keeps each frame losslessly encoded (PNG by default) as one variable-length record per
+(camera, frame), so that a capture of millions of frames is one file with random access by index.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import h5py
+import numpy as np
+
+from ntop.errors import NtopError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "read_video",
+    "write_video",
+    "read_image_folder",
+    "write_image_folder",
+    "count_frames",
+    "encode_image",
+    "decode_image",
+    "FrameStore",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def _rgb(bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def count_frames(path: str | os.PathLike) -> int:
+    """Number of frames of a video (decoded, not the container's claim) or images in a folder."""
+    path = Path(path)
+    if path.is_dir():
+        return len(_image_files(path))
+    return sum(1 for _ in read_video(path))
+
+
+def read_video(path: str | os.PathLike, indices: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(index, rgb)`` for the wanted frame indices (all when None), decoding sequentially."""
+    path = Path(path)
+    if not path.is_file():
+        raise NtopError("video not found", path)
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise NtopError("cannot open video (corrupt or unsupported codec)", path)
+    wanted = None if indices is None else sorted(set(int(i) for i in indices))
+    try:
+        i = 0
+        pending = iter(wanted) if wanted is not None else None
+        target = next(pending, None) if pending is not None else 0
+        while target is not None:
+            ok, frame = cap.read()
+            if not ok:
+                if wanted is None:
+                    return
+                raise NtopError(f"video ends after {i} frames; frame {target} is missing (truncated?)", path, "frames")
+            if wanted is None or i == target:
+                yield i, _rgb(frame)
+                target = i + 1 if wanted is None else next(pending, None)
+            i += 1
+    finally:
+        cap.release()
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float = 25.0, quality: int = 95) -> int:
+    """Write RGB frames as Motion-JPEG (intra-only: every frame decodes on its own). Returns the count."""
+    path = Path(path)
+    writer = None
+    n = 0
+    try:
+        for rgb in frames:
+            if writer is None:
+                h, w = rgb.shape[:2]
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+                writer.set(cv2.VIDEOWRITER_PROP_QUALITY, quality)
+                if not writer.isOpened():
+                    raise NtopError("cannot open video for writing", path)
+            writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            n += 1
+    finally:
+        if writer is not None:
+            writer.release()
+    return n
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_image_folder(folder: str | os.PathLike, indices: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(index, rgb)`` over a folder's images in name order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NtopError("image folder not found", folder)
+    files = _image_files(folder)
+    for i in range(len(files)) if indices is None else indices:
+        if not 0 <= i < len(files):
+            raise NtopError(f"frame {i} requested but the folder has {len(files)} images", folder, "frames")
+        img = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
+        if img is None:
+            raise NtopError("unreadable image", files[i])
+        yield i, _rgb(img)
+
+
+def write_image_folder(folder: str | os.PathLike, frames: Iterable[np.ndarray], pattern: str = "{:06d}.png") -> int:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for n, rgb in enumerate(frames, 1):
+        cv2.imwrite(str(folder / pattern.format(n - 1)), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return n
+
+
+def encode_image(rgb: np.ndarray, fmt: str = "png", quality: int = 95) -> np.ndarray:
+    """RGB image to encoded bytes (``uint8 (N,)``): png is lossless, jpg takes ``quality``."""
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1] if fmt == "png" else [cv2.IMWRITE_JPEG_QUALITY, quality]
+    ok, buf = cv2.imencode(f".{fmt}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise NtopError(f"cannot encode image as {fmt}")
+    return buf.reshape(-1)
+
+
+def decode_image(buf: np.ndarray) -> np.ndarray:
+    img = cv2.imdecode(np.asarray(buf, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise NtopError("undecodable image record")
+    return _rgb(img)
+
+
+class FrameStore:
+    """Encoded frames per camera inside an HDF5 group: ``<group>/<camera>`` is a vlen uint8 dataset."""
+
+    def __init__(self, group: h5py.Group):
+        self.group = group
+
+    def create(self, camera: str, count: int, fmt: str = "png") -> h5py.Dataset:
+        ds = self.group.create_dataset(camera, shape=(count,), dtype=h5py.vlen_dtype(np.uint8))
+        ds.attrs["format"] = fmt
+        return ds
+
+    def cameras(self) -> list[str]:
+        return list(self.group.keys())
+
+    def __len__(self) -> int:
+        return len(next(iter(self.group.values()))) if len(self.group) else 0
+
+    def read(self, camera: str, i: int) -> np.ndarray:
+        if camera not in self.group:
+            raise NtopError("no such camera in the frame store", self.group.file.filename, f"{self.group.name}/{camera}")
+        return decode_image(self.group[camera][i])
