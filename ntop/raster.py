@@ -146,16 +146,19 @@ def _raster_pass(
 
 
 def interpolate(attrs: torch.Tensor, faces: torch.Tensor, frags: Fragments) -> torch.Tensor:
-    """Per-vertex attributes ``(B, V, C)``, ``(1, V, C)`` or ``(V, C)`` to per-pixel ``(B, H, W, C)`` (zero on background)."""
-    B, H, W = frags.face.shape
+    """Per-vertex attributes ``(B, V, C)``, ``(1, V, C)`` or ``(V, C)`` to per-pixel ``(B, H, W, C)``.
+
+    Only covered pixels are computed; background pixels are zero.
+    """
     if attrs.dim() == 2:
         attrs = attrs[None]
-    attrs = attrs.expand(B, -1, -1)
-    idx = faces[frags.face.clamp(min=0)]  # (B, H, W, 3)
-    vals = torch.gather(attrs, 1, idx.reshape(B, -1, 1).expand(-1, -1, attrs.shape[-1]).long())
-    vals = vals.reshape(B, H, W, 3, -1)
-    out = (vals * frags.bary[..., None]).sum(-2)
-    return out * frags.mask[..., None]
+    b, y, x = torch.nonzero(frags.mask, as_tuple=True)
+    corners = faces[frags.face[b, y, x]]  # (N, 3)
+    bi = b if attrs.shape[0] > 1 else torch.zeros_like(b)
+    vals = attrs[bi[:, None], corners]  # (N, 3, C)
+    out = attrs.new_zeros(frags.face.shape + (attrs.shape[-1],))
+    out[b, y, x] = (vals * frags.bary[b, y, x][..., None]).sum(1)
+    return out
 
 
 def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:

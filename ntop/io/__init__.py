@@ -1,6 +1,16 @@
 """Stage files (HDF5 + provenance, atomic writes) and frame I/O; the only way ntop touches disk."""
 
-from ntop.io.frames import FrameStore, decode_image, encode_image, read_image_folder, read_video, write_image_folder, write_video
+from ntop.io.frames import (
+    FrameStore,
+    count_frames,
+    decode_image,
+    encode_image,
+    read_frames,
+    read_image_folder,
+    read_video,
+    write_image_folder,
+    write_video,
+)
 from ntop.io.stagefile import (
     atomic_path,
     create_stage,
@@ -17,6 +27,8 @@ from ntop.io.stagefile import (
 __all__ = [
     "FrameStore",
     "atomic_path",
+    "count_frames",
+    "read_frames",
     "create_stage",
     "decode_image",
     "encode_image",

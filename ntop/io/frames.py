@@ -22,6 +22,7 @@ __all__ = [
     "read_video",
     "write_video",
     "read_image_folder",
+    "read_frames",
     "write_image_folder",
     "count_frames",
     "encode_image",
@@ -118,6 +119,11 @@ def write_image_folder(folder: str | os.PathLike, frames: Iterable[np.ndarray], 
     for n, rgb in enumerate(frames, 1):
         cv2.imwrite(str(folder / pattern.format(n - 1)), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     return n
+
+
+def read_frames(path: str | os.PathLike, indices: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Frames of a video file or of an image folder, whichever ``path`` is."""
+    return read_image_folder(path, indices) if Path(path).is_dir() else read_video(path, indices)
 
 
 def encode_image(rgb: np.ndarray, fmt: str = "png", quality: int = 95) -> np.ndarray:

@@ -1,0 +1,19 @@
+# ntop: existing human captures -> top-view fisheye human-pose datasets with exact labels.
+# The default config is the embedded synthetic demo; see README.md for real datasets and SLURM.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/ingest.smk"
+include: "rules/qa.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

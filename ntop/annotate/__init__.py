@@ -1,0 +1,1 @@
+"""Labels: visibility, COCO / HybrIK / 3DMPPE writers, naming and assembly."""

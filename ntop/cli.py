@@ -1,0 +1,131 @@
+"""``ntop <stage> ...``: the command line the Snakemake rules call, usable by hand as well.
+
+Bad input ends in one line, ``ntop <stage>: error: <file>: field '<name>': <what>``, exit status 2,
+and no partial output (every stage writes through ``ntop.io.atomic_path``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ntop.errors import NtopError
+
+__all__ = ["main"]
+
+
+def _params(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise NtopError(f"--params is not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise NtopError("--params must be a JSON object")
+    return value
+
+
+def _body(path: str):  # noqa: ANN202 - imports torch lazily so `ntop --help` stays quick
+    from ntop.body import BodyModel
+
+    return BodyModel.from_file(path)
+
+
+def _cmd_body_model(a: argparse.Namespace) -> None:
+    """Write ntop's procedural body model (SMPL format, .npz)."""
+    import numpy as np
+
+    from ntop.body import procedural
+    from ntop.io import atomic_path
+
+    with atomic_path(a.out) as tmp:
+        np.savez_compressed(tmp, **procedural.build())
+
+
+def _cmd_synthesize(a: argparse.Namespace) -> None:
+    """Render a synthetic multi-view capture with complete ground truth."""
+    from ntop.datasets.synthetic.capture import SyntheticConfig, generate
+
+    cfg = SyntheticConfig.from_dict(_params(a.params), where="synthetic")
+    generate(_body(a.body_model), a.subject, a.action, cfg, a.out, body_path=a.body_model)
+
+
+def _cmd_ingest(a: argparse.Namespace) -> None:
+    """Convert a capture into the canonical capture.h5 + frames.h5."""
+    from ntop.datasets.ingest import ingest
+
+    p = _params(a.params)
+    summary = ingest(a.source, a.raw, a.subject, a.action, a.capture, a.frames, p.get("start", 0), p.get("stop"), p.get("stride", 1), p.get("image_format", "png"))
+    print(json.dumps(summary))
+
+
+def _cmd_qa_capture(a: argparse.Namespace) -> None:
+    """Check a capture's ground truth and draw its contact sheet."""
+    from ntop.qa.capture import run
+
+    report = run(a.capture, a.frames, _body(a.body_model), a.out_json, a.out_sheet)
+    print(json.dumps({k: v.get("passed") for k, v in report["checks"].items()}))
+    if not report["passed"] and a.strict:
+        raise NtopError("ground-truth checks failed (see the report)", a.out_json)
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ntop", description="Top-view fisheye human-pose datasets: the stage commands the workflow runs.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], None], parent: Any = sub) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=fn.__doc__, description=fn.__doc__)
+        p.set_defaults(fn=fn, label=name)
+        return p
+
+    p = add("body-model", _cmd_body_model)
+    p.add_argument("--out", required=True, type=Path)
+
+    p = add("synthesize", _cmd_synthesize)
+    p.add_argument("--body-model", required=True)
+    p.add_argument("--subject", required=True)
+    p.add_argument("--action", required=True)
+    p.add_argument("--params", default="{}", help="synthetic capture settings as JSON")
+    p.add_argument("--out", required=True, type=Path)
+
+    p = add("ingest", _cmd_ingest)
+    p.add_argument("--source", required=True)
+    p.add_argument("--raw", required=True, type=Path)
+    p.add_argument("--subject", required=True)
+    p.add_argument("--action", required=True)
+    p.add_argument("--params", default="{}", help="start, stop, stride, image_format as JSON")
+    p.add_argument("--capture", required=True, type=Path)
+    p.add_argument("--frames", required=True, type=Path)
+
+    qa = sub.add_parser("qa", help="measure stages against ground truth").add_subparsers(dest="qa_command", required=True)
+    p = add("capture", _cmd_qa_capture, qa)
+    p.set_defaults(label="qa capture")
+    p.add_argument("--capture", required=True, type=Path)
+    p.add_argument("--frames", required=True, type=Path)
+    p.add_argument("--body-model", required=True)
+    p.add_argument("--out-json", required=True, type=Path)
+    p.add_argument("--out-sheet", required=True, type=Path)
+    p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        args.fn(args)
+    except NtopError as e:
+        print(f"ntop {args.label}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ntop {args.label}: interrupted; no output was written", file=sys.stderr)
+        return 130
+    print(f"ntop {args.label}: done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The ingest stage: any supported capture -> the canonical capture (frame range and stride applied)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ntop.datasets.canonical import RawCapture, write_capture
+from ntop.datasets.synthetic.raw import open_raw as open_synthetic
+from ntop.errors import NtopError
+
+__all__ = ["ADAPTERS", "ingest"]
+
+ADAPTERS: dict[str, Callable[[Path, str, str], RawCapture]] = {
+    "synthetic": open_synthetic,
+}
+
+
+def ingest(
+    source: str,
+    raw_path: str | Path,
+    subject: str,
+    action: str,
+    capture_out: str | Path,
+    frames_out: str | Path,
+    start: int = 0,
+    stop: int | None = None,
+    stride: int = 1,
+    image_format: str = "png",
+) -> dict[str, Any]:
+    """Convert one subject/action; returns a short summary for the log."""
+    if source not in ADAPTERS:
+        raise NtopError(f"unknown source {source!r}; known: {', '.join(ADAPTERS)}", field="source")
+    if stride < 1 or start < 0:
+        raise NtopError("stride must be >= 1 and start >= 0", field="ingest")
+    if image_format not in ("png", "jpg"):
+        raise NtopError("must be png or jpg", field="ingest.image_format")
+    raw = ADAPTERS[source](Path(raw_path), subject, action)
+    stop = raw.num_frames if stop is None else min(stop, raw.num_frames)
+    index = np.arange(start, stop, stride)
+    if len(index) == 0:
+        raise NtopError(f"no frames selected from {raw.num_frames} (start {start}, stop {stop}, stride {stride})", raw_path, "ingest")
+    params = {"source": source, "subject": subject, "action": action, "start": start, "stop": stop, "stride": stride, "image_format": image_format}
+    write_capture(raw, capture_out, frames_out, index, params, image_format)
+    return {"frames": int(len(index)), "cameras": [c.name for c in raw.cameras]}

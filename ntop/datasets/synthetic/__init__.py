@@ -1,0 +1,1 @@
+"""The synthetic demo capture: procedural body, motions, room, cameras and complete ground truth."""

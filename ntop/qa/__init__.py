@@ -1,0 +1,1 @@
+"""Quality assurance: every stage measured against ground truth (synthetic) or itself."""

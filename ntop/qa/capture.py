@@ -1,0 +1,105 @@
+"""``ntop qa capture``: is the capture's ground truth self-consistent, and what does it look like?
+
+Checks that the stored 2D joints are the projections of the stored 3D joints through the stored
+cameras (visibility 0 exactly where a joint leaves the image or the field of view), and that the
+stored masks are the silhouettes of the body posed from the stored SMPL parameters. Writes the
+figures as JSON and a contact sheet (every camera, first/middle/last frame, skeleton and outline).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from ntop.body import JOINT_SETS, BodyModel
+from ntop.datasets.canonical import Capture
+from ntop.io import atomic_path, write_json
+from ntop.qa.sheets import draw_mask_outline, draw_skeleton, grid, label
+from ntop.raster import rasterize
+
+__all__ = ["check_capture", "contact_sheet", "run"]
+
+REPROJ_TOL_PX = 1e-6
+MASK_IOU_MIN = 0.99
+
+
+def _silhouettes(body: BodyModel, cap: Capture, cam_index: int, verts: torch.Tensor, chunk: int = 16) -> np.ndarray:
+    cam = cap.cameras[cam_index]
+    K = torch.as_tensor(cam.K, dtype=torch.float32)[None]
+    dist = torch.as_tensor(cam.dist, dtype=torch.float32)[None]
+    out = []
+    for s in range(0, len(verts), chunk):
+        v = cam.world_to_camera(verts[s : s + chunk])
+        frags = rasterize(v, body.faces, cam.model, K.expand(len(v), -1), dist.expand(len(v), -1), cam.width, cam.height, cam.fov_deg)
+        out.append(frags.mask.numpy())
+    return np.concatenate(out)
+
+
+def check_capture(cap: Capture, body: BodyModel) -> dict[str, Any]:
+    """Figures of the ground-truth checks; ``passed`` says whether all are within tolerance."""
+    report: dict[str, Any] = {"capture": cap.summary(), "checks": {}}
+    for s in cap.gt_keys("joints3d"):
+        j3 = cap.gt(f"joints3d/{s}")
+        j2, vis = cap.gt(f"joints2d/{s}"), cap.gt(f"visibility/{s}")
+        errs, mismatched = [], 0
+        for c, cam in enumerate(cap.cameras):
+            uv, valid = cam.project(j3)
+            labelled = vis[c] > 0
+            mismatched += int((labelled != valid).sum())
+            errs.append(np.linalg.norm(uv - j2[c], axis=-1)[labelled & valid])
+        e = np.concatenate(errs)
+        report["checks"][f"reprojection_{s}"] = {
+            "max_px": float(e.max()) if e.size else 0.0,
+            "mean_px": float(e.mean()) if e.size else 0.0,
+            "labelled": int(e.size),
+            "visibility_mismatches": mismatched,
+            "passed": bool((e.size == 0 or e.max() <= REPROJ_TOL_PX) and mismatched == 0),
+        }
+    smpl = {k: torch.as_tensor(cap.gt(f"smpl/{k}"), dtype=torch.float32) for k in ("global_orient", "body_pose", "betas", "transl")}
+    with torch.no_grad():
+        verts = body(smpl["global_orient"], smpl["body_pose"], smpl["betas"][None], smpl["transl"]).vertices
+    masks = cap.gt("masks").astype(bool)
+    ious = []
+    for c in range(len(cap.cameras)):
+        sil = _silhouettes(body, cap, c, verts)
+        inter = (sil & masks[c]).sum((1, 2))
+        union = (sil | masks[c]).sum((1, 2))
+        ious.append(np.where(union > 0, inter / np.maximum(union, 1), 1.0))
+    ious = np.stack(ious)
+    report["checks"]["mask_vs_silhouette"] = {
+        "mean_iou": float(ious.mean()),
+        "min_iou": float(ious.min()),
+        "worst": [int(i) for i in np.unravel_index(ious.argmin(), ious.shape)],
+        "passed": bool(ious.min() >= MASK_IOU_MIN),
+    }
+    report["passed"] = all(c["passed"] for c in report["checks"].values())
+    return report
+
+
+def contact_sheet(cap: Capture, joint_set: str = "coco17", rows: int = 3) -> np.ndarray:
+    """Every camera (columns) at the first, middle and last frame (rows), skeleton and mask outline drawn."""
+    T = len(cap.frame_index)
+    picks = sorted(set(np.linspace(0, T - 1, rows).round().astype(int).tolist()))
+    j2, vis, masks = cap.gt(f"joints2d/{joint_set}"), cap.gt(f"visibility/{joint_set}"), cap.gt("masks")
+    tiles = []
+    for k in picks:
+        for c, cam in enumerate(cap.cameras):
+            img = cap.frame(c, k).copy()
+            draw_mask_outline(img, masks[c, k])
+            draw_skeleton(img, j2[c, k], vis[c, k], JOINT_SETS[joint_set].edges)
+            tiles.append(label(img, f"{cam.name} f{int(cap.frame_index[k])}"))
+    return grid(tiles, cols=len(cap.cameras))
+
+
+def run(capture: str | Path, frames: str | Path, body: BodyModel, out_json: str | Path, out_sheet: str | Path) -> dict[str, Any]:
+    with Capture(capture, frames) as cap:
+        report = check_capture(cap, body)
+        sheet = contact_sheet(cap)
+    with atomic_path(out_sheet) as tmp:
+        cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    write_json(out_json, report)
+    return report

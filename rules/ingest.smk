@@ -1,0 +1,53 @@
+# Raw captures -> canonical capture (capture.h5 + frames.h5). The synthetic demo renders its raw capture first.
+
+
+rule build_body_model:
+    output:
+        "resources/body_model/procedural_smpl.npz",
+    log:
+        logs("build_body_model.log"),
+    benchmark:
+        benchmarks("build_body_model.tsv")
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "ntop body-model --out {output} > {log} 2>&1"
+
+
+rule synthesize_capture:
+    input:
+        body=body_model_path(),
+    output:
+        directory("resources/synthetic/{subject}/{action}"),
+    params:
+        spec=synthetic_params,
+    threads: 1
+    log:
+        logs("synthesize_capture", "{subject}", "{action}.log"),
+    benchmark:
+        benchmarks("synthesize_capture", "{subject}", "{action}.tsv")
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} ntop synthesize --body-model {input.body} --subject {wildcards.subject}"
+        " --action {wildcards.action} --params {params.spec:q} --out {output} > {log} 2>&1"
+
+
+rule ingest:
+    input:
+        raw=raw_capture_path,
+    output:
+        capture=results("ingest", "{subject}", "{action}", "capture.h5"),
+        frames=results("ingest", "{subject}", "{action}", "frames.h5"),
+    params:
+        source=subject_source,
+        spec=ingest_params,
+    log:
+        logs("ingest", "{subject}", "{action}.log"),
+    benchmark:
+        benchmarks("ingest", "{subject}", "{action}.tsv")
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "ntop ingest --source {params.source} --raw {input.raw} --subject {wildcards.subject} --action {wildcards.action}"
+        " --params {params.spec:q} --capture {output.capture} --frames {output.frames} > {log} 2>&1"

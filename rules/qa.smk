@@ -1,0 +1,28 @@
+# Ground-truth checks and contact sheets for every stage (`ntop qa ...`).
+
+
+rule qa_capture:
+    input:
+        capture=rules.ingest.output.capture,
+        frames=rules.ingest.output.frames,
+        body=body_model_path(),
+    output:
+        report=results("qa", "capture", "{subject}", "{action}.json"),
+        sheet=report(
+            results("qa", "capture", "{subject}", "{action}.png"),
+            caption="../workflow/report/qa_capture.rst",
+            category="Capture",
+            labels={"subject": "{subject}", "action": "{action}"},
+        ),
+    params:
+        strict="--strict" if config["qa"]["strict"] else "",
+    threads: 1
+    log:
+        logs("qa_capture", "{subject}", "{action}.log"),
+    benchmark:
+        benchmarks("qa_capture", "{subject}", "{action}.tsv")
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} ntop qa capture --capture {input.capture} --frames {input.frames} --body-model {input.body}"
+        " --out-json {output.report} --out-sheet {output.sheet} {params.strict} > {log} 2>&1"
