@@ -64,6 +64,12 @@ DEFAULT_FOV_DEG: dict[str, float | None] = {
 }
 _EPS = 1e-12
 _NEWTON_STEPS = 30
+_MIN_SLOPE = 0.1  # d(image radius)/d(angle or radius) below which the field of view ends
+
+
+def _hypot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sqrt(a^2 + b^2) with a finite gradient at 0 (torch.hypot's is NaN there: the optical axis)."""
+    return torch.sqrt(torch.clamp(a * a + b * b, min=1e-30))
 
 
 def _tol(x: torch.Tensor) -> float:
@@ -145,14 +151,16 @@ def _radial_inverse(model: str, r: torch.Tensor, d: torch.Tensor, theta_max: tor
 
 
 def _first_turn(fn: Callable[[torch.Tensor], torch.Tensor], hi: float, like: torch.Tensor, n: int = 4097) -> torch.Tensor:
-    """Smallest x in (0, hi] where the derivative ``fn(x)`` stops being positive (``hi`` if never).
+    """Smallest x in (0, hi] where the derivative ``fn(x)`` falls below ``_MIN_SLOPE`` (``hi`` if never).
 
-    Dense sampling instead of root finding so that batched parameters need no Python loop.
+    Near a fold of the distortion polynomial the mapping is still one-to-one but so flat that no
+    pixel pins down its ray; the field of view ends before that. Dense sampling instead of root
+    finding, so that batched parameters need no Python loop.
     """
     xs = torch.linspace(0.0, hi, n, dtype=like.dtype, device=like.device)
     shape = like.shape[:-1]
     vals = fn(xs.reshape((1,) * len(shape) + (n,)))  # (..., n)
-    bad = vals <= 0
+    bad = vals <= _MIN_SLOPE
     idx = torch.where(bad.any(-1), bad.to(torch.int64).argmax(-1), torch.full(shape, n, device=like.device))
     limit = xs[torch.clamp(idx - 1, min=0)]
     return torch.where(idx >= n, torch.full_like(limit, hi), limit)
@@ -161,7 +169,8 @@ def _first_turn(fn: Callable[[torch.Tensor], torch.Tensor], hi: float, like: tor
 def max_incidence(model: str, dist: torch.Tensor, fov_deg: float | None = None) -> torch.Tensor:
     """Largest valid angle between a ray and the optical axis (radians), shape ``dist.shape[:-1]``.
 
-    The model's own limit (where it stops being one-to-one), capped by ``fov_deg / 2`` when given.
+    The model's own limit (where it stops being one-to-one, or nearly so), capped by ``fov_deg / 2``
+    when given.
     """
     if isinstance(dist, np.ndarray):
         return max_incidence(model, torch.as_tensor(dist, dtype=torch.float64), fov_deg).numpy()
@@ -211,7 +220,7 @@ def _undistort(
     even where the polynomial is steep), then 2D Newton steps absorb the tangential terms.
     """
     k1, k2, p1, p2, k3 = (d[..., i] for i in range(5))
-    rd = torch.hypot(xd, yd)
+    rd = _hypot(xd, yd)
     lo, hi = torch.zeros_like(rd), torch.broadcast_to(r_max, rd.shape).clone()
     for _ in range(60):
         mid = (lo + hi) / 2
@@ -264,7 +273,7 @@ def project(
     x, y, z = points.unbind(-1)
     f, c = K[..., :2], K[..., 2:]
     theta_max = max_incidence(model, dist, fov_deg)
-    rho = torch.hypot(x, y)
+    rho = _hypot(x, y)
     theta = torch.atan2(rho, z)
     if model == "pinhole":
         z_safe = torch.where(z > _EPS, z, torch.ones_like(z))
@@ -313,7 +322,7 @@ def unproject(
         ray = ray / torch.linalg.norm(ray, dim=-1, keepdim=True)
         valid = (resid < _tol(m) * (1 + torch.hypot(mx, my))) & (torch.acos(torch.clamp(ray[..., 2], -1, 1)) < theta_max)
         return ray, valid
-    r = torch.hypot(mx, my)
+    r = _hypot(mx, my)
     if model == "double_sphere":
         xi, alpha = dist[..., 0], dist[..., 1]
         r2 = r * r

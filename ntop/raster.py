@@ -55,9 +55,11 @@ def rasterize(
     """
     B, device = verts_cam.shape[0], verts_cam.device
     uv, valid = project(model, verts_cam, K[:, None], dist[:, None], fov_deg)
-    rng = torch.linalg.norm(verts_cam, dim=-1)
+    # perspective-correct weights: 1/z is affine in a pinhole image; for wide lenses 1/range is the analogue
+    inv_depth = 1 / (verts_cam[..., 2] if model == "pinhole" else torch.linalg.norm(verts_cam, dim=-1))
     tri_uv = uv[:, faces]  # (B, F, 3, 2)
-    tri_rng = rng[:, faces]  # (B, F, 3)
+    tri_inv = inv_depth[:, faces]  # (B, F, 3)
+    tri_xyz = verts_cam[:, faces]  # (B, F, 3, 3)
     ok = valid[:, faces].all(-1)
     lo = torch.ceil(tri_uv.amin(2) - 1e-9).long()
     hi = torch.floor(tri_uv.amax(2) + 1e-9).long()
@@ -81,7 +83,7 @@ def rasterize(
         base = int(ends[start - 1]) if start else 0
         stop = max(int(torch.searchsorted(ends, base + max_candidates, right=True)), start + 1)
         _raster_pass(
-            b_idx[start:stop], f_idx[start:stop], counts[start:stop], lo, size, tri_uv, tri_rng, width, height, zbuf, fbuf, bbuf
+            b_idx[start:stop], f_idx[start:stop], counts[start:stop], lo, size, tri_uv, tri_inv, tri_xyz, width, height, zbuf, fbuf, bbuf
         )
         start = stop
     return Fragments(
@@ -102,7 +104,8 @@ def _raster_pass(
     lo: torch.Tensor,
     size: torch.Tensor,
     tri_uv: torch.Tensor,
-    tri_rng: torch.Tensor,
+    tri_inv: torch.Tensor,
+    tri_xyz: torch.Tensor,
     width: int,
     height: int,
     zbuf: torch.Tensor,
@@ -126,14 +129,13 @@ def _raster_pass(
     w2 = 1 - w0 - w1
     w = torch.stack([w0, w1, w2], -1)
     inside = (w >= -1e-7).all(-1) & (area.abs() > 1e-12)
-    # perspective-correct interpolation: barycentrics weighted by inverse depth
-    inv = w / tri_rng[b, f]
+    inv = w * tri_inv[b, f]
     inv_sum = inv.sum(-1)
     inside &= inv_sum > 0
-    w, inv, inv_sum = w[inside], inv[inside], inv_sum[inside]
+    inv, inv_sum = inv[inside], inv_sum[inside]
     b, f, px, py = b[inside], f[inside], px[inside], py[inside]
-    depth = 1 / inv_sum
     bary = inv / inv_sum[:, None]
+    depth = torch.linalg.norm((bary[..., None] * tri_xyz[b, f]).sum(1), dim=-1)  # distance to the surface point
     key = (b * height + py) * width + px
     zbuf.scatter_reduce_(0, key, depth, reduce="amin")
     win = depth <= zbuf[key]

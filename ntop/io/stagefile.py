@@ -170,9 +170,10 @@ def open_stage(path: str | os.PathLike, schema: str, min_version: int = 1) -> h5
     if found != schema:
         f.close()
         raise NtopError(f"expected a {schema!r} stage file, found {found!r}", path, "schema")
-    if int(f.attrs.get("schema_version", 0)) < min_version:
+    version = int(f.attrs.get("schema_version", 0))
+    if version < min_version:
         f.close()
-        raise NtopError(f"schema version {f.attrs.get('schema_version')} is older than {min_version}", path, "schema_version")
+        raise NtopError(f"schema version {version} is older than {min_version}", path, "schema_version")
     return f
 
 
