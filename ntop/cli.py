@@ -72,6 +72,45 @@ def _cmd_qa_capture(a: argparse.Namespace) -> None:
         raise NtopError("ground-truth checks failed (see the report)", a.out_json)
 
 
+def _cmd_prepare_nerf(a: argparse.Namespace) -> None:
+    """Gather a subject's training frames, masks and SMPL into the NeRF's dataset.h5."""
+    from ntop.nerf.prepare import PrepareConfig, prepare
+
+    if len(a.capture) != len(a.frames):
+        raise NtopError("give one --frames per --capture")
+    p = _params(a.params)
+    try:
+        cfg = PrepareConfig(**p)
+    except TypeError as e:
+        raise NtopError(str(e), field="nerf") from None
+    print(json.dumps(prepare(_body(a.body_model), list(zip(a.capture, a.frames)), a.out, cfg, a.subject)))
+
+
+def _cmd_train_nerf(a: argparse.Namespace) -> None:
+    """Train (or resume) a subject's NeRF; checkpoints and the training log go to --workdir."""
+    import torch
+
+    from ntop.nerf.evaluate import heldout_metrics
+    from ntop.nerf.train import TrainConfig, train
+
+    torch.set_num_threads(a.threads)
+    print(json.dumps(train(a.dataset, a.out, a.workdir, TrainConfig.from_dict(_params(a.params)), heldout_eval=heldout_metrics)))
+
+
+def _cmd_eval_nerf(a: argparse.Namespace) -> None:
+    """Render the held-out cameras and measure PSNR/SSIM against the real frames."""
+    import torch
+
+    from ntop.nerf.evaluate import evaluate
+    from ntop.nerf.train import load_model, resolve_device
+
+    torch.set_num_threads(a.threads)
+    p = _params(a.params)
+    field, _ = load_model(a.model, resolve_device(p.pop("device", "auto")))
+    report = evaluate(a.dataset, field, a.out_json, a.out_sheet, **p)
+    print(json.dumps(report["mean"]))
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="ntop", description="Top-view fisheye human-pose datasets: the stage commands the workflow runs.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -99,6 +138,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="{}", help="start, stop, stride, image_format as JSON")
     p.add_argument("--capture", required=True, type=Path)
     p.add_argument("--frames", required=True, type=Path)
+
+    p = add("prepare-nerf", _cmd_prepare_nerf)
+    p.add_argument("--subject", required=True)
+    p.add_argument("--capture", required=True, type=Path, action="append", help="capture.h5 of a training action (repeat)")
+    p.add_argument("--frames", required=True, type=Path, action="append", help="its frames.h5 (same order)")
+    p.add_argument("--body-model", required=True)
+    p.add_argument("--params", default="{}", help="heldout_cameras, train_cameras, frame_stride, volume_resolution as JSON")
+    p.add_argument("--out", required=True, type=Path)
+
+    p = add("train-nerf", _cmd_train_nerf)
+    p.add_argument("--dataset", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--workdir", required=True, type=Path)
+    p.add_argument("--params", default="{}", help="training settings as JSON (see ntop.nerf.train.TrainConfig)")
+    p.add_argument("--threads", type=int, default=1)
+
+    p = add("eval-nerf", _cmd_eval_nerf)
+    p.add_argument("--dataset", required=True, type=Path)
+    p.add_argument("--model", required=True, type=Path)
+    p.add_argument("--out-json", required=True, type=Path)
+    p.add_argument("--out-sheet", required=True, type=Path)
+    p.add_argument("--params", default="{}", help="frame_stride, samples, device as JSON")
+    p.add_argument("--threads", type=int, default=1)
 
     qa = sub.add_parser("qa", help="measure stages against ground truth").add_subparsers(dest="qa_command", required=True)
     p = add("capture", _cmd_qa_capture, qa)

@@ -66,5 +66,39 @@ def ingest_params(wildcards):
     return json.dumps(config["ingest"], sort_keys=True)
 
 
+def train_actions(subject):
+    entry = config["subjects"][subject]
+    return entry.get("train_actions", entry["actions"])
+
+
+def nerf_training_captures(wildcards):
+    """capture.h5 and frames.h5 of every training action of the subject."""
+    acts = train_actions(wildcards.subject)
+    return {
+        "captures": [results("ingest", wildcards.subject, a, "capture.h5") for a in acts],
+        "frames": [results("ingest", wildcards.subject, a, "frames.h5") for a in acts],
+    }
+
+
+def nerf_prepare_params(wildcards):
+    n = config["nerf"]
+    keys = ("heldout_cameras", "train_cameras", "frame_stride", "volume_resolution")
+    return json.dumps({k: n[k] for k in keys if n.get(k) is not None}, sort_keys=True)
+
+
+def nerf_train_params(wildcards):
+    return json.dumps({**config["nerf"].get("train", {}), "device": config["nerf"].get("device", "auto")}, sort_keys=True)
+
+
+def nerf_eval_params(wildcards):
+    return json.dumps({**config["nerf"].get("eval", {}), "device": config["nerf"].get("device", "auto")}, sort_keys=True)
+
+
+def nerf_gpus():
+    return 1 if config["nerf"].get("device") == "cuda" else 0
+
+
 def all_targets():
-    return expand_pairs(results("qa", "capture", "{subject}", "{action}.json"))
+    return expand_pairs(results("qa", "capture", "{subject}", "{action}.json")) + [
+        results("nerf", s, "eval.json") for s in SUBJECTS
+    ]

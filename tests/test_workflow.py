@@ -29,6 +29,9 @@ def workdir(tmp_path_factory):
     cfg["subjects"] = {"s1": {"source": "synthetic", "actions": ["turn", "squat"], "synthetic": {"seed": 2}}}
     cfg["synthetic"].update(num_frames=6, num_cameras=2, width=80, height=80)
     cfg["ingest"]["stride"] = 2
+    cfg["nerf"].update(heldout_cameras=["cam01"], volume_resolution=16, eval={"frame_stride": 2, "samples": 32})
+    cfg["nerf"]["train"] = {"iterations": 20, "rays": 256, "samples": 32, "checkpoint_every": 10, "eval_every": 20,
+                            "field": {"levels": 6, "log2_table_size": 12, "max_resolution": 64, "width": 32}}  # fmt: skip
     (wd / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     return wd
 
@@ -42,6 +45,9 @@ def test_tiny_config_builds_and_passes_qa(workdir):
         assert report["passed"] and report["capture"]["frames"] == 3
         assert (workdir / "logs" / "ingest" / "s1" / f"{action}.log").exists()
         assert (workdir / "results" / "benchmarks" / "ingest" / "s1" / f"{action}.tsv").exists()
+    nerf = json.loads((workdir / "results" / "nerf" / "s1" / "eval.json").read_text())
+    assert nerf["heldout_cameras"] == ["cam01"] and nerf["frames"] == 3 and nerf["mean"]["psnr_full"] > 10
+    assert (workdir / "results" / "nerf" / "s1" / "work" / "train_log.jsonl").exists()
     again = _snakemake(workdir, "-n", "--configfile", "tiny.yaml")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 

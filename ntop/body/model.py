@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import smplx
 import torch
+from smplx.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes, vertices2joints
 from smplx.utils import Struct
 
 from ntop.body import procedural
@@ -106,6 +107,35 @@ class BodyModel(torch.nn.Module):
             transl = torch.zeros(B, 3, dtype=dtype, device=device)
         out = self.smpl(betas=betas.expand(B, -1), body_pose=body_pose, global_orient=global_orient, transl=transl)
         return BodyOutput(vertices=out.vertices, joints=out.joints[:, :24])
+
+    def shaped(self, betas: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rest-pose vertices ``(B, V, 3)`` and joints ``(B, 24, 3)`` for shape ``betas`` (no pose, no translation)."""
+        if betas is None:
+            betas = self.template.new_zeros(1, self.num_betas)
+        betas = betas.reshape(-1, betas.shape[-1])[:, : self.num_betas]
+        v = self.smpl.v_template + blend_shapes(betas, self.smpl.shapedirs)
+        return v, vertices2joints(self.smpl.J_regressor, v)
+
+    def bone_transforms(
+        self,
+        global_orient: torch.Tensor,
+        body_pose: torch.Tensor,
+        betas: torch.Tensor | None = None,
+        transl: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Per-joint rigid transforms ``(B, 24, 4, 4)`` taking the shaped rest pose to the posed body.
+
+        Linear blend skinning with these (weights ``self.weights``) reproduces :meth:`forward`'s
+        vertices up to pose-corrective blend shapes; the NeRF inverts it to reach canonical space.
+        """
+        B = global_orient.shape[0]
+        _, joints = self.shaped(betas)
+        rot = batch_rodrigues(torch.cat([global_orient.reshape(B, 3), body_pose.reshape(B, 69)], 1).reshape(-1, 3)).reshape(B, 24, 3, 3)
+        _, A = batch_rigid_transform(rot, joints.expand(B, -1, -1), self.smpl.parents, dtype=rot.dtype)
+        if transl is not None:
+            A = A.clone()
+            A[..., :3, 3] += transl.reshape(B, 1, 3)
+        return A
 
     def joint_set(self, out: BodyOutput, name: str) -> torch.Tensor:
         """Joints of the named set (``smpl24``, ``hybrik29``, ``coco17``, ``h36m17``): ``(B, J, 3)``."""

@@ -1,0 +1,113 @@
+"""Observation space <-> canonical space for the human NeRF, by SMPL's linear blend skinning.
+
+The canonical space is the subject's shaped body in a "big pose" (T-pose arms, legs apart so that
+they do not touch). For each posed frame we precompute a small voxel volume around the body holding,
+per voxel, the skinning weights of the nearest body vertex (24 channels) and the distance to the body
+(1 channel). A sample point is then mapped back to canonical space by inverting the blend of the
+per-joint transforms at its interpolated weights, and samples far from the body are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.spatial import cKDTree
+
+from ntop.body import BodyModel
+
+__all__ = ["BIG_POSE_HIP_DEG", "big_pose", "PoseVolumes", "pose_volumes", "canonical_transforms", "sample_distance", "sample_weights", "inverse_lbs"]
+
+BIG_POSE_HIP_DEG = 30.0
+
+
+def big_pose(dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Body pose ``(69,)`` of the canonical "big pose": hips abducted by 30 degrees, all else zero."""
+    pose = torch.zeros(23, 3, dtype=dtype)
+    pose[0, 2] = np.radians(BIG_POSE_HIP_DEG)  # left hip (joint 1) about z: leg out to +x
+    pose[1, 2] = -np.radians(BIG_POSE_HIP_DEG)
+    return pose.reshape(69)
+
+
+def canonical_transforms(body: BodyModel, betas: torch.Tensor, global_orient: torch.Tensor, body_pose: torch.Tensor, transl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame transforms canonical -> posed ``(T, 24, 4, 4)`` and the canonical vertices ``(V, 3)``."""
+    dtype = global_orient.dtype
+    big = body.bone_transforms(torch.zeros(1, 3, dtype=dtype), big_pose(dtype)[None], betas)
+    posed = body.bone_transforms(global_orient, body_pose, betas, transl)
+    M = posed @ torch.linalg.inv(big)
+    shaped, _ = body.shaped(betas)
+    blend = torch.einsum("vj,jxy->vxy", body.weights.to(dtype), big[0])
+    canonical = (blend[:, :3, :3] @ shaped[0, :, :, None])[..., 0] + blend[:, :3, 3]
+    return M, canonical
+
+
+@dataclass
+class PoseVolumes:
+    """Per-frame volumes: ``grid (T, 25, R, R, R)`` (24 skinning weights + distance, metres), and the
+    world-space boxes they span ``lo, hi (T, 3)``. Voxel axes are (z, y, x) as ``grid_sample`` wants."""
+
+    grid: torch.Tensor
+    lo: torch.Tensor
+    hi: torch.Tensor
+
+    def __post_init__(self) -> None:
+        # frames stacked along z, so that one grid_sample call serves points of every frame
+        T, C, R = self.grid.shape[:3]
+        stacked = self.grid.permute(1, 0, 2, 3, 4).reshape(1, C, T * R, R, R)
+        self.stacked_dist = stacked[:, 24:].contiguous()
+        self.stacked_weights = stacked[:, :24].contiguous()
+
+
+def pose_volumes(vertices: np.ndarray, weights: np.ndarray, resolution: int = 32, padding: float = 0.08) -> PoseVolumes:
+    """Nearest-vertex skinning weights and distance on a grid around each posed body ``(T, V, 3)``."""
+    T = len(vertices)
+    grids = np.zeros((T, 25, resolution, resolution, resolution), np.float32)
+    lo = vertices.min(1) - padding
+    hi = vertices.max(1) + padding
+    for t in range(T):
+        axes = [np.linspace(lo[t, i], hi[t, i], resolution) for i in range(3)]
+        zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
+        pts = np.stack([xx, yy, zz], -1).reshape(-1, 3)
+        dist, nearest = cKDTree(vertices[t]).query(pts)
+        vol = np.concatenate([weights[nearest], dist[:, None]], 1).T.reshape(25, resolution, resolution, resolution)
+        grids[t] = vol
+    return PoseVolumes(torch.from_numpy(grids), torch.from_numpy(lo.astype(np.float32)), torch.from_numpy(hi.astype(np.float32)))
+
+
+def _stacked_coords(vol: PoseVolumes, frame: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """grid_sample coordinates in the frame-stacked volume, and whether each point is inside its box."""
+    lo, hi = vol.lo[frame], vol.hi[frame]
+    u = (points - lo) / (hi - lo)  # [0, 1] inside the frame's box
+    inside = ((u >= 0) & (u <= 1)).all(-1)
+    T, R = vol.grid.shape[0], vol.grid.shape[2]
+    z = (frame.to(u.dtype) * R + u[:, 2].clamp(0, 1) * (R - 1)) / (T * R - 1)  # slices of frame f: f*R .. f*R+R-1
+    coords = torch.stack([u[:, 0].clamp(0, 1), u[:, 1].clamp(0, 1), z], -1) * 2 - 1
+    return coords.reshape(1, -1, 1, 1, 3), inside
+
+
+def sample_distance(vol: PoseVolumes, frame: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Distance to the posed body ``(N,)`` at world points ``(N, 3)`` of frames ``(N,)`` (``inf`` outside the box)."""
+    coords, inside = _stacked_coords(vol, frame, points)
+    d = F.grid_sample(vol.stacked_dist.to(points.dtype), coords, align_corners=True).reshape(-1)
+    return torch.where(inside, d, torch.full_like(d, float("inf")))
+
+
+def sample_weights(vol: PoseVolumes, frame: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Interpolated skinning weights ``(N, 24)`` at world points of frames ``(N,)``."""
+    coords, _ = _stacked_coords(vol, frame, points)
+    return F.grid_sample(vol.stacked_weights.to(points.dtype), coords, align_corners=True).reshape(24, -1).T
+
+
+def inverse_lbs(points: torch.Tensor, weights: torch.Tensor, frame: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:
+    """Canonical positions ``(N, 3)`` of world points ``(N, 3)`` with skinning weights ``(N, 24)``,
+    each belonging to ``frame (N,)`` whose canonical -> posed transforms are ``transforms (T, 24, 4, 4)``."""
+    blend = torch.empty(len(points), 16, dtype=points.dtype, device=points.device)
+    flat = transforms.reshape(len(transforms), 24, 16).to(points.dtype)
+    for f in torch.unique(frame).tolist():
+        sel = frame == f
+        blend[sel] = weights[sel] @ flat[f]
+    blend = blend.reshape(-1, 4, 4)
+    R, t = blend[:, :3, :3], blend[:, :3, 3]
+    return torch.linalg.solve(R, (points - t)[..., None])[..., 0]

@@ -1,0 +1,86 @@
+"""The canonical human field: hash-grid density and colour, plus a small pose-conditioned residual.
+
+Inputs are canonical-space points (the big pose, metres). The residual offset is what lets the
+field absorb clothing motion that skinning cannot; it is introduced coarse to fine (its positional
+encoding frequencies open one by one) and is bounded, so the body cannot drift from its SMPL pose.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ntop.nerf.hashgrid import HashGrid
+
+__all__ = ["FieldConfig", "CanonicalField"]
+
+
+@dataclass
+class FieldConfig:
+    levels: int = 12
+    features: int = 2
+    log2_table_size: int = 15
+    base_resolution: int = 16
+    max_resolution: int = 512
+    width: int = 64
+    geo_features: int = 15
+    residual: bool = True
+    residual_freqs: int = 6
+    residual_max_m: float = 0.03
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class CanonicalField(nn.Module):
+    """``forward(x (N, 3) canonical metres, pose (N, 69), anneal) -> sigma (N,), rgb (N, 3), offset (N, 3)``."""
+
+    def __init__(self, lo: torch.Tensor, hi: torch.Tensor, cfg: FieldConfig = FieldConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("lo", lo.float().clone())
+        self.register_buffer("hi", hi.float().clone())
+        self.grid = HashGrid(cfg.levels, cfg.features, cfg.log2_table_size, cfg.base_resolution, cfg.max_resolution)
+        self.density = _mlp([self.grid.out_dim, cfg.width, 1 + cfg.geo_features])
+        self.colour = _mlp([cfg.geo_features, cfg.width, 3])
+        if cfg.residual:
+            self.pose_code = nn.Linear(69, 16)
+            self.residual = _mlp([3 + 6 * cfg.residual_freqs + 16, cfg.width, cfg.width, 3])
+            nn.init.zeros_(self.residual[-1].weight)
+            nn.init.zeros_(self.residual[-1].bias)
+
+    def config(self) -> dict:
+        return asdict(self.cfg)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.lo) / (self.hi - self.lo)
+
+    def offset(self, x: torch.Tensor, pose: torch.Tensor, anneal: float) -> torch.Tensor:
+        """Residual displacement (metres); ``anneal`` in [0, freqs] opens the encoding frequencies."""
+        if not self.cfg.residual or anneal <= 0:
+            return torch.zeros_like(x)
+        u = self.normalise(x) * 2 - 1
+        k = torch.arange(self.cfg.residual_freqs, device=x.device, dtype=x.dtype)
+        window = (1 - torch.cos(math.pi * torch.clamp(anneal - k, 0, 1))) / 2  # Hann window per frequency
+        ang = u[:, None, :] * (2**k)[None, :, None] * math.pi  # (N, F, 3)
+        enc = torch.cat([torch.sin(ang), torch.cos(ang)], -1) * window[None, :, None]
+        h = torch.cat([u, enc.reshape(len(x), -1), self.pose_code(pose)], -1)
+        return torch.tanh(self.residual(h)) * self.cfg.residual_max_m
+
+    def forward(self, x: torch.Tensor, pose: torch.Tensor, anneal: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        off = self.offset(x, pose, anneal)
+        u = self.normalise(x + off)
+        inside = (u >= 0).all(-1) & (u <= 1).all(-1)
+        h = self.density(self.grid(u))
+        sigma = torch.exp(torch.clamp(h[:, 0], max=15.0)) * inside
+        rgb = torch.sigmoid(self.colour(h[:, 1:]))
+        return sigma, rgb, off

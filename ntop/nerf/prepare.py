@@ -1,0 +1,154 @@
+"""``prepare_nerf``: one subject's training set in one file, with everything training precomputes.
+
+Reads the canonical captures of the subject's training actions and writes ``dataset.h5``: the
+images and masks of the training and held-out cameras, the per-frame SMPL parameters, and per frame
+the canonical -> posed joint transforms and the skinning-weight/distance volumes (``ntop.nerf.deform``),
+plus the canonical big-pose body and its box.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ntop.body import BodyModel
+from ntop.cameras import Camera
+from ntop.datasets.canonical import Capture
+from ntop.errors import NtopError
+from ntop.io import create_stage, open_stage, read_cameras, require, write_cameras
+from ntop.nerf.deform import PoseVolumes, big_pose, canonical_transforms
+from ntop.nerf.render import PosedFrames, posed_frames
+
+__all__ = ["DATASET_SCHEMA", "PrepareConfig", "prepare", "NerfDataset", "load_dataset"]
+
+DATASET_SCHEMA = "nerf_dataset"
+
+
+@dataclass
+class PrepareConfig:
+    heldout_cameras: list[str]
+    train_cameras: list[str] | None = None  # None: every camera not held out
+    frame_stride: int = 1
+    volume_resolution: int = 32
+    canonical_padding: float = 0.1  # metres around the big-pose body
+
+
+def prepare(body: BodyModel, captures: list[tuple[Path, Path]], out: Path, cfg: PrepareConfig, subject: str) -> dict[str, Any]:
+    """Write ``dataset.h5`` from ``(capture.h5, frames.h5)`` pairs of one subject; returns a summary."""
+    images: dict[str, list[np.ndarray]] = {}
+    masks: dict[str, list[np.ndarray]] = {}
+    smpl: dict[str, list[np.ndarray]] = {"global_orient": [], "body_pose": [], "transl": []}
+    actions, index, betas, cameras = [], [], None, None
+    for cap_path, frames_path in captures:
+        with Capture(cap_path, frames_path) as cap:
+            if not cap.has_gt:  # fitted SMPL and computed masks arrive with their own issues
+                raise NtopError("no ground-truth SMPL/masks in this capture; fitted inputs are not wired yet", cap_path, "gt")
+            names = [c.name for c in cap.cameras]
+            if cameras is None:
+                cameras = cap.cameras
+                for cam in cfg.heldout_cameras + (cfg.train_cameras or []):
+                    if cam not in names:
+                        raise NtopError(f"camera {cam!r} is not in the capture ({', '.join(names)})", cap_path, "nerf.cameras")
+            elif names != [c.name for c in cameras]:
+                raise NtopError("the subject's actions were filmed with different cameras", cap_path, "cameras")
+            b = cap.gt("smpl/betas")
+            if betas is not None and not np.allclose(b, betas):
+                raise NtopError("betas differ between actions of one subject", cap_path, "gt/smpl/betas")
+            betas = b
+            keep = np.arange(0, len(cap.frame_index), cfg.frame_stride)
+            gt_masks = cap.gt("masks")
+            for c, cam in enumerate(cap.cameras):
+                images.setdefault(cam.name, []).extend(cap.frame(c, int(k)) for k in keep)
+                masks.setdefault(cam.name, []).append(gt_masks[c, keep])
+            for key in smpl:
+                smpl[key].append(cap.gt(f"smpl/{key}")[keep].reshape(len(keep), -1))
+            actions += [cap.action] * len(keep)
+            index += cap.frame_index[keep].tolist()
+    assert cameras is not None and betas is not None
+    params = {k: torch.as_tensor(np.concatenate(v), dtype=torch.float32) for k, v in smpl.items()}
+    betas_t = torch.as_tensor(betas, dtype=torch.float32)[None]
+    posed = posed_frames(body, betas_t, params["global_orient"], params["body_pose"], params["transl"], cfg.volume_resolution)
+    with torch.no_grad():
+        _, canonical = canonical_transforms(body, betas_t, torch.zeros(1, 3), big_pose()[None], torch.zeros(1, 3))
+    lo = canonical.min(0).values - cfg.canonical_padding
+    hi = canonical.max(0).values + cfg.canonical_padding
+    train = cfg.train_cameras or [c.name for c in cameras if c.name not in cfg.heldout_cameras]
+    run_params = {"subject": subject, "heldout": cfg.heldout_cameras, "train": train, "frame_stride": cfg.frame_stride,
+                  "volume_resolution": cfg.volume_resolution}  # fmt: skip
+    with create_stage(out, DATASET_SCHEMA, 1, params=run_params, inputs=[p for pair in captures for p in pair]) as f:
+        f.attrs.update(subject=subject, train_cameras=json.dumps(train), heldout_cameras=json.dumps(cfg.heldout_cameras))
+        write_cameras(f.create_group("cameras"), cameras)
+        for cam in cameras:
+            stack = np.stack(images[cam.name])
+            f.create_dataset(f"images/{cam.name}", data=stack, chunks=(1,) + stack.shape[1:], compression="lzf")
+            f.create_dataset(f"masks/{cam.name}", data=np.concatenate(masks[cam.name]).astype(np.uint8), compression="lzf")
+        f.create_dataset("frames/action", data=np.array(actions, dtype="S"))
+        f.create_dataset("frames/frame_index", data=np.array(index))
+        for k, v in params.items():
+            f.create_dataset(f"smpl/{k}", data=v.numpy())
+        f.create_dataset("smpl/betas", data=betas)
+        f.create_dataset("posed/transforms", data=posed.transforms.numpy())
+        f.create_dataset("posed/grid", data=posed.volumes.grid.numpy().astype(np.float16), compression="lzf")
+        f.create_dataset("posed/lo", data=posed.volumes.lo.numpy())
+        f.create_dataset("posed/hi", data=posed.volumes.hi.numpy())
+        f.create_dataset("canonical/vertices", data=canonical.numpy())
+        f.create_dataset("canonical/lo", data=lo.numpy())
+        f.create_dataset("canonical/hi", data=hi.numpy())
+    return {"frames": len(actions), "train_cameras": train, "heldout_cameras": cfg.heldout_cameras}
+
+
+@dataclass
+class NerfDataset:
+    """``dataset.h5`` in memory: images ``{camera: (T, H, W, 3) uint8}``, masks ``{camera: (T, H, W) bool}``."""
+
+    subject: str
+    cameras: dict[str, Camera]
+    train_cameras: list[str]
+    heldout_cameras: list[str]
+    images: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray]
+    posed: PosedFrames
+    betas: np.ndarray
+    canonical_lo: torch.Tensor
+    canonical_hi: torch.Tensor
+    actions: list[str]
+    frame_index: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_index)
+
+
+def load_dataset(path: str | Path) -> NerfDataset:
+    with open_stage(path, DATASET_SCHEMA) as f:
+        cams = {c.name: c for c in read_cameras(require(f, "cameras"))}
+        train, heldout = json.loads(f.attrs["train_cameras"]), json.loads(f.attrs["heldout_cameras"])
+
+        def arr(key: str) -> np.ndarray:
+            return require(f, key)[()]
+
+        posed = PosedFrames(
+            PoseVolumes(torch.as_tensor(arr("posed/grid").astype(np.float32)), torch.as_tensor(arr("posed/lo")), torch.as_tensor(arr("posed/hi"))),
+            torch.as_tensor(arr("posed/transforms")),
+            torch.as_tensor(arr("smpl/body_pose")).float(),
+        )
+        return NerfDataset(
+            subject=str(f.attrs["subject"]),
+            cameras=cams,
+            train_cameras=train,
+            heldout_cameras=heldout,
+            images={n: arr(f"images/{n}") for n in cams},
+            masks={n: arr(f"masks/{n}").astype(bool) for n in cams},
+            posed=posed,
+            betas=arr("smpl/betas"),
+            canonical_lo=torch.as_tensor(arr("canonical/lo")),
+            canonical_hi=torch.as_tensor(arr("canonical/hi")),
+            actions=[a.decode() for a in arr("frames/action")],
+            frame_index=arr("frames/frame_index"),
+        )
+

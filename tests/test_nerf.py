@@ -1,0 +1,195 @@
+"""The human NeRF on a tiny synthetic subject: kernels against references, training, resume, rendering."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ntop.cameras import Camera, look_at
+from ntop.datasets.ingest import ingest
+from ntop.datasets.synthetic.capture import SyntheticConfig, generate
+from ntop.errors import NtopError
+from ntop.nerf.deform import big_pose, canonical_transforms, inverse_lbs, pose_volumes, sample_distance, sample_weights
+from ntop.nerf.evaluate import heldout_metrics
+from ntop.nerf.field import CanonicalField, FieldConfig
+from ntop.nerf.hashgrid import HashGrid
+from ntop.nerf.prepare import PrepareConfig, load_dataset, prepare
+from ntop.nerf.render import posed_frames, ray_box, render_image, render_rays
+from ntop.nerf.train import TrainConfig, load_model, ssim_loss, train
+
+TINY_FIELD = {"levels": 8, "log2_table_size": 12, "max_resolution": 128, "width": 32}
+
+
+def test_hash_grid_matches_a_per_corner_reference():
+    g = HashGrid(levels=5, features=2, log2_table_size=9, base_resolution=4, max_resolution=64)
+    torch.manual_seed(0)
+    g.table.data.normal_()
+    x = torch.rand(200, 3)
+    primes = (1, 2654435761, 805459861)
+    ref = []
+    for level in range(5):
+        r, off = int(g.resolution[level]), int(g.offsets[level])
+        acc = torch.zeros(200, 2)
+        for c in range(8):
+            d = torch.tensor([(c >> 2) & 1, (c >> 1) & 1, c & 1])
+            b = torch.clamp(torch.floor(x * r).long(), max=r - 1)
+            i = b + d
+            if bool(g.dense[level]):
+                k = (i[:, 0] * (r + 1) + i[:, 1]) * (r + 1) + i[:, 2]
+            else:
+                k = ((i[:, 0] * primes[0]) ^ (i[:, 1] * primes[1]) ^ (i[:, 2] * primes[2])) % g.sizes[level]
+            w = torch.where(d.bool(), x * r - b, 1 - (x * r - b)).prod(-1)
+            acc += w[:, None] * g.table[k + off]
+        ref.append(acc)
+    torch.testing.assert_close(g(x), torch.cat(ref, -1), rtol=1e-5, atol=1e-6)
+    assert not bool(g.dense[-1]) and bool(g.dense[0])  # both code paths ran
+    y = g(torch.tensor([[0.3, 0.4, 0.5]], requires_grad=True))
+    y.sum().backward()
+    assert torch.isfinite(g.table.grad).all() and (g.table.grad != 0).sum() > 0
+
+
+def test_inverse_lbs_returns_canonical_points_exactly(body):
+    torch.manual_seed(1)
+    betas = torch.randn(1, 10) * 0.5
+    go, pose, transl = torch.randn(3, 3) * 0.3, torch.randn(3, 69) * 0.3, torch.randn(3, 3)
+    M, canonical = canonical_transforms(body, betas, go, pose, transl)
+    with torch.no_grad():
+        posed = body(go, pose, betas, transl).vertices
+    # with the body's own skinning weights, inverse LBS takes posed vertices back to the big pose:
+    # exactly where one joint owns a vertex, closely where blended transforms are inverted as a blend
+    rigid = body.weights.max(1).values > 0.999
+    for f in range(3):
+        x_c = inverse_lbs(posed[f], body.weights, torch.full((body.num_vertices,), f), M)
+        err = (x_c - canonical).norm(dim=-1)
+        assert err[rigid].max() < 1e-4 and err.median() < 0.005 and err.max() < 0.06
+    # and the volumes give weights and distances that agree with the mesh near its surface
+    vol = pose_volumes(posed.double().numpy(), body.weights.double().numpy(), resolution=40)
+    frame = torch.full((body.num_vertices,), 2)
+    d = sample_distance(vol, frame, posed[2])
+    assert d.max() < 0.03  # a vertex is at distance ~0 up to the voxel interpolation
+    w = sample_weights(vol, frame, posed[2])
+    agree = (w.argmax(1) == body.weights.argmax(1)).float().mean()
+    assert agree > 0.85
+    far = sample_distance(vol, frame[:1], torch.tensor([[50.0, 0.0, 0.0]]))
+    assert torch.isinf(far).all()
+    # the big pose really spreads the legs
+    assert big_pose()[2] > 0.4 and big_pose()[5] < -0.4
+
+
+def test_ray_box_and_packed_compositing_match_dense_quadrature():
+    o = torch.tensor([[0.0, 0.0, -5.0], [0.0, 3.0, -5.0]])
+    d = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    near, far, hit = ray_box(o, d, torch.full((2, 3), -1.0), torch.full((2, 3), 1.0))
+    assert hit.tolist() == [True, False] and near[0] == 4.0 and far[0] == 6.0
+
+    class Ball(torch.nn.Module):  # a fuzzy unit ball of constant colour, in "canonical" = world space
+        lo, hi = torch.full((3,), -1.5), torch.full((3,), 1.5)
+
+        def forward(self, x, pose, anneal):
+            sigma = 4.0 * (x.norm(dim=-1) < 1.0)
+            return sigma, torch.tensor([0.2, 0.6, 0.9]).expand(len(x), 3), torch.zeros_like(x)
+
+    from ntop.nerf.deform import PoseVolumes
+    from ntop.nerf.render import PosedFrames
+
+    R = 8
+    ax = torch.linspace(-1.5, 1.5, R)
+    zz, yy, xx = torch.meshgrid(ax, ax, ax, indexing="ij")
+    grid = torch.zeros(1, 25, R, R, R)
+    grid[0, 0] = 1.0  # every point skinned to the root, whose transform is the identity
+    posed = PosedFrames(PoseVolumes(grid, torch.full((1, 3), -1.5), torch.full((1, 3), 1.5)), torch.eye(4).expand(1, 24, 4, 4), torch.zeros(1, 69))
+    rays_o = torch.tensor([[0.0, 0.0, -3.0], [0.5, 0.0, -3.0]])
+    rays_d = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    out = render_rays(Ball(), posed, rays_o, rays_d, torch.zeros(2, dtype=torch.long), torch.ones(3), samples=2000, shell=10.0)
+    chord = torch.tensor([2.0, 2 * math.sqrt(1 - 0.25)])
+    expected_alpha = 1 - torch.exp(-4.0 * chord)
+    torch.testing.assert_close(out.alpha, expected_alpha, atol=5e-3, rtol=0)
+    torch.testing.assert_close(out.rgb[0], torch.tensor([0.2, 0.6, 0.9]) * expected_alpha[0] + (1 - expected_alpha[0]), atol=5e-3, rtol=0)
+    assert 2.0 < out.depth[0] < 3.0  # the expected hit lies in the front half of the ball
+
+
+def test_ssim_loss_is_zero_for_equal_images_and_grows_with_noise():
+    a = torch.rand(2, 3, 16, 16)
+    assert ssim_loss(a, a) < 1e-6
+    assert ssim_loss(a, (a + 0.3 * torch.randn_like(a)).clamp(0, 1)) > 0.2
+
+
+@pytest.fixture(scope="module")
+def nerf_dataset(body, tmp_path_factory):
+    root = tmp_path_factory.mktemp("nerf")
+    cfg = SyntheticConfig(num_frames=6, num_cameras=3, width=96, height=96, seed=5, noise_std=0.0, flicker_std=0.0, format="images")
+    generate(body, "s", "walk", cfg, root / "raw")
+    ingest("synthetic", root / "raw", "s", "walk", root / "capture.h5", root / "frames.h5")
+    summary = prepare(body, [(root / "capture.h5", root / "frames.h5")], root / "dataset.h5", PrepareConfig(heldout_cameras=["cam02"], volume_resolution=24), "s")
+    assert summary == {"frames": 6, "train_cameras": ["cam00", "cam01"], "heldout_cameras": ["cam02"]}
+    return root
+
+
+def _cfg(iterations, **kw):
+    kw = {"lr": 3e-2, "lr_mlp": 1e-2, **kw}  # a tiny model learns fastest with large steps
+    return TrainConfig(iterations=iterations, rays=512, patches=1, samples=32, checkpoint_every=20, log_every=10, eval_every=1000,
+                       residual_start=30, residual_full=50, field=TINY_FIELD, **kw)  # fmt: skip
+
+
+def test_training_learns_and_beats_the_mean_colour_baseline(nerf_dataset, tmp_path):
+    ds = load_dataset(nerf_dataset / "dataset.h5")
+    torch.manual_seed(0)
+    untrained = heldout_metrics(CanonicalField(ds.canonical_lo, ds.canonical_hi, FieldConfig(**TINY_FIELD)).eval(), ds, frames=[0, 3])
+    report = train(nerf_dataset / "dataset.h5", tmp_path / "model.pt", tmp_path / "work", _cfg(80), heldout_eval=heldout_metrics)
+    log = [json.loads(line) for line in (tmp_path / "work" / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["loss_ema"] < 0.6 * log[0]["loss_ema"]  # the (smoothed) loss falls
+    field, meta = load_model(tmp_path / "model.pt")
+    assert meta["subject"] == "s" and meta["steps"] == 80
+    m = heldout_metrics(field, ds, frames=[0, 3])
+    assert m["heldout_psnr_body"] > untrained["heldout_psnr_body"] + 2.0, (untrained, m)
+    assert m["heldout_psnr_box"] > m["heldout_baseline_psnr_box"] + 3.0, m
+    assert report["heldout_psnr_box"] > report["heldout_baseline_psnr_box"]
+    # the render API: any camera model, any frame; alpha where the body is
+    cam = Camera("equidistant", [64 / math.pi, 64 / math.pi, 31.5, 31.5], 64, 64, [], *look_at(np.array([0.0, 0.0, 3.2]), np.array([0.0, 0.0, 0.9]), up=np.array([0.0, 1.0, 0.0])))
+    rgb, alpha, depth = render_image(field, ds.posed, 2, cam, background=(1.0, 1.0, 1.0))
+    assert rgb.shape == (64, 64, 3) and alpha.max() > 0.9 and alpha[0, 0] < 0.01
+    assert 1.0 < depth[alpha > 0.9].mean() < 3.2  # the top of the body, seen from 3.2 m above the floor
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(nerf_dataset, tmp_path):
+    full = train(nerf_dataset / "dataset.h5", tmp_path / "a.pt", tmp_path / "wa", _cfg(40))
+    assert full["resumed_from"] == 0
+    stopped = train(nerf_dataset / "dataset.h5", tmp_path / "b.pt", tmp_path / "wb", _cfg(40), stop_after=25)  # cut off at 25
+    ck = torch.load(tmp_path / "wb" / "checkpoint.pt", weights_only=False)
+    assert stopped["stopped_early"] and ck["step"] == 25 and not (tmp_path / "b.pt").exists()
+    resumed = train(nerf_dataset / "dataset.h5", tmp_path / "b.pt", tmp_path / "wb", _cfg(40))
+    assert resumed["resumed_from"] == 25
+    a, _ = load_model(tmp_path / "a.pt")
+    b, _ = load_model(tmp_path / "b.pt")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(pa, pb, atol=1e-5, rtol=1e-4, msg=name)  # same seed, same steps: same model
+    with pytest.raises(NtopError, match="other training settings"):
+        train(nerf_dataset / "dataset.h5", tmp_path / "c.pt", tmp_path / "wb", _cfg(40, lr=5e-3))
+
+
+def test_bad_requests_are_reported(nerf_dataset, body, tmp_path):
+    if not torch.cuda.is_available():
+        with pytest.raises(NtopError, match="CUDA was asked for"):
+            train(nerf_dataset / "dataset.h5", tmp_path / "m.pt", tmp_path / "w", _cfg(2, device="cuda"))
+    with pytest.raises(NtopError, match="unknown keys"):
+        TrainConfig.from_dict({"iterationz": 3})
+    with pytest.raises(NtopError, match="camera 'cam09'"):
+        prepare(body, [(nerf_dataset / "capture.h5", nerf_dataset / "frames.h5")], tmp_path / "d.h5", PrepareConfig(heldout_cameras=["cam09"]), "s")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(NtopError, match="junk.pt: cannot read model"):
+        load_model(tmp_path / "junk.pt")
+    assert not (tmp_path / "d.h5").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_render_matches_cpu(nerf_dataset, tmp_path):
+    train(nerf_dataset / "dataset.h5", tmp_path / "m.pt", tmp_path / "w", _cfg(10, device="cpu"))
+    ds = load_dataset(nerf_dataset / "dataset.h5")
+    cpu, _ = load_model(tmp_path / "m.pt", "cpu")
+    gpu, _ = load_model(tmp_path / "m.pt", "cuda")
+    cam = ds.cameras["cam02"]
+    a = render_image(cpu, ds.posed, 1, cam)[0]
+    b = render_image(gpu, ds.posed.to("cuda"), 1, cam)[0]
+    assert np.abs(a - b).max() < 1e-3
