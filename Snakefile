@@ -11,6 +11,10 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/ingest.smk"
 include: "rules/nerf.smk"
+include: "rules/views.smk"
+include: "rules/render.smk"
+include: "rules/annotate.smk"
+include: "rules/assemble.smk"
 include: "rules/qa.smk"
 
 

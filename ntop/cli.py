@@ -67,7 +67,7 @@ def _cmd_qa_capture(a: argparse.Namespace) -> None:
     from ntop.qa.capture import run
 
     report = run(a.capture, a.frames, _body(a.body_model), a.out_json, a.out_sheet)
-    print(json.dumps({k: v.get("passed") for k, v in report["checks"].items()}))
+    print(json.dumps(report["checks"], indent=1))  # the log keeps the figures even if --strict fails the job
     if not report["passed"] and a.strict:
         raise NtopError("ground-truth checks failed (see the report)", a.out_json)
 
@@ -109,6 +109,56 @@ def _cmd_eval_nerf(a: argparse.Namespace) -> None:
     field, _ = load_model(a.model, resolve_device(p.pop("device", "auto")))
     report = evaluate(a.dataset, field, a.out_json, a.out_sheet, **p)
     print(json.dumps(report["mean"]))
+
+
+def _cmd_plan_views(a: argparse.Namespace) -> None:
+    """Place the virtual top-view fisheye cameras for every rendered frame."""
+    from ntop.views import RigConfig, plan_views
+
+    p = _params(a.params)
+    codes = tuple(p.pop("codes", [0, 1, 1]))
+    print(json.dumps(plan_views(a.capture, a.out, RigConfig.from_dict(p), codes)))
+
+
+def _cmd_render_fisheye(a: argparse.Namespace) -> None:
+    """Render every planned view with the subject's NeRF (resumes an interrupted run)."""
+    import torch
+
+    from ntop.fisheye import RenderConfig, render_fisheye
+
+    torch.set_num_threads(a.threads)
+    print(json.dumps(render_fisheye(a.model, a.views, _body(a.body_model), a.out, RenderConfig.from_dict(_params(a.params)))))
+
+
+def _cmd_annotate(a: argparse.Namespace) -> None:
+    """Write COCO, detection-box, HybrIK and 3DMPPE labels for the rendered views."""
+    from ntop.annotate.stage import annotate
+
+    p = _params(a.params)
+    codes = tuple(p.get("codes", [0, 1, 1]))
+    licence = p.get("licence", {"name": "see the source capture's licence", "url": ""})
+    print(json.dumps(annotate(a.views, a.render, _body(a.body_model), a.out, codes, licence, p.get("bbox_margin", 0.05))))
+
+
+def _cmd_qa_labels(a: argparse.Namespace) -> None:
+    """Check labels against independent projections, the rendered alpha and ray casting."""
+    from ntop.qa.labels import run
+
+    report = run(a.views, a.render, a.labels, _body(a.body_model), a.out_json)
+    print(json.dumps(report["checks"], indent=1))  # the log keeps the figures even if --strict fails the job
+    if not report["passed"] and a.strict:
+        raise NtopError("label checks failed (see the report)", a.out_json)
+
+
+def _cmd_assemble(a: argparse.Namespace) -> None:
+    """Merge every subject/action into the dataset folder (splits, card, manifest)."""
+    from ntop.assemble import assemble
+
+    p = _params(a.params)
+    items = [dict(zip(("subject", "action", "render", "labels"), spec.split(",", 3))) for spec in a.item]
+    if any(len(it) != 4 for it in items):
+        raise NtopError("--item takes subject,action,render_dir,labels_dir")
+    print(json.dumps(assemble(items, p.get("splits", {}), a.out, p.get("images", "copy"), p.get("title", "ntop dataset"))))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -162,6 +212,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="{}", help="frame_stride, samples, device as JSON")
     p.add_argument("--threads", type=int, default=1)
 
+    p = add("plan-views", _cmd_plan_views)
+    p.add_argument("--capture", required=True, type=Path)
+    p.add_argument("--params", default="{}", help="rig settings (ntop.views.RigConfig) and codes as JSON")
+    p.add_argument("--out", required=True, type=Path)
+
+    p = add("render-fisheye", _cmd_render_fisheye)
+    p.add_argument("--model", required=True, type=Path)
+    p.add_argument("--views", required=True, type=Path)
+    p.add_argument("--body-model", required=True)
+    p.add_argument("--params", default="{}", help="image format, background, samples, device as JSON")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--threads", type=int, default=1)
+
+    p = add("annotate", _cmd_annotate)
+    p.add_argument("--views", required=True, type=Path)
+    p.add_argument("--render", required=True, type=Path)
+    p.add_argument("--body-model", required=True)
+    p.add_argument("--params", default="{}", help="codes, licence, bbox_margin as JSON")
+    p.add_argument("--out", required=True, type=Path)
+
+    p = add("assemble", _cmd_assemble)
+    p.add_argument("--item", required=True, action="append", help="subject,action,render_dir,labels_dir (repeat)")
+    p.add_argument("--params", default="{}", help="splits, images (copy|link), title as JSON")
+    p.add_argument("--out", required=True, type=Path)
+
     qa = sub.add_parser("qa", help="measure stages against ground truth").add_subparsers(dest="qa_command", required=True)
     p = add("capture", _cmd_qa_capture, qa)
     p.set_defaults(label="qa capture")
@@ -170,6 +245,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--body-model", required=True)
     p.add_argument("--out-json", required=True, type=Path)
     p.add_argument("--out-sheet", required=True, type=Path)
+    p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
+    p = add("labels", _cmd_qa_labels, qa)
+    p.set_defaults(label="qa labels")
+    p.add_argument("--views", required=True, type=Path)
+    p.add_argument("--render", required=True, type=Path)
+    p.add_argument("--labels", required=True, type=Path)
+    p.add_argument("--body-model", required=True)
+    p.add_argument("--out-json", required=True, type=Path)
     p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
     return ap
 

@@ -16,7 +16,7 @@ import torch
 
 from ntop.cameras import project
 
-__all__ = ["Fragments", "rasterize", "interpolate", "vertex_normals"]
+__all__ = ["Fragments", "rasterize", "interpolate", "vertex_normals", "first_surface"]
 
 
 @dataclass
@@ -171,3 +171,70 @@ def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     for i in range(3):
         n.index_add_(1, faces[:, i], fn)
     return torch.nn.functional.normalize(n, dim=-1)
+
+
+def first_surface(
+    verts_cam: torch.Tensor,
+    faces: torch.Tensor,
+    model: str,
+    K: torch.Tensor,
+    dist: torch.Tensor,
+    points_uv: torch.Tensor,
+    width: int,
+    height: int,
+    fov_deg: float | None = None,
+    cell: int = 4,
+) -> torch.Tensor:
+    """Distance to the first surface along the rays through sub-pixel points ``(B, Q, 2)``: the z-buffer
+    of :func:`rasterize` evaluated exactly at those points instead of at pixel centres (``inf`` = none).
+
+    Used for keypoint visibility, where a joint's own ray matters, not its pixel's. Triangles are
+    binned into ``cell``-pixel squares so that each point is tested only against its square's.
+    """
+    B, Q = points_uv.shape[:2]
+    device = verts_cam.device
+    uv, valid = project(model, verts_cam, K[:, None], dist[:, None], fov_deg)
+    inv_depth = 1 / (verts_cam[..., 2] if model == "pinhole" else torch.linalg.norm(verts_cam, dim=-1))
+    cw, ch = -(-width // cell), -(-height // cell)
+    tri = uv[:, faces]  # (B, F, 3, 2)
+    lo = torch.floor(tri.amin(2) / cell).long()
+    hi = torch.floor(tri.amax(2) / cell).long()
+    lo[..., 0].clamp_(min=0)
+    lo[..., 1].clamp_(min=0)
+    hi[..., 0].clamp_(max=cw - 1)
+    hi[..., 1].clamp_(max=ch - 1)
+    size = (hi - lo + 1).clamp(min=0)
+    count = size[..., 0] * size[..., 1] * valid[:, faces].all(-1)
+    b_idx, f_idx = torch.nonzero(count, as_tuple=True)
+    n = count[b_idx, f_idx]
+    owner = torch.repeat_interleave(torch.arange(len(n), device=device), n)
+    offset = torch.arange(int(n.sum()), device=device) - (torch.cumsum(n, 0) - n)[owner]
+    b_t, f_t = b_idx[owner], f_idx[owner]
+    nx = size[b_t, f_t, 0]
+    key = (b_t * ch + lo[b_t, f_t, 1] + offset // nx) * cw + lo[b_t, f_t, 0] + offset % nx
+    key, order = torch.sort(key)
+    f_sorted, b_sorted = f_t[order], b_t[order]
+    # each query point against the triangles of its cell
+    q = points_uv
+    qc = torch.floor(q / cell).long()
+    inside_img = (qc[..., 0] >= 0) & (qc[..., 0] < cw) & (qc[..., 1] >= 0) & (qc[..., 1] < ch)
+    qkey = (torch.arange(B, device=device)[:, None] * ch + qc[..., 1].clamp(0, ch - 1)) * cw + qc[..., 0].clamp(0, cw - 1)
+    start = torch.searchsorted(key, qkey.reshape(-1))
+    stop = torch.searchsorted(key, qkey.reshape(-1), right=True)
+    m = (stop - start) * inside_img.reshape(-1)
+    qowner = torch.repeat_interleave(torch.arange(B * Q, device=device), m)
+    cand = start[qowner] + torch.arange(int(m.sum()), device=device) - (torch.cumsum(m, 0) - m)[qowner]
+    b, f = b_sorted[cand], f_sorted[cand]
+    p = q.reshape(-1, 2)[qowner]
+    a, bb, c = tri[b, f].unbind(1)
+    area = _cross(bb - a, c - a)
+    area_safe = torch.where(area.abs() > 1e-12, area, torch.ones_like(area))
+    w0, w1 = _cross(bb - p, c - p) / area_safe, _cross(c - p, a - p) / area_safe
+    w = torch.stack([w0, w1, 1 - w0 - w1], -1)
+    inv = w * inv_depth[b[:, None], faces[f]]
+    hit = (w >= -1e-7).all(-1) & (area.abs() > 1e-12) & (inv.sum(-1) > 0)
+    bary = inv[hit] / inv[hit].sum(-1, keepdim=True)
+    xyz = (bary[..., None] * verts_cam[b[hit][:, None], faces[f[hit]]]).sum(1)
+    out = torch.full((B * Q,), float("inf"), dtype=verts_cam.dtype, device=device)
+    out.scatter_reduce_(0, qowner[hit], torch.linalg.norm(xyz, dim=-1), reduce="amin")
+    return out.reshape(B, Q)

@@ -98,7 +98,52 @@ def nerf_gpus():
     return 1 if config["nerf"].get("device") == "cuda" else 0
 
 
+def codes(wildcards):
+    """(dataset, subject, action) numbers that name images: NToP's scheme."""
+    subject = config["subjects"][wildcards.subject]
+    subject_code = subject.get("code", SUBJECTS.index(wildcards.subject) + 1)
+    action_code = sorted(subject["actions"]).index(wildcards.action) + 1
+    return [config["dataset"].get("code", 0), subject_code, action_code]
+
+
+def views_params(wildcards):
+    return json.dumps({**config["views"], "codes": codes(wildcards)}, sort_keys=True)
+
+
+def render_params(wildcards):
+    return json.dumps(config["render"], sort_keys=True)
+
+
+def render_gpus():
+    return 1 if config["render"].get("device") == "cuda" else 0
+
+
+def annotate_params(wildcards):
+    licence = config["dataset"].get("licence", {"name": "see the source capture's licence", "url": ""})
+    return json.dumps({"codes": codes(wildcards), "licence": licence, **config["labels"]}, sort_keys=True)
+
+
+def assemble_items(wildcards=None):
+    return {
+        "renders": expand_pairs(results("render", "{subject}", "{action}")),
+        "labels": expand_pairs(results("labels", "{subject}", "{action}")),
+    }
+
+
+def assemble_args(wildcards, input):
+    pairs = subject_actions()
+    return " ".join(f"--item {s},{a},{r},{l}" for (s, a), r, l in zip(pairs, input.renders, input.labels))
+
+
+def assemble_params(wildcards):
+    d = config["dataset"]
+    return json.dumps({"splits": d["splits"], "images": d.get("images", "copy"), "title": d.get("title", "ntop dataset")}, sort_keys=True)
+
+
 def all_targets():
-    return expand_pairs(results("qa", "capture", "{subject}", "{action}.json")) + [
-        results("nerf", s, "eval.json") for s in SUBJECTS
-    ]
+    return (
+        expand_pairs(results("qa", "capture", "{subject}", "{action}.json"))
+        + expand_pairs(results("qa", "labels", "{subject}", "{action}.json"))
+        + [results("nerf", s, "eval.json") for s in SUBJECTS]
+        + [results("dataset")]
+    )

@@ -26,3 +26,25 @@ rule qa_capture:
     shell:
         "OMP_NUM_THREADS={threads} ntop qa capture --capture {input.capture} --frames {input.frames} --body-model {input.body}"
         " --out-json {output.report} --out-sheet {output.sheet} {params.strict} > {log} 2>&1"
+
+
+rule qa_labels:
+    input:
+        views=results("views", "{subject}", "{action}", "views.h5"),
+        render=results("render", "{subject}", "{action}"),
+        labels=results("labels", "{subject}", "{action}"),
+        body=body_model_path(),
+    output:
+        results("qa", "labels", "{subject}", "{action}.json"),
+    params:
+        strict="--strict" if config["qa"]["strict"] else "",
+    threads: 1
+    log:
+        logs("qa_labels", "{subject}", "{action}.log"),
+    benchmark:
+        benchmarks("qa_labels", "{subject}", "{action}.tsv")
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} ntop qa labels --views {input.views} --render {input.render} --labels {input.labels}"
+        " --body-model {input.body} --out-json {output} {params.strict} > {log} 2>&1"

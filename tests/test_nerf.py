@@ -16,8 +16,9 @@ from ntop.nerf.evaluate import heldout_metrics
 from ntop.nerf.field import CanonicalField, FieldConfig
 from ntop.nerf.hashgrid import HashGrid
 from ntop.nerf.prepare import PrepareConfig, load_dataset, prepare
-from ntop.nerf.render import posed_frames, ray_box, render_image, render_rays
+from ntop.nerf.render import ray_box, render_image, render_rays
 from ntop.nerf.train import TrainConfig, load_model, ssim_loss, train
+from ntop.raster import vertex_normals
 
 TINY_FIELD = {"levels": 8, "log2_table_size": 12, "max_resolution": 128, "width": 32}
 
@@ -65,10 +66,16 @@ def test_inverse_lbs_returns_canonical_points_exactly(body):
         err = (x_c - canonical).norm(dim=-1)
         assert err[rigid].max() < 1e-4 and err.median() < 0.005 and err.max() < 0.06
     # and the volumes give weights and distances that agree with the mesh near its surface
-    vol = pose_volumes(posed.double().numpy(), body.weights.double().numpy(), resolution=40)
+    normals = vertex_normals(posed, body.faces)
+    vol = pose_volumes(posed.double().numpy(), normals.double().numpy(), body.weights.double().numpy(), resolution=40)
     frame = torch.full((body.num_vertices,), 2)
     d = sample_distance(vol, frame, posed[2])
-    assert d.max() < 0.03  # a vertex is at distance ~0 up to the voxel interpolation
+    assert d.abs().max() < 0.03  # a vertex is at distance ~0 up to the voxel interpolation
+    with torch.no_grad():
+        pelvis = body(go, pose, betas, transl).joints[2, :1]
+    inner = sample_distance(vol, frame[:1], pelvis)
+    outer = sample_distance(vol, frame[:1], (posed[2].max(0).values + 0.05)[None])  # beyond the body's corner
+    assert inner < 0 < outer  # negative inside (the pelvis joint), positive outside
     w = sample_weights(vol, frame, posed[2])
     agree = (w.argmax(1) == body.weights.argmax(1)).float().mean()
     assert agree > 0.85
@@ -86,8 +93,9 @@ def test_ray_box_and_packed_compositing_match_dense_quadrature():
 
     class Ball(torch.nn.Module):  # a fuzzy unit ball of constant colour, in "canonical" = world space
         lo, hi = torch.full((3,), -1.5), torch.full((3,), 1.5)
+        cfg = FieldConfig(support_inside=10.0, support_outside=10.0)
 
-        def forward(self, x, pose, anneal):
+        def forward(self, x, pose):
             sigma = 4.0 * (x.norm(dim=-1) < 1.0)
             return sigma, torch.tensor([0.2, 0.6, 0.9]).expand(len(x), 3), torch.zeros_like(x)
 
@@ -102,7 +110,7 @@ def test_ray_box_and_packed_compositing_match_dense_quadrature():
     posed = PosedFrames(PoseVolumes(grid, torch.full((1, 3), -1.5), torch.full((1, 3), 1.5)), torch.eye(4).expand(1, 24, 4, 4), torch.zeros(1, 69))
     rays_o = torch.tensor([[0.0, 0.0, -3.0], [0.5, 0.0, -3.0]])
     rays_d = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
-    out = render_rays(Ball(), posed, rays_o, rays_d, torch.zeros(2, dtype=torch.long), torch.ones(3), samples=2000, shell=10.0)
+    out = render_rays(Ball(), posed, rays_o, rays_d, torch.zeros(2, dtype=torch.long), torch.ones(3), samples=2000)
     chord = torch.tensor([2.0, 2 * math.sqrt(1 - 0.25)])
     expected_alpha = 1 - torch.exp(-4.0 * chord)
     torch.testing.assert_close(out.alpha, expected_alpha, atol=5e-3, rtol=0)
@@ -137,11 +145,12 @@ def test_training_learns_and_beats_the_mean_colour_baseline(nerf_dataset, tmp_pa
     ds = load_dataset(nerf_dataset / "dataset.h5")
     torch.manual_seed(0)
     untrained = heldout_metrics(CanonicalField(ds.canonical_lo, ds.canonical_hi, FieldConfig(**TINY_FIELD)).eval(), ds, frames=[0, 3])
-    report = train(nerf_dataset / "dataset.h5", tmp_path / "model.pt", tmp_path / "work", _cfg(80), heldout_eval=heldout_metrics)
+    report = train(nerf_dataset / "dataset.h5", tmp_path / "model.pt", tmp_path / "work", _cfg(120), heldout_eval=heldout_metrics)
     log = [json.loads(line) for line in (tmp_path / "work" / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["loss_ema"] < 0.6 * log[0]["loss_ema"]  # the (smoothed) loss falls
     field, meta = load_model(tmp_path / "model.pt")
-    assert meta["subject"] == "s" and meta["steps"] == 80
+    assert meta["subject"] == "s" and meta["steps"] == 120
+    assert float(field.anneal) == field.cfg.residual_freqs  # rendering uses the residual as trained
     m = heldout_metrics(field, ds, frames=[0, 3])
     assert m["heldout_psnr_body"] > untrained["heldout_psnr_body"] + 2.0, (untrained, m)
     assert m["heldout_psnr_box"] > m["heldout_baseline_psnr_box"] + 3.0, m
@@ -160,13 +169,14 @@ def test_an_interrupted_run_resumes_where_it_stopped(nerf_dataset, tmp_path):
     ck = torch.load(tmp_path / "wb" / "checkpoint.pt", weights_only=False)
     assert stopped["stopped_early"] and ck["step"] == 25 and not (tmp_path / "b.pt").exists()
     resumed = train(nerf_dataset / "dataset.h5", tmp_path / "b.pt", tmp_path / "wb", _cfg(40))
-    assert resumed["resumed_from"] == 25
+    assert resumed["resumed_from"] == 25 and not (tmp_path / "wb" / "checkpoint.pt").exists()  # finished: no checkpoint left
     a, _ = load_model(tmp_path / "a.pt")
     b, _ = load_model(tmp_path / "b.pt")
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
         torch.testing.assert_close(pa, pb, atol=1e-5, rtol=1e-4, msg=name)  # same seed, same steps: same model
+    train(nerf_dataset / "dataset.h5", tmp_path / "c.pt", tmp_path / "wc", _cfg(40), stop_after=10)
     with pytest.raises(NtopError, match="other training settings"):
-        train(nerf_dataset / "dataset.h5", tmp_path / "c.pt", tmp_path / "wb", _cfg(40, lr=5e-3))
+        train(nerf_dataset / "dataset.h5", tmp_path / "c.pt", tmp_path / "wc", _cfg(40, lr=5e-3))
 
 
 def test_bad_requests_are_reported(nerf_dataset, body, tmp_path):
@@ -193,3 +203,12 @@ def test_cuda_render_matches_cpu(nerf_dataset, tmp_path):
     a = render_image(cpu, ds.posed, 1, cam)[0]
     b = render_image(gpu, ds.posed.to("cuda"), 1, cam)[0]
     assert np.abs(a - b).max() < 1e-3
+
+
+def test_field_handles_empty_batches_with_the_residual_open():
+    field = CanonicalField(torch.full((3,), -1.0), torch.full((3,), 1.0), FieldConfig(**TINY_FIELD))
+    field.anneal.fill_(field.cfg.residual_freqs)
+    sigma, rgb, off = field(torch.zeros(0, 3), torch.zeros(0, 69))
+    assert sigma.shape == (0,) and rgb.shape == (0, 3) and off.shape == (0, 3)
+    sigma, rgb, off = field(torch.rand(5, 3) - 0.5, torch.randn(5, 69))
+    assert off.abs().max() <= field.cfg.residual_max_m

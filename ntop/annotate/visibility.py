@@ -12,9 +12,8 @@ import torch
 
 from ntop.body import BodyModel
 from ntop.body.joints import JOINT_SETS
-from ntop.body.model import BodyOutput
 
-__all__ = ["depth_margins", "visibility"]
+__all__ = ["depth_margins", "visibility_codes"]
 
 _SLACK = 0.03  # metres
 
@@ -29,15 +28,8 @@ def depth_margins(body: BodyModel, joint_set: str, betas: torch.Tensor | None = 
     return torch.where(vertex_joint, torch.zeros_like(d), d) * 1.5 + _SLACK
 
 
-def visibility(uv: np.ndarray, valid: np.ndarray, joint_range: np.ndarray, depth: np.ndarray, margins: np.ndarray) -> np.ndarray:
-    """Codes ``(..., J)`` uint8 from pixels ``(..., J, 2)``, in-image flags, joint ray distances and
-    the rendered body depth maps ``(..., H, W)`` (``inf`` where there is no body)."""
-    H, W = depth.shape[-2:]
-    px = np.clip(np.rint(uv[..., 0]), 0, W - 1).astype(np.int64)
-    py = np.clip(np.rint(uv[..., 1]), 0, H - 1).astype(np.int64)
-    lead = depth.shape[:-2]
-    flat = depth.reshape(-1, H * W)
-    rows = np.arange(flat.shape[0]).reshape(lead + (1,))
-    surface = flat[rows, py.reshape(lead + (-1,)) * W + px.reshape(lead + (-1,))].reshape(px.shape)
+def visibility_codes(valid: np.ndarray, surface: np.ndarray, joint_range: np.ndarray, margins: np.ndarray) -> np.ndarray:
+    """Codes ``(..., J)`` uint8 from in-image flags, the distance to the first body surface on each
+    joint's ray (``ntop.raster.first_surface``), the joints' own distances and their margins."""
     hidden = surface < joint_range - margins
     return np.where(valid, np.where(hidden, 1, 2), 0).astype(np.uint8)

@@ -2,9 +2,10 @@
 
 The canonical space is the subject's shaped body in a "big pose" (T-pose arms, legs apart so that
 they do not touch). For each posed frame we precompute a small voxel volume around the body holding,
-per voxel, the skinning weights of the nearest body vertex (24 channels) and the distance to the body
-(1 channel). A sample point is then mapped back to canonical space by inverting the blend of the
-per-joint transforms at its interpolated weights, and samples far from the body are skipped.
+per voxel, the skinning weights of the nearest body vertex (24 channels) and the signed distance to the
+body (1 channel, negative inside). A sample point is then mapped back to canonical space by inverting
+the blend of the per-joint transforms at its interpolated weights, and samples far from the surface,
+outside or deep inside, are skipped.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def canonical_transforms(body: BodyModel, betas: torch.Tensor, global_orient: to
 
 @dataclass
 class PoseVolumes:
-    """Per-frame volumes: ``grid (T, 25, R, R, R)`` (24 skinning weights + distance, metres), and the
+    """Per-frame volumes: ``grid (T, 25, R, R, R)`` (24 skinning weights + signed distance, metres, negative
+    inside the body), and the
     world-space boxes they span ``lo, hi (T, 3)``. Voxel axes are (z, y, x) as ``grid_sample`` wants."""
 
     grid: torch.Tensor
@@ -60,8 +62,11 @@ class PoseVolumes:
         self.stacked_weights = stacked[:, :24].contiguous()
 
 
-def pose_volumes(vertices: np.ndarray, weights: np.ndarray, resolution: int = 32, padding: float = 0.08) -> PoseVolumes:
-    """Nearest-vertex skinning weights and distance on a grid around each posed body ``(T, V, 3)``."""
+def pose_volumes(vertices: np.ndarray, normals: np.ndarray, weights: np.ndarray, resolution: int = 32, padding: float = 0.08) -> PoseVolumes:
+    """Nearest-vertex skinning weights and signed distance on a grid around each posed body ``(T, V, 3)``.
+
+    The sign (negative inside) comes from the nearest vertex's outward normal ``(T, V, 3)``.
+    """
     T = len(vertices)
     grids = np.zeros((T, 25, resolution, resolution, resolution), np.float32)
     lo = vertices.min(1) - padding
@@ -71,7 +76,8 @@ def pose_volumes(vertices: np.ndarray, weights: np.ndarray, resolution: int = 32
         zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
         pts = np.stack([xx, yy, zz], -1).reshape(-1, 3)
         dist, nearest = cKDTree(vertices[t]).query(pts)
-        vol = np.concatenate([weights[nearest], dist[:, None]], 1).T.reshape(25, resolution, resolution, resolution)
+        sign = np.where(np.einsum("ij,ij->i", pts - vertices[t][nearest], normals[t][nearest]) < 0, -1.0, 1.0)
+        vol = np.concatenate([weights[nearest], (dist * sign)[:, None]], 1).T.reshape(25, resolution, resolution, resolution)
         grids[t] = vol
     return PoseVolumes(torch.from_numpy(grids), torch.from_numpy(lo.astype(np.float32)), torch.from_numpy(hi.astype(np.float32)))
 
@@ -88,7 +94,8 @@ def _stacked_coords(vol: PoseVolumes, frame: torch.Tensor, points: torch.Tensor)
 
 
 def sample_distance(vol: PoseVolumes, frame: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Distance to the posed body ``(N,)`` at world points ``(N, 3)`` of frames ``(N,)`` (``inf`` outside the box)."""
+    """Signed distance to the posed body ``(N,)`` (negative inside) at world points ``(N, 3)`` of frames
+    ``(N,)``; ``inf`` outside the frame's box."""
     coords, inside = _stacked_coords(vol, frame, points)
     d = F.grid_sample(vol.stacked_dist.to(points.dtype), coords, align_corners=True).reshape(-1)
     return torch.where(inside, d, torch.full_like(d, float("inf")))

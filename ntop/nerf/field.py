@@ -30,6 +30,8 @@ class FieldConfig:
     residual: bool = True
     residual_freqs: int = 6
     residual_max_m: float = 0.03
+    support_inside: float = 0.05  # metres inside the SMPL surface where the field lives
+    support_outside: float = 0.03  # metres outside it: how far clothing and hair may reach
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -42,13 +44,18 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 
 class CanonicalField(nn.Module):
-    """``forward(x (N, 3) canonical metres, pose (N, 69), anneal) -> sigma (N,), rgb (N, 3), offset (N, 3)``."""
+    """``forward(x (N, 3) canonical metres, pose (N, 69)) -> sigma (N,), rgb (N, 3), offset (N, 3)``.
+
+    ``anneal`` (a buffer, saved with the model) is how far the residual's frequencies are open: the
+    trainer raises it; rendering uses the value training ended with.
+    """
 
     def __init__(self, lo: torch.Tensor, hi: torch.Tensor, cfg: FieldConfig = FieldConfig()):
         super().__init__()
         self.cfg = cfg
         self.register_buffer("lo", lo.float().clone())
         self.register_buffer("hi", hi.float().clone())
+        self.register_buffer("anneal", torch.zeros(()))
         self.grid = HashGrid(cfg.levels, cfg.features, cfg.log2_table_size, cfg.base_resolution, cfg.max_resolution)
         self.density = _mlp([self.grid.out_dim, cfg.width, 1 + cfg.geo_features])
         self.colour = _mlp([cfg.geo_features, cfg.width, 3])
@@ -64,8 +71,9 @@ class CanonicalField(nn.Module):
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.lo) / (self.hi - self.lo)
 
-    def offset(self, x: torch.Tensor, pose: torch.Tensor, anneal: float) -> torch.Tensor:
-        """Residual displacement (metres); ``anneal`` in [0, freqs] opens the encoding frequencies."""
+    def offset(self, x: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+        """Residual displacement (metres); ``self.anneal`` in [0, freqs] opens the encoding frequencies."""
+        anneal = float(self.anneal)
         if not self.cfg.residual or anneal <= 0:
             return torch.zeros_like(x)
         u = self.normalise(x) * 2 - 1
@@ -73,11 +81,11 @@ class CanonicalField(nn.Module):
         window = (1 - torch.cos(math.pi * torch.clamp(anneal - k, 0, 1))) / 2  # Hann window per frequency
         ang = u[:, None, :] * (2**k)[None, :, None] * math.pi  # (N, F, 3)
         enc = torch.cat([torch.sin(ang), torch.cos(ang)], -1) * window[None, :, None]
-        h = torch.cat([u, enc.reshape(len(x), -1), self.pose_code(pose)], -1)
+        h = torch.cat([u, enc.flatten(1), self.pose_code(pose)], -1)
         return torch.tanh(self.residual(h)) * self.cfg.residual_max_m
 
-    def forward(self, x: torch.Tensor, pose: torch.Tensor, anneal: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        off = self.offset(x, pose, anneal)
+    def forward(self, x: torch.Tensor, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        off = self.offset(x, pose)
         u = self.normalise(x + off)
         inside = (u >= 0).all(-1) & (u <= 1).all(-1)
         h = self.density(self.grid(u))

@@ -1,7 +1,7 @@
 """Volume rendering of the posed human: rays -> samples near the body -> canonical field -> pixels.
 
-Rays are clipped to each frame's body box; samples farther than ``shell`` from the posed SMPL body
-are skipped before the network runs (empty-space skipping); the rest are mapped to canonical space
+Rays are clipped to each frame's body box; samples outside the field's support, a band around the
+posed SMPL surface, are skipped before the network runs (empty-space skipping); the rest are mapped to canonical space
 by inverse skinning and composited front to back. Works with any ``ntop.cameras`` model because it
 only needs rays. :func:`render_image` is the API later stages use: any camera, any pose, in chunks.
 """
@@ -17,8 +17,9 @@ from ntop.body import BodyModel
 from ntop.cameras import Camera
 from ntop.nerf.deform import PoseVolumes, canonical_transforms, inverse_lbs, pose_volumes, sample_distance, sample_weights
 from ntop.nerf.field import CanonicalField
+from ntop.raster import vertex_normals
 
-__all__ = ["PosedFrames", "posed_frames", "RenderOutput", "ray_box", "render_rays", "render_image"]
+__all__ = ["PosedFrames", "posed_frames", "RenderOutput", "ray_box", "render_rays", "render_views", "render_image"]
 
 
 @dataclass
@@ -39,7 +40,8 @@ def posed_frames(body: BodyModel, betas: torch.Tensor, global_orient: torch.Tens
     with torch.no_grad():
         out = body(global_orient, body_pose, betas, transl)
         M, _ = canonical_transforms(body, betas, global_orient, body_pose, transl)
-    vol = pose_volumes(out.vertices.double().numpy(), body.weights.double().numpy(), resolution)
+    normals = vertex_normals(out.vertices, body.faces)
+    vol = pose_volumes(out.vertices.double().numpy(), normals.double().numpy(), body.weights.double().numpy(), resolution)
     return PosedFrames(vol, M.float(), body_pose.reshape(-1, 69).float())
 
 
@@ -49,6 +51,7 @@ class RenderOutput:
     alpha: torch.Tensor  # (R,) accumulated opacity
     depth: torch.Tensor  # (R,) expected distance along the ray where alpha > 0, else 0
     offset_sq: torch.Tensor  # scalar: mean squared residual offset (a regulariser)
+    outside: torch.Tensor  # scalar: mean opacity of samples outside the SMPL surface (a prior)
 
 
 def ray_box(origins: torch.Tensor, dirs: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -68,11 +71,14 @@ def render_rays(
     frame: torch.Tensor,
     background: torch.Tensor,
     samples: int = 64,
-    shell: float = 0.05,
     perturb: bool = False,
-    anneal: float = 0.0,
 ) -> RenderOutput:
-    """Render rays ``(R, 3)`` of frames ``(R,)``; ``background`` is ``(3,)`` or ``(R, 3)``."""
+    """Render rays ``(R, 3)`` of frames ``(R,)``; ``background`` is ``(3,)`` or ``(R, 3)``.
+
+    Only samples in the field's support, from ``support_inside`` metres inside the SMPL surface to
+    ``support_outside`` outside it, reach the network: the body can grow that much beyond SMPL
+    (clothing, hair), no more.
+    """
     R, device = len(origins), origins.device
     near, far, hit = ray_box(origins, dirs, posed.volumes.lo[frame], posed.volumes.hi[frame])
     rays = torch.nonzero(hit)[:, 0]
@@ -84,10 +90,10 @@ def render_rays(
     ray_of = rays[:, None].expand(-1, samples).reshape(-1)
     f_of = frame[ray_of]
     dist = sample_distance(posed.volumes, f_of, pts.reshape(-1, 3))
-    keep = torch.nonzero(dist < shell)[:, 0]
-    ray_of, f_of, t_flat, pts = ray_of[keep], f_of[keep], t.reshape(-1)[keep], pts.reshape(-1, 3)[keep]
+    keep = torch.nonzero((dist > -field.cfg.support_inside) & (dist < field.cfg.support_outside))[:, 0]
+    ray_of, f_of, t_flat, pts, dist = ray_of[keep], f_of[keep], t.reshape(-1)[keep], pts.reshape(-1, 3)[keep], dist[keep]
     x_c = inverse_lbs(pts, sample_weights(posed.volumes, f_of, pts), f_of, posed.transforms)
-    sigma, rgb, off = field(x_c, posed.body_pose[f_of], anneal)
+    sigma, rgb, off = field(x_c, posed.body_pose[f_of])
     delta = ((far - near) / samples)[ray_of]
     s = sigma * delta
     cs = torch.cumsum(s, 0)
@@ -102,26 +108,32 @@ def render_rays(
     dep = torch.zeros(R, device=device, dtype=origins.dtype).index_add_(0, ray_of, w * t_flat)
     bg = background.expand(R, 3)
     offset_sq = (off**2).sum(-1).mean() if len(off) else origins.new_zeros(())
-    return RenderOutput(col + (1 - acc[:, None]) * bg, acc, torch.where(acc > 1e-4, dep / acc.clamp(min=1e-4), torch.zeros_like(dep)), offset_sq)
+    outside = ((1 - torch.exp(-s)) * (dist > 0)).mean() if len(s) else origins.new_zeros(())
+    depth = torch.where(acc > 1e-4, dep / acc.clamp(min=1e-4), torch.zeros_like(dep))
+    return RenderOutput(col + (1 - acc[:, None]) * bg, acc, depth, offset_sq, outside)
 
 
 @torch.no_grad()
-def render_image(
+def render_views(
     field: CanonicalField,
     posed: PosedFrames,
     frame: int,
-    camera: Camera,
+    cameras: list[Camera],
     background: tuple[float, float, float] = (1.0, 1.0, 1.0),
     samples: int = 64,
-    shell: float = 0.05,
     chunk: int = 16384,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """RGB ``(H, W, 3)`` in [0, 1], alpha ``(H, W)`` and depth ``(H, W)`` (metres along the ray)."""
+    """Render one frame from several cameras of one size at once (rays batched across views).
+
+    Returns RGB ``(V, H, W, 3)`` in [0, 1] composited over ``background``, alpha ``(V, H, W)`` and
+    depth ``(V, H, W)`` (metres along the ray, 0 where nothing was hit).
+    """
     device = field.lo.device
-    pix = camera.pixel_grid(torch.zeros(0, dtype=torch.float64))
-    origins, dirs, valid = camera.world_rays(pix)
-    origins, dirs = origins.reshape(-1, 3).float().to(device), dirs.reshape(-1, 3).float().to(device)
-    valid = valid.reshape(-1).to(device)
+    H, W = cameras[0].height, cameras[0].width
+    rays = [cam.world_rays(cam.pixel_grid(torch.zeros(0, dtype=torch.float64))) for cam in cameras]
+    origins = torch.cat([o.reshape(-1, 3) for o, _, _ in rays]).float().to(device)
+    dirs = torch.cat([d.reshape(-1, 3) for _, d, _ in rays]).float().to(device)
+    valid = torch.cat([v.reshape(-1) for _, _, v in rays]).to(device)
     lo, hi = posed.volumes.lo[frame], posed.volumes.hi[frame]
     _, _, hit = ray_box(origins, dirs, lo.expand(len(origins), 3), hi.expand(len(origins), 3))
     todo = torch.nonzero(hit & valid)[:, 0]
@@ -131,7 +143,21 @@ def render_image(
     depth = torch.zeros(len(origins), device=device)
     for s in range(0, len(todo), chunk):
         idx = todo[s : s + chunk]
-        out = render_rays(field, posed, origins[idx], dirs[idx], torch.full((len(idx),), frame, device=device), bg, samples, shell)
+        out = render_rays(field, posed, origins[idx], dirs[idx], torch.full((len(idx),), frame, device=device), bg, samples)
         rgb[idx], alpha[idx], depth[idx] = out.rgb, out.alpha, out.depth
-    H, W = camera.height, camera.width
-    return rgb.reshape(H, W, 3).cpu().numpy(), alpha.reshape(H, W).cpu().numpy(), depth.reshape(H, W).cpu().numpy()
+    V = len(cameras)
+    return rgb.reshape(V, H, W, 3).cpu().numpy(), alpha.reshape(V, H, W).cpu().numpy(), depth.reshape(V, H, W).cpu().numpy()
+
+
+def render_image(
+    field: CanonicalField,
+    posed: PosedFrames,
+    frame: int,
+    camera: Camera,
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    samples: int = 64,
+    chunk: int = 16384,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RGB ``(H, W, 3)`` in [0, 1], alpha ``(H, W)`` and depth ``(H, W)`` (metres along the ray)."""
+    rgb, alpha, depth = render_views(field, posed, frame, [camera], background, samples, chunk)
+    return rgb[0], alpha[0], depth[0]

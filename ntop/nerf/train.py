@@ -3,7 +3,8 @@
 Each step draws rays biased to where the information is (the body, its silhouette edge, then the
 body's box) plus a few square patches for a structural (SSIM) loss, composites them over a random
 background colour (so that opacity must be learned, not painted), and minimises photometric error,
-opacity-vs-mask error, 1 - SSIM on the patches and the size of the residual offsets. Checkpoints are
+opacity-vs-mask error, 1 - SSIM on the patches, the size of the residual offsets and (a weak prior)
+opacity outside the SMPL surface, which keeps parts no camera saw well at the body's own shape. Checkpoints are
 written atomically every ``checkpoint_every`` steps; a restarted run continues from the last one.
 """
 
@@ -39,12 +40,12 @@ class TrainConfig:
     patches: int = 2
     patch_size: int = 16
     samples: int = 64
-    shell: float = 0.05
     lr: float = 1e-2
     lr_mlp: float = 2e-3
     mask_weight: float = 0.1
     ssim_weight: float = 0.2
     offset_weight: float = 10.0
+    outside_weight: float = 0.05  # prior: no opacity outside the SMPL surface unless the images demand it
     residual_start: int = 1000
     residual_full: int = 2500
     checkpoint_every: int = 500
@@ -264,12 +265,17 @@ def train(
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         if ck["train_config"] != asdict(cfg):
             raise NtopError("checkpoint was made with other training settings; delete it to start over", ckpt_path, "train_config")
-        field.load_state_dict(ck["field"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
+        try:
+            field.load_state_dict(ck["field"])
+            opt.load_state_dict(ck["optimizer"])
+            sched.load_state_dict(ck["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise NtopError(f"checkpoint does not fit this version of the model ({type(e).__name__}); delete it to start over", ckpt_path, "field") from None
         torch.set_rng_state(ck["torch_rng"])
         sampler.rng.bit_generator.state = ck["numpy_rng"]
         start = ck["step"]
+    elif log_path.exists():
+        log_path.unlink()  # a fresh start: the log describes this run only
     amp = cfg.amp and device.type == "cuda"
     progress = _Progress(cfg.iterations, cfg.log_every)
     metrics: dict[str, Any] = {}
@@ -278,6 +284,7 @@ def train(
         last = cfg.iterations if stop_after is None else min(stop_after, cfg.iterations)
         for step in range(start + 1, last + 1):
             anneal = 0.0 if step < cfg.residual_start else cfg.field.residual_freqs * min(1.0, (step - cfg.residual_start) / max(cfg.residual_full - cfg.residual_start, 1))
+            field.anneal.fill_(anneal)
             batch = sampler.rays(cfg.rays)
             patch = sampler.patches(cfg.patches, cfg.patch_size) if cfg.patches else None
             if patch is not None:
@@ -285,10 +292,10 @@ def train(
             bg = torch.rand(3, device=device)
             target = batch["rgb"] * batch["mask"][:, None] + bg * (1 - batch["mask"][:, None])
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                out = render_rays(field, posed, batch["origins"], batch["dirs"], batch["frame"], bg, cfg.samples, cfg.shell, perturb=True, anneal=anneal)
+                out = render_rays(field, posed, batch["origins"], batch["dirs"], batch["frame"], bg, cfg.samples, perturb=True)
             rgb = out.rgb.float()
             loss_rgb = F.mse_loss(rgb, target)
-            loss = loss_rgb + cfg.mask_weight * F.mse_loss(out.alpha.float(), batch["mask"]) + cfg.offset_weight * out.offset_sq.float()
+            loss = loss_rgb + cfg.mask_weight * F.mse_loss(out.alpha.float(), batch["mask"]) + cfg.offset_weight * out.offset_sq.float() + cfg.outside_weight * out.outside.float()
             if patch is not None:
                 P, n = cfg.patch_size, cfg.patches * cfg.patch_size**2
                 to_img = lambda x: x[-n:].reshape(cfg.patches, P, P, 3).permute(0, 3, 1, 2)  # noqa: E731
@@ -318,4 +325,5 @@ def train(
     if last < cfg.iterations:
         return {"steps": last, "resumed_from": start, "stopped_early": True, **metrics}
     save_model(model_out, field.eval(), ds, cfg, cfg.iterations, metrics)
+    ckpt_path.unlink()  # finished: a rerun starts over (the model file is the result)
     return {"steps": cfg.iterations, "resumed_from": start, **metrics}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["draw_skeleton", "draw_mask_outline", "label", "grid"]
+__all__ = ["draw_skeleton", "draw_mask_outline", "label", "grid", "bar_chart"]
 
 VIS_COLOURS = {2: (40, 220, 60), 1: (255, 150, 0)}  # RGB: visible green, self-occluded orange
 
@@ -47,3 +47,22 @@ def grid(tiles: list[np.ndarray], cols: int, tile_size: int = 256) -> np.ndarray
         scaled.append(np.zeros_like(scaled[0]))
     rows = [np.concatenate(scaled[i : i + cols], 1) for i in range(0, len(scaled), cols)]
     return np.concatenate(rows, 0)
+
+
+def bar_chart(values: list[float], labels: list[str], title: str, width: int = 640, height: int = 320) -> np.ndarray:
+    """A plain bar chart (RGB) for dataset cards: one bar per label, value printed on top."""
+    img = np.full((height, width, 3), 255, np.uint8)
+    left, bottom, top = 40, height - 50, 40
+    n = max(len(values), 1)
+    bar_w = (width - left - 10) / n
+    vmax = max(max(values, default=0), 1e-9)
+    cv2.putText(img, title, (left, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.line(img, (left, bottom), (width - 10, bottom), (0, 0, 0), 1)
+    for i, (v, name) in enumerate(zip(values, labels)):
+        x0 = int(left + i * bar_w + 2)
+        x1 = int(left + (i + 1) * bar_w - 2)
+        y = int(bottom - (bottom - top) * v / vmax)
+        cv2.rectangle(img, (x0, y), (x1, bottom), (70, 120, 200), -1)
+        cv2.putText(img, f"{v:g}", (x0, max(y - 4, top - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, name[:10], (x0, bottom + 14 + 12 * (i % 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+    return img

@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from ntop.annotate.visibility import depth_margins, visibility
+from ntop.annotate.visibility import depth_margins, visibility_codes
 from ntop.body import BodyModel
 from ntop.cameras import Camera, look_at
 from ntop.datasets.synthetic.motions import MOTIONS, motion
 from ntop.datasets.synthetic.scene import Appearance, Room
 from ntop.errors import NtopError
 from ntop.io import atomic_path, create_stage, write_cameras, write_image_folder, write_video
-from ntop.raster import interpolate, rasterize, vertex_normals
+from ntop.raster import first_surface, interpolate, rasterize, vertex_normals
 
 __all__ = ["SyntheticConfig", "make_cameras", "pose_sequence", "generate", "GT_SCHEMA"]
 
@@ -169,11 +169,14 @@ def generate(body: BodyModel, subject: str, action: str, cfg: SyntheticConfig, o
                 images, masks, depth = _render_camera(body, out.vertices, cam, app_attrs, room, pelvis_xy, cfg, rng)
                 dmask[c] = masks.astype(np.uint8)
                 ddepth[c] = np.where(np.isfinite(depth), depth, 0).astype(np.float16)
+                verts_cam = cam.world_to_camera(out.vertices.double()).float()
+                K = torch.as_tensor(cam.K, dtype=torch.float32).expand(T, 4)
+                dist = torch.as_tensor(cam.dist, dtype=torch.float32).expand(T, -1)
                 for s in sets:
                     uv, valid = cam.project(joints3d[s])
-                    rng_j = np.linalg.norm(cam.world_to_camera(joints3d[s]), axis=-1)
+                    surface = first_surface(verts_cam, body.faces, cam.model, K, dist, torch.as_tensor(uv, dtype=torch.float32), W, H, cam.fov_deg).numpy()
                     uv_all[s][c] = np.where(valid[..., None], uv, 0.0)
-                    vis_all[s][c] = visibility(uv, valid, rng_j, depth, margins[s])
+                    vis_all[s][c] = visibility_codes(valid, surface, np.linalg.norm(cam.world_to_camera(joints3d[s]), axis=-1), margins[s])
                 if cfg.format == "video":
                     (tmp / "videos").mkdir(exist_ok=True)
                     write_video(tmp / "videos" / f"{cam.name}.avi", images, fps=cfg.fps)

@@ -1,0 +1,52 @@
+"""``annotate``: the label files of one subject/action, from its views, renders and SMPL bodies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ntop.annotate.formats import ImageMeta, coco_files, hybrik_files, mppe_file
+from ntop.annotate.labels import compute_labels
+from ntop.body import BodyModel
+from ntop.errors import NtopError
+from ntop.fisheye import RENDER_SCHEMA
+from ntop.io import atomic_path, open_stage, require
+from ntop.views import load_views
+
+__all__ = ["annotate", "LABEL_FILES"]
+
+LABEL_FILES = ("coco.json", "bboxes.json", "hybrik_h36m.json", "hybrik_pw3d.json", "3dmppe.json")
+
+
+def annotate(views_path: str | Path, render_dir: str | Path, body: BodyModel, out: str | Path, codes: tuple[int, int, int],
+             licence: dict[str, str], bbox_margin: float = 0.05) -> dict[str, Any]:  # fmt: skip
+    pv = load_views(views_path)
+    with open_stage(Path(render_dir) / "render.h5", RENDER_SCHEMA) as f:
+        alpha = require(f, "alpha")[()].astype(np.float32)
+        ids = require(f, "ids")[()]
+        image_format = str(f.attrs["image_format"])
+    if not np.array_equal(ids, pv.ids):
+        raise NtopError("the renders belong to other views (ids differ)", Path(render_dir) / "render.h5", "ids")
+    sets = [s for s in ("coco17", "smpl24", "hybrik29", "h36m17") if s in body.available_joint_sets()]
+    labels = compute_labels(body, pv, alpha, sets, bbox_margin)
+    with torch.no_grad():
+        betas = torch.as_tensor(pv.smpl["betas"], dtype=torch.float32)[None]
+        rest29 = body.joint_set(body(torch.zeros(1, 3), torch.zeros(1, 69), betas), "hybrik29")[0].double().numpy()
+    meta = ImageMeta(pv, image_format, codes[1], codes[2], licence)
+    coco, boxes = coco_files(meta, labels)
+    has_h36m = "h36m17" in sets
+    h36m, pw3d = hybrik_files(meta, labels, rest29, has_h36m)
+    files = {"coco.json": coco, "bboxes.json": boxes, "hybrik_h36m.json": h36m, "hybrik_pw3d.json": pw3d}
+    if has_h36m:
+        files["3dmppe.json"] = mppe_file(meta, labels)
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        for name, obj in files.items():
+            (tmp / name).write_text(json.dumps(obj, allow_nan=False))
+    vis = labels.vis["coco17"]
+    return {"images": int(vis.shape[0] * vis.shape[1]), "annotations": len(coco["annotations"]),
+            "visibility": {str(k): int((vis == k).sum()) for k in (0, 1, 2)}}  # fmt: skip

@@ -1,0 +1,136 @@
+"""``ntop qa labels``: do the labels match the pixels, checked by independent means?
+
+- keypoints against ``cv2.fisheye.projectPoints`` (equidistant and Kannala-Brandt rigs);
+- the rendered alpha against the rasterized silhouette of the label body (IoU; catches drift of the
+  rendered body away from the SMPL body that made the labels);
+- visibility codes against an exact ray-mesh intersection test per joint;
+- every COCO file through pycocotools, and COCOeval of the ground truth against itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from ntop.annotate.labels import ALPHA_THRESHOLD, body_depth
+from ntop.annotate.visibility import depth_margins
+from ntop.body import BodyModel
+from ntop.fisheye import RENDER_SCHEMA
+from ntop.io import open_stage, write_json
+from ntop.views import load_views
+
+__all__ = ["check_labels", "ray_mesh_first_hit", "coco_self_ap"]
+
+REPROJ_MAX_PX = 0.5
+IOU_MIN = 0.95
+VIS_AGREE_MIN = 0.99
+
+
+def ray_mesh_first_hit(origin: np.ndarray, dirs: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """Distance along each unit ray ``(N, 3)`` from ``origin`` to the first triangle ``(T, 3, 3)`` hit (Moller-Trumbore)."""
+    v0, e1, e2 = tris[:, 0], tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]
+    out = np.full(len(dirs), np.inf)
+    for i, d in enumerate(dirs):
+        p = np.cross(d, e2)
+        det = np.einsum("ij,ij->i", e1, p)
+        ok = np.abs(det) > 1e-12
+        inv = np.where(ok, 1 / np.where(ok, det, 1), 0)
+        s = origin - v0
+        u = np.einsum("ij,ij->i", s, p) * inv
+        q = np.cross(s, e1)
+        v = (q @ d) * inv
+        t = np.einsum("ij,ij->i", e2, q) * inv
+        hit = ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 0)
+        if hit.any():
+            out[i] = t[hit].min()
+    return out
+
+
+def coco_self_ap(path: str | Path) -> float:
+    """AP of the file's annotations scored against themselves (1.0 for consistent labels)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(path))
+        anns = gt.loadAnns(gt.getAnnIds())
+        if not anns:
+            return float("nan")
+        dets = gt.loadRes([{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0} for a in anns])
+        ev = COCOeval(gt, dets, iouType="keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return float(ev.stats[0])
+
+
+def check_labels(views_path: str | Path, render_dir: str | Path, labels_dir: str | Path, body: BodyModel, raycast_views: int = 12) -> dict[str, Any]:
+    pv = load_views(views_path)
+    coco = json.loads((Path(labels_dir) / "coco.json").read_text())
+    anns = {a["image_id"]: a for a in coco["annotations"]}
+    with open_stage(Path(render_dir) / "render.h5", RENDER_SCHEMA) as f:
+        alpha = f["alpha"][()].astype(np.float32)
+    s = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in pv.smpl.items()}
+    with torch.no_grad():
+        out = body(s["global_orient"], s["body_pose"], s["betas"][None], s["transl"])
+        coco_world = body.joint_set(out, "coco17").double().numpy()
+        margins = depth_margins(body, "coco17", s["betas"][None]).numpy()
+    faces = body.faces.numpy()
+    F, V = pv.shape
+    errors, ious, agree, checked, independent = [], [], 0, 0, pv.model in ("equidistant", "opencv_fisheye")
+    rng = np.random.default_rng(0)
+    ray_views = {(int(f), int(v)) for f, v in zip(rng.integers(0, F, raycast_views), rng.integers(0, V, raycast_views))}
+    for f in range(F):
+        sil = np.isfinite(body_depth(body, out.vertices[f], pv, f))
+        verts = out.vertices[f].double().numpy()
+        for v in range(V):
+            a = alpha[f, v] > ALPHA_THRESHOLD
+            union = (a | sil[v]).sum()
+            ious.append((a & sil[v]).sum() / union if union else 1.0)
+            ann = anns.get(int(pv.ids[f, v]))
+            if ann is None:
+                continue
+            kps = np.asarray(ann["keypoints"]).reshape(17, 3)
+            labelled = kps[:, 2] > 0
+            cam = pv.camera(f, v)
+            pc = cam.world_to_camera(coco_world[f])
+            if independent:
+                D = cam.dist if cam.model == "opencv_fisheye" else np.zeros(4)
+                ref = cv2.fisheye.projectPoints(pc[:, None], np.zeros(3), np.zeros(3), cam.K_matrix, D)[0][:, 0]
+                errors.append(np.linalg.norm(ref[labelled] - kps[labelled, :2], axis=1))
+            if (f, v) in ray_views and labelled.any():
+                dirs = pc / np.linalg.norm(pc, axis=1, keepdims=True)
+                hit = ray_mesh_first_hit(np.zeros(3), dirs[labelled], cam.world_to_camera(verts)[faces])
+                raycast = np.where(hit < np.linalg.norm(pc[labelled], axis=1) - margins[labelled], 1, 2)
+                agree += int((raycast == kps[labelled, 2]).sum())
+                checked += int(labelled.sum())
+    e = np.concatenate(errors) if errors else np.zeros(0)
+    ious_a = np.asarray(ious)
+    report: dict[str, Any] = {"images": F * V, "annotations": len(anns), "checks": {}}
+    report["checks"]["keypoints_vs_cv2_fisheye"] = (
+        {"max_px": float(e.max()) if e.size else 0.0, "mean_px": float(e.mean()) if e.size else 0.0, "keypoints": int(e.size),
+         "passed": bool(e.size == 0 or e.max() <= REPROJ_MAX_PX)} if independent  # fmt: skip
+        else {"skipped": f"OpenCV has no {pv.model} model", "passed": True}
+    )
+    report["checks"]["alpha_vs_label_silhouette"] = {"mean_iou": float(ious_a.mean()), "p05_iou": float(np.percentile(ious_a, 5)),
+                                                     "min_iou": float(ious_a.min()), "passed": bool(ious_a.mean() >= IOU_MIN)}  # fmt: skip
+    rate = agree / checked if checked else 1.0
+    report["checks"]["visibility_vs_raycast"] = {"agreement": rate, "joints": checked, "passed": bool(rate >= VIS_AGREE_MIN)}
+    aps = {}
+    for name in ("coco.json",):
+        aps[name] = coco_self_ap(Path(labels_dir) / name)
+    report["checks"]["cocoeval_self_ap"] = {"ap": aps, "passed": all(ap == 1.0 for ap in aps.values() if ap == ap)}
+    report["passed"] = all(c["passed"] for c in report["checks"].values())
+    return report
+
+
+def run(views_path: str | Path, render_dir: str | Path, labels_dir: str | Path, body: BodyModel, out_json: str | Path) -> dict[str, Any]:
+    report = check_labels(views_path, render_dir, labels_dir, body)
+    write_json(out_json, report)
+    return report

@@ -1,0 +1,19 @@
+# The dataset: splits by subject, merged annotation files, images, card and manifest.
+
+
+rule assemble_dataset:
+    input:
+        unpack(assemble_items),
+    output:
+        directory(results("dataset")),
+    params:
+        spec=assemble_params,
+        parts=assemble_args,
+    log:
+        logs("assemble_dataset.log"),
+    benchmark:
+        benchmarks("assemble_dataset.tsv")
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "ntop assemble {params.parts} --params {params.spec:q} --out {output} > {log} 2>&1"

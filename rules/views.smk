@@ -1,0 +1,18 @@
+# Virtual top-view fisheye cameras for every rendered frame of a subject/action.
+
+
+rule plan_views:
+    input:
+        capture=results("ingest", "{subject}", "{action}", "capture.h5"),
+    output:
+        results("views", "{subject}", "{action}", "views.h5"),
+    params:
+        spec=views_params,
+    log:
+        logs("plan_views", "{subject}", "{action}.log"),
+    benchmark:
+        benchmarks("plan_views", "{subject}", "{action}.tsv")
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "ntop plan-views --capture {input.capture} --params {params.spec:q} --out {output} > {log} 2>&1"
