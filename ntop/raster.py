@@ -183,18 +183,19 @@ def first_surface(
     width: int,
     height: int,
     fov_deg: float | None = None,
-    cell: int = 4,
+    cell: int = 1,
 ) -> torch.Tensor:
     """Distance to the first surface along the rays through sub-pixel points ``(B, Q, 2)``: the z-buffer
     of :func:`rasterize` evaluated exactly at those points instead of at pixel centres (``inf`` = none).
 
-    Used for keypoint visibility, where a joint's own ray matters, not its pixel's. Triangles are
-    binned into ``cell``-pixel squares so that each point is tested only against its square's.
+    Used for keypoint visibility, where a joint's own ray matters, not its pixel's. Only triangles
+    facing the camera take part (on a closed, outward mesh the first surface always does), binned
+    into ``cell``-pixel squares so that each point is tested only against its square's.
     """
     B, Q = points_uv.shape[:2]
     device = verts_cam.device
     uv, valid = project(model, verts_cam, K[:, None], dist[:, None], fov_deg)
-    inv_depth = 1 / (verts_cam[..., 2] if model == "pinhole" else torch.linalg.norm(verts_cam, dim=-1))
+    inv_depth = 1 / (verts_cam[..., 2] if model == "pinhole" else (verts_cam * verts_cam).sum(-1).sqrt())
     cw, ch = -(-width // cell), -(-height // cell)
     tri = uv[:, faces]  # (B, F, 3, 2)
     lo = torch.floor(tri.amin(2) / cell).long()
@@ -204,7 +205,10 @@ def first_surface(
     hi[..., 0].clamp_(max=cw - 1)
     hi[..., 1].clamp_(max=ch - 1)
     size = (hi - lo + 1).clamp(min=0)
-    count = size[..., 0] * size[..., 1] * valid[:, faces].all(-1)
+    corners = verts_cam[:, faces]  # (B, F, 3, 3)
+    normal = torch.cross(corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0], dim=-1)
+    facing = (normal * corners.mean(2)).sum(-1) < 0
+    count = size[..., 0] * size[..., 1] * (valid[:, faces].all(-1) & facing)
     b_idx, f_idx = torch.nonzero(count, as_tuple=True)
     n = count[b_idx, f_idx]
     owner = torch.repeat_interleave(torch.arange(len(n), device=device), n)
@@ -236,5 +240,5 @@ def first_surface(
     bary = inv[hit] / inv[hit].sum(-1, keepdim=True)
     xyz = (bary[..., None] * verts_cam[b[hit][:, None], faces[f[hit]]]).sum(1)
     out = torch.full((B * Q,), float("inf"), dtype=verts_cam.dtype, device=device)
-    out.scatter_reduce_(0, qowner[hit], torch.linalg.norm(xyz, dim=-1), reduce="amin")
+    out.scatter_reduce_(0, qowner[hit], (xyz * xyz).sum(-1).sqrt(), reduce="amin")
     return out.reshape(B, Q)
