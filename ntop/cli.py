@@ -78,11 +78,9 @@ def _cmd_prepare_nerf(a: argparse.Namespace) -> None:
 
     if len(a.capture) != len(a.frames):
         raise NtopError("give one --frames per --capture")
-    p = _params(a.params)
-    try:
-        cfg = PrepareConfig(**p)
-    except TypeError as e:
-        raise NtopError(str(e), field="nerf") from None
+    from ntop.settings import settings_from_dict
+
+    cfg = settings_from_dict(PrepareConfig, _params(a.params), "nerf")
     print(json.dumps(prepare(_body(a.body_model), list(zip(a.capture, a.frames)), a.out, cfg, a.subject)))
 
 

@@ -23,6 +23,7 @@ from ntop.errors import NtopError
 from ntop.io import create_stage
 from ntop.nerf.render import posed_frames, render_views
 from ntop.nerf.train import load_model
+from ntop.settings import settings_from_dict
 from ntop.views import load_views
 
 __all__ = ["RENDER_SCHEMA", "RenderConfig", "Backgrounds", "render_fisheye"]
@@ -43,10 +44,7 @@ class RenderConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "render") -> "RenderConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise NtopError(f"unknown keys {sorted(unknown)}", where)
-        cfg = cls(**d)
+        cfg = settings_from_dict(cls, d, where)
         if cfg.image_format not in ("png", "jpg"):
             raise NtopError("must be png or jpg", where, "image_format")
         if cfg.background not in ("white", "solid", "folder"):

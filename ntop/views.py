@@ -26,6 +26,7 @@ from ntop.cameras import MODELS, Camera, max_incidence, project
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import create_stage, open_stage, require
+from ntop.settings import settings_from_dict
 
 __all__ = ["VIEWS_SCHEMA", "RigConfig", "View", "PlannedViews", "focal_for_fov", "down_rotation", "plan_rig", "view_name", "view_id", "plan_views", "load_views"]
 
@@ -54,10 +55,7 @@ class RigConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "views") -> "RigConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise NtopError(f"unknown keys {sorted(unknown)}", where)
-        cfg = cls(**d)
+        cfg = settings_from_dict(cls, d, where)
         if cfg.kind not in ("ntop9", "sampled"):
             raise NtopError("must be ntop9 or sampled", where, "kind")
         if cfg.model not in FISHEYE_MODELS:

@@ -27,6 +27,7 @@ from ntop.io import atomic_path
 from ntop.nerf.field import CanonicalField, FieldConfig
 from ntop.nerf.prepare import NerfDataset, load_dataset
 from ntop.nerf.render import render_rays
+from ntop.settings import settings_from_dict
 
 __all__ = ["TrainConfig", "train", "load_model", "save_model", "MODEL_FORMAT"]
 
@@ -64,13 +65,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "nerf.train") -> "TrainConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise NtopError(f"unknown keys {sorted(unknown)}", where)
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise NtopError(str(e), where) from None
+        return settings_from_dict(cls, d, where)
 
 
 def resolve_device(name: str) -> torch.device:

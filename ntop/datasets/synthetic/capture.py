@@ -25,6 +25,7 @@ from ntop.datasets.synthetic.scene import Appearance, Room
 from ntop.errors import NtopError
 from ntop.io import atomic_path, create_stage, write_cameras, write_image_folder, write_video
 from ntop.raster import first_surface, interpolate, rasterize, vertex_normals
+from ntop.settings import settings_from_dict
 
 __all__ = ["SyntheticConfig", "make_cameras", "pose_sequence", "generate", "GT_SCHEMA"]
 
@@ -53,11 +54,7 @@ class SyntheticConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "synthetic") -> "SyntheticConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(d) - known
-        if unknown:
-            raise NtopError(f"unknown keys {sorted(unknown)}", where)
-        cfg = cls(**d)
+        cfg = settings_from_dict(cls, d, where)
         if cfg.format not in ("video", "images"):
             raise NtopError("must be 'video' or 'images'", where, "format")
         if cfg.num_frames < 1 or cfg.num_cameras < 1:
