@@ -1,0 +1,1 @@
+"""2D keypoints (detect_keypoints) and robust multi-view triangulation (triangulate)."""
