@@ -55,8 +55,7 @@ def rasterize(
     """
     B, device = verts_cam.shape[0], verts_cam.device
     uv, valid = project(model, verts_cam, K[:, None], dist[:, None], fov_deg)
-    # perspective-correct weights: 1/z is affine in a pinhole image; for wide lenses 1/range is the analogue
-    inv_depth = 1 / (verts_cam[..., 2] if model == "pinhole" else torch.linalg.norm(verts_cam, dim=-1))
+    inv_depth = _inverse_depth(model, verts_cam)
     tri_uv = uv[:, faces]  # (B, F, 3, 2)
     tri_inv = inv_depth[:, faces]  # (B, F, 3)
     tri_xyz = verts_cam[:, faces]  # (B, F, 3, 3)
@@ -97,6 +96,38 @@ def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
 
 
+def _inverse_depth(model: str, verts_cam: torch.Tensor) -> torch.Tensor:
+    """Per-vertex weights for perspective-correct interpolation: 1/z is affine in a pinhole image;
+    for wide lenses 1/range is the analogue."""
+    return 1 / (verts_cam[..., 2] if model == "pinhole" else (verts_cam * verts_cam).sum(-1).sqrt())
+
+
+def _expand(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For items with ``counts`` children each: every child's item index and its rank within the item."""
+    owner = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
+    rank = torch.arange(int(counts.sum()), device=counts.device) - (torch.cumsum(counts, 0) - counts)[owner]
+    return owner, rank
+
+
+def _surface_hits(tri_uv: torch.Tensor, p: torch.Tensor, tri_inv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image points ``p (N, 2)`` against one projected triangle each ``(N, 3, 2)`` with vertex weights
+    ``tri_inv (N, 3)``: which fall inside, and for those the perspective-correct barycentrics ``(M, 3)``."""
+    a, b, c = tri_uv.unbind(1)
+    area = _cross(b - a, c - a)
+    area_safe = torch.where(area.abs() > 1e-12, area, torch.ones_like(area))
+    w0, w1 = _cross(b - p, c - p) / area_safe, _cross(c - p, a - p) / area_safe
+    w = torch.stack([w0, w1, 1 - w0 - w1], -1)
+    inv = w * tri_inv
+    hit = (w >= -1e-7).all(-1) & (area.abs() > 1e-12) & (inv.sum(-1) > 0)
+    return hit, inv[hit] / inv[hit].sum(-1, keepdim=True)
+
+
+def _distance(bary: torch.Tensor, tri_xyz: torch.Tensor) -> torch.Tensor:
+    """Distance from the camera centre to the surface points ``(M,)`` given by barycentrics on triangles ``(M, 3, 3)``."""
+    xyz = (bary[..., None] * tri_xyz).sum(1)
+    return (xyz * xyz).sum(-1).sqrt()
+
+
 def _raster_pass(
     b_idx: torch.Tensor,
     f_idx: torch.Tensor,
@@ -112,30 +143,15 @@ def _raster_pass(
     fbuf: torch.Tensor,
     bbuf: torch.Tensor,
 ) -> None:
-    device = counts.device
-    owner = torch.repeat_interleave(torch.arange(len(counts), device=device), counts)
-    first = torch.cumsum(counts, 0) - counts
-    offset = torch.arange(int(counts.sum()), device=device) - first[owner]
+    owner, offset = _expand(counts)
     b, f = b_idx[owner], f_idx[owner]
     nx = size[b, f, 0]
     px = lo[b, f, 0] + offset % nx
     py = lo[b, f, 1] + offset // nx
     p = torch.stack([px, py], -1).to(tri_uv.dtype)
-    a, bb, c = tri_uv[b, f].unbind(1)
-    area = _cross(bb - a, c - a)
-    area_safe = torch.where(area.abs() > 1e-12, area, torch.ones_like(area))
-    w0 = _cross(bb - p, c - p) / area_safe
-    w1 = _cross(c - p, a - p) / area_safe
-    w2 = 1 - w0 - w1
-    w = torch.stack([w0, w1, w2], -1)
-    inside = (w >= -1e-7).all(-1) & (area.abs() > 1e-12)
-    inv = w * tri_inv[b, f]
-    inv_sum = inv.sum(-1)
-    inside &= inv_sum > 0
-    inv, inv_sum = inv[inside], inv_sum[inside]
+    inside, bary = _surface_hits(tri_uv[b, f], p, tri_inv[b, f])
     b, f, px, py = b[inside], f[inside], px[inside], py[inside]
-    bary = inv / inv_sum[:, None]
-    depth = torch.linalg.norm((bary[..., None] * tri_xyz[b, f]).sum(1), dim=-1)  # distance to the surface point
+    depth = _distance(bary, tri_xyz[b, f])
     key = (b * height + py) * width + px
     zbuf.scatter_reduce_(0, key, depth, reduce="amin")
     win = depth <= zbuf[key]
@@ -195,7 +211,7 @@ def first_surface(
     B, Q = points_uv.shape[:2]
     device = verts_cam.device
     uv, valid = project(model, verts_cam, K[:, None], dist[:, None], fov_deg)
-    inv_depth = 1 / (verts_cam[..., 2] if model == "pinhole" else (verts_cam * verts_cam).sum(-1).sqrt())
+    inv_depth = _inverse_depth(model, verts_cam)
     cw, ch = -(-width // cell), -(-height // cell)
     tri = uv[:, faces]  # (B, F, 3, 2)
     lo = torch.floor(tri.amin(2) / cell).long()
@@ -210,9 +226,7 @@ def first_surface(
     facing = (normal * corners.mean(2)).sum(-1) < 0
     count = size[..., 0] * size[..., 1] * (valid[:, faces].all(-1) & facing)
     b_idx, f_idx = torch.nonzero(count, as_tuple=True)
-    n = count[b_idx, f_idx]
-    owner = torch.repeat_interleave(torch.arange(len(n), device=device), n)
-    offset = torch.arange(int(n.sum()), device=device) - (torch.cumsum(n, 0) - n)[owner]
+    owner, offset = _expand(count[b_idx, f_idx])
     b_t, f_t = b_idx[owner], f_idx[owner]
     nx = size[b_t, f_t, 0]
     key = (b_t * ch + lo[b_t, f_t, 1] + offset // nx) * cw + lo[b_t, f_t, 0] + offset % nx
@@ -225,20 +239,11 @@ def first_surface(
     qkey = (torch.arange(B, device=device)[:, None] * ch + qc[..., 1].clamp(0, ch - 1)) * cw + qc[..., 0].clamp(0, cw - 1)
     start = torch.searchsorted(key, qkey.reshape(-1))
     stop = torch.searchsorted(key, qkey.reshape(-1), right=True)
-    m = (stop - start) * inside_img.reshape(-1)
-    qowner = torch.repeat_interleave(torch.arange(B * Q, device=device), m)
-    cand = start[qowner] + torch.arange(int(m.sum()), device=device) - (torch.cumsum(m, 0) - m)[qowner]
+    qowner, rank = _expand((stop - start) * inside_img.reshape(-1))
+    cand = start[qowner] + rank
     b, f = b_sorted[cand], f_sorted[cand]
-    p = q.reshape(-1, 2)[qowner]
-    a, bb, c = tri[b, f].unbind(1)
-    area = _cross(bb - a, c - a)
-    area_safe = torch.where(area.abs() > 1e-12, area, torch.ones_like(area))
-    w0, w1 = _cross(bb - p, c - p) / area_safe, _cross(c - p, a - p) / area_safe
-    w = torch.stack([w0, w1, 1 - w0 - w1], -1)
-    inv = w * inv_depth[b[:, None], faces[f]]
-    hit = (w >= -1e-7).all(-1) & (area.abs() > 1e-12) & (inv.sum(-1) > 0)
-    bary = inv[hit] / inv[hit].sum(-1, keepdim=True)
-    xyz = (bary[..., None] * verts_cam[b[hit][:, None], faces[f[hit]]]).sum(1)
+    hit, bary = _surface_hits(tri[b, f], q.reshape(-1, 2)[qowner], inv_depth[b[:, None], faces[f]])
+    dist = _distance(bary, verts_cam[b[hit][:, None], faces[f[hit]]])
     out = torch.full((B * Q,), float("inf"), dtype=verts_cam.dtype, device=device)
-    out.scatter_reduce_(0, qowner[hit], (xyz * xyz).sum(-1).sqrt(), reduce="amin")
+    out.scatter_reduce_(0, qowner[hit], dist, reduce="amin")
     return out.reshape(B, Q)
