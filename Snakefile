@@ -10,6 +10,7 @@ configfile: "config/config.yaml"
 
 include: "rules/common.smk"
 include: "rules/ingest.smk"
+include: "rules/keypoints.smk"
 include: "rules/nerf.smk"
 include: "rules/views.smk"
 include: "rules/render.smk"

@@ -72,6 +72,37 @@ def _cmd_qa_capture(a: argparse.Namespace) -> None:
         raise NtopError("ground-truth checks failed (see the report)", a.out_json)
 
 
+def _cmd_detect_keypoints(a: argparse.Namespace) -> None:
+    """2D keypoints per camera and frame (backend from --params: provided or onnx)."""
+    from ntop.keypoints.detect import DetectConfig, detect_keypoints
+
+    print(json.dumps(detect_keypoints(a.capture, a.out, DetectConfig.from_dict(_params(a.params)), frames=a.frames, masks=a.masks)))
+
+
+def _cmd_triangulate(a: argparse.Namespace) -> None:
+    """Robust multi-view triangulation of the 2D keypoints (cameras from --cameras when calibrated)."""
+    from ntop.keypoints.triangulate import TriangulateConfig, triangulate
+
+    print(json.dumps(triangulate(a.keypoints2d, a.out, TriangulateConfig.from_dict(_params(a.params)), cameras=a.cameras)))
+
+
+def _cmd_calibrate(a: argparse.Namespace) -> None:
+    """Camera extrinsics from the 2D keypoints of one or more actions of the same rig."""
+    from ntop.keypoints.calibrate import CalibrateConfig, calibrate
+
+    print(json.dumps(calibrate(a.keypoints2d, _body(a.body_model), a.out, CalibrateConfig.from_dict(_params(a.params))), indent=1))
+
+
+def _cmd_qa_keypoints(a: argparse.Namespace) -> None:
+    """Detections, triangulation (MPJPE) and calibration against the ground truth."""
+    from ntop.qa.keypoints import run
+
+    report = run(a.capture, a.keypoints2d, a.keypoints3d, a.out_json, a.calibration)
+    print(json.dumps(report["checks"], indent=1))
+    if not report["passed"] and a.strict:
+        raise NtopError("keypoint checks failed (see the report)", a.out_json)
+
+
 def _cmd_prepare_nerf(a: argparse.Namespace) -> None:
     """Gather a subject's training frames, masks and SMPL into the NeRF's dataset.h5."""
     from ntop.nerf.prepare import PrepareConfig, prepare
@@ -187,6 +218,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--capture", required=True, type=Path)
     p.add_argument("--frames", required=True, type=Path)
 
+    p = add("detect-keypoints", _cmd_detect_keypoints)
+    p.add_argument("--capture", required=True, type=Path)
+    p.add_argument("--frames", type=Path, help="frames.h5 (the onnx backend reads images)")
+    p.add_argument("--masks", type=Path, help="masks.h5 or a capture with ground-truth masks (person boxes for onnx)")
+    p.add_argument("--params", default="{}", help="detector settings as JSON (see ntop.keypoints.detect.DetectConfig)")
+    p.add_argument("--out", required=True, type=Path)
+
+    p = add("triangulate", _cmd_triangulate)
+    p.add_argument("--keypoints2d", required=True, type=Path)
+    p.add_argument("--cameras", type=Path, help="calibration.h5 whose cameras replace the capture's")
+    p.add_argument("--params", default="{}", help="triangulation settings as JSON (see ntop.keypoints.triangulate.TriangulateConfig)")
+    p.add_argument("--out", required=True, type=Path)
+
+    p = add("calibrate", _cmd_calibrate)
+    p.add_argument("--keypoints2d", required=True, type=Path, action="append", help="keypoints2d.h5 of an action (repeat)")
+    p.add_argument("--body-model", required=True)
+    p.add_argument("--params", default="{}", help="calibration settings as JSON (see ntop.keypoints.calibrate.CalibrateConfig)")
+    p.add_argument("--out", required=True, type=Path)
+
     p = add("prepare-nerf", _cmd_prepare_nerf)
     p.add_argument("--subject", required=True)
     p.add_argument("--capture", required=True, type=Path, action="append", help="capture.h5 of a training action (repeat)")
@@ -243,6 +293,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--body-model", required=True)
     p.add_argument("--out-json", required=True, type=Path)
     p.add_argument("--out-sheet", required=True, type=Path)
+    p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
+    p = add("keypoints", _cmd_qa_keypoints, qa)
+    p.set_defaults(label="qa keypoints")
+    p.add_argument("--capture", required=True, type=Path)
+    p.add_argument("--keypoints2d", required=True, type=Path)
+    p.add_argument("--keypoints3d", required=True, type=Path)
+    p.add_argument("--calibration", type=Path)
+    p.add_argument("--out-json", required=True, type=Path)
     p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
     p = add("labels", _cmd_qa_labels, qa)
     p.set_defaults(label="qa labels")

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import zlib
 
 from snakemake.utils import validate
 
@@ -64,6 +65,53 @@ def synthetic_params(wildcards):
 
 def ingest_params(wildcards):
     return json.dumps(config["ingest"], sort_keys=True)
+
+
+def keypoints_params(wildcards):
+    """The detector settings; the emulated detector's seed differs per subject/action (independent errors)."""
+    spec = dict(config["keypoints"])
+    spec["seed"] = spec.get("seed", 0) + zlib.crc32(f"{wildcards.subject}/{wildcards.action}".encode()) % 100000
+    return json.dumps(spec, sort_keys=True)
+
+
+def keypoint_masks_arg(wildcards, input):
+    """Person boxes for the onnx backend: the synthetic capture's true masks, otherwise none (until `segment`)."""
+    if config["keypoints"].get("backend") == "onnx" and subject_source(wildcards) == "synthetic":
+        return f"--masks {input.capture}"
+    return ""
+
+
+def keypoints_gpus():
+    onnx = config["keypoints"].get("onnx", {})
+    return 1 if config["keypoints"].get("backend") == "onnx" and onnx.get("device") == "cuda" else 0
+
+
+def calibrates(subject):
+    return config["subjects"][subject].get("cameras", "known") == "calibrate"
+
+
+def calibration_params(wildcards):
+    spec = {k: v for k, v in config["calibration"].items() if k != "check"}
+    spec["height_m"] = config["subjects"][wildcards.subject].get("height_m")
+    return json.dumps(spec, sort_keys=True)
+
+
+def triangulation_inputs(wildcards):
+    inputs = {"keypoints2d": results("keypoints", wildcards.subject, wildcards.action, "keypoints2d.h5")}
+    if calibrates(wildcards.subject):
+        inputs["cameras"] = results("calibration", wildcards.subject, "calibration.h5")
+    return inputs
+
+
+def qa_keypoints_inputs(wildcards):
+    inputs = {
+        "capture": results("ingest", wildcards.subject, wildcards.action, "capture.h5"),
+        "keypoints2d": results("keypoints", wildcards.subject, wildcards.action, "keypoints2d.h5"),
+        "keypoints3d": results("keypoints", wildcards.subject, wildcards.action, "keypoints3d.h5"),
+    }
+    if calibrates(wildcards.subject) or config["calibration"].get("check", False):
+        inputs["calibration"] = results("calibration", wildcards.subject, "calibration.h5")
+    return inputs
 
 
 def train_actions(subject):
@@ -140,9 +188,15 @@ def assemble_params(wildcards):
     return json.dumps({"splits": d["splits"], "images": d.get("images", "copy"), "title": d.get("title", "ntop dataset")}, sort_keys=True)
 
 
+def ground_truth_pairs_pattern(pattern):
+    """``pattern`` for subject/actions whose capture has ground truth (the synthetic ones)."""
+    return [pattern.format(subject=s, action=a) for s, a in subject_actions() if config["subjects"][s]["source"] == "synthetic"]
+
+
 def all_targets():
     return (
         expand_pairs(results("qa", "capture", "{subject}", "{action}.json"))
+        + ground_truth_pairs_pattern(results("qa", "keypoints", "{subject}", "{action}.json"))
         + expand_pairs(results("qa", "labels", "{subject}", "{action}.json"))
         + [results("nerf", s, "eval.json") for s in SUBJECTS]
         + [results("dataset")]

@@ -48,3 +48,23 @@ rule qa_labels:
     shell:
         "OMP_NUM_THREADS={threads} ntop qa labels --views {input.views} --render {input.render} --labels {input.labels}"
         " --body-model {input.body} --out-json {output} {params.strict} > {log} 2>&1"
+
+
+rule qa_keypoints:
+    input:
+        unpack(qa_keypoints_inputs),
+    output:
+        results("qa", "keypoints", "{subject}", "{action}.json"),
+    params:
+        strict="--strict" if config["qa"]["strict"] else "",
+        calibration=lambda w, input: f"--calibration {input.calibration}" if "calibration" in input.keys() else "",
+    threads: 1
+    log:
+        logs("qa_keypoints", "{subject}", "{action}.log"),
+    benchmark:
+        benchmarks("qa_keypoints", "{subject}", "{action}.tsv")
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} ntop qa keypoints --capture {input.capture} --keypoints2d {input.keypoints2d}"
+        " --keypoints3d {input.keypoints3d} {params.calibration} --out-json {output} {params.strict} > {log} 2>&1"

@@ -1,13 +1,19 @@
+import json
+
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from ntop.cameras import Camera, look_at
+from ntop.cli import main
 from ntop.datasets.ingest import ingest
-from ntop.datasets.synthetic.capture import SyntheticConfig, generate
+from ntop.datasets.synthetic.capture import SyntheticConfig, generate, make_cameras, pose_sequence
 from ntop.errors import NtopError
-from ntop.keypoints.detect import DetectConfig, detect_keypoints
-from ntop.keypoints.triangulate import TriangulateConfig, triangulate, triangulate_points
+from ntop.keypoints.calibrate import CalibrateConfig, calibrate_cameras, camera_errors
+from ntop.keypoints.detect import DetectConfig, detect_keypoints, emulate_detector
+from ntop.keypoints.triangulate import TriangulateConfig, temporal_filter, triangulate, triangulate_points
+from ntop.qa.keypoints import check_keypoints
 
 
 def _ring(n=6):
@@ -52,4 +58,71 @@ def test_detect_and_triangulate_stage_files(body, tmp_path):
         assert f.attrs["schema"] == "keypoints3d" and f["joints"].shape == (4, 17, 3) and f["inliers"].shape == (4, 17, 4)
     assert result["triangulated"] > 50
     with pytest.raises(NtopError, match="backend"):
-        DetectConfig.from_dict({"backend": "onnx"})
+        DetectConfig.from_dict({"backend": "openpose"})
+
+
+def test_temporal_filter_drops_jumps_and_fills_gaps():
+    T = 30
+    t = np.arange(T)[:, None, None]
+    track = np.concatenate([0.03 * t + np.zeros((T, 1, 3)), np.full((T, 1, 3), np.nan)], 1)  # moving joint, never-seen joint
+    bad = track.copy()
+    bad[10, 0] += 0.5  # a failed triangulation
+    bad[0, 0] += 0.3  # at the very start too
+    bad[20, 0] = np.nan  # a gap
+    cfg = TriangulateConfig(temporal_gate_m=0.08, median_window=7, smooth_window=0)
+    out, gated = temporal_filter(bad, cfg)
+    assert gated[10, 0] and gated[0, 0] and gated.sum() == 2
+    assert np.allclose(out[1:, 0], track[1:, 0]) and np.isnan(out[:, 1]).all()  # a straight line survives exactly
+    assert np.allclose(out[0, 0], track[1, 0])  # the ends are held, not extrapolated
+    bad[0, 0] = track[0, 0]
+    smooth, _ = temporal_filter(bad, TriangulateConfig(temporal_gate_m=0.08, smooth_window=9))
+    assert np.allclose(smooth[:, 0], track[:, 0])  # quadratic Savitzky-Golay keeps a line
+    with pytest.raises(NtopError, match="smooth_window"):
+        temporal_filter(bad, TriangulateConfig(smooth_window=4))
+
+
+@pytest.fixture(scope="module")
+def walk_keypoints(body):
+    syn = SyntheticConfig(num_frames=48, seed=7)
+    cams = make_cameras(syn)
+    p = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in pose_sequence(body, "walk", syn).items()}
+    with torch.no_grad():
+        out = body(p["global_orient"], p["body_pose"], p["betas"][None], p["transl"])
+    gt = body.joint_set(out, "coco17").double().numpy()
+    uv, seen = zip(*(cam.project(gt.reshape(-1, 3)) for cam in cams))
+    uv, seen = np.stack(uv).reshape(4, 48, 17, 2), np.stack(seen).reshape(4, 48, 17)
+    v, _ = body.shaped(p["betas"][None])
+    height = float(v[0, :, 1].max() - v[0, :, 1].min())
+    return cams, gt, uv, seen, height
+
+
+def test_calibration_recovers_the_rig_from_a_walking_person(body, walk_keypoints):
+    cams, gt, uv, seen, height = walk_keypoints
+    noisy, conf, _ = emulate_detector(uv, seen, DetectConfig(noise_px=2.0, outlier_rate=0.1), np.random.default_rng(1))
+    est, report = calibrate_cameras(cams, noisy, conf, "coco17", body, CalibrateConfig(height_m=height))
+    err = camera_errors(est, cams)
+    assert max(err["rotation_deg"].values()) < 1.0 and max(err["centre_pct_of_radius"].values()) < 2.0, err
+    assert max(report["residual_px"].values()) < 4
+    # the calibrated world stands on the floor: triangulated ankles are near z = ankle height, heads above
+    X = triangulate_points(est, noisy.reshape(4, -1, 2), conf.reshape(4, -1), TriangulateConfig())["points"].reshape(48, 17, 3)
+    assert abs(np.nanmedian(X[:, 15:17, 2]) - np.median(gt[:, 15:17, 2])) < 0.05
+    assert np.nanmedian(X[:, 0, 2]) > 1.3
+    with pytest.raises(NtopError, match="two cameras"):
+        calibrate_cameras(cams[:1], noisy[:1], conf[:1], "coco17", body, CalibrateConfig())
+
+
+def test_qa_keypoints_and_cli(body, tmp_path, walk_keypoints):
+    generate(body, "s", "walk", SyntheticConfig(num_frames=12, num_cameras=4, width=128, height=128, seed=7), tmp_path / "raw")
+    ingest("synthetic", tmp_path / "raw", "s", "walk", tmp_path / "capture.h5", tmp_path / "frames.h5")
+    assert main(["detect-keypoints", "--capture", str(tmp_path / "capture.h5"), "--params", json.dumps({"noise_px": 0.0, "outlier_rate": 0.0}),
+                 "--out", str(tmp_path / "k2.h5")]) == 0  # fmt: skip
+    assert main(["triangulate", "--keypoints2d", str(tmp_path / "k2.h5"), "--cameras", str(tmp_path / "capture.h5"), "--out", str(tmp_path / "k3.h5")]) == 0
+    report = check_keypoints(tmp_path / "capture.h5", tmp_path / "k2.h5", tmp_path / "k3.h5")
+    tri = report["checks"]["triangulation"]
+    assert tri["mpjpe_mm"] < 0.5 and tri["passed"] and report["checks"]["detections"]["median_px"] == 0  # exact in, exact out
+    with h5py.File(tmp_path / "k3.h5", "a") as f:
+        f["joints"][0, 0] += 0.5
+    assert check_keypoints(tmp_path / "capture.h5", tmp_path / "k2.h5", tmp_path / "k3.h5")["checks"]["triangulation"]["mpjpe_mm"] > 2
+    bad = main(["triangulate", "--keypoints2d", str(tmp_path / "k2.h5"), "--params", '{"smooth": 5}', "--out", str(tmp_path / "x.h5")])
+    assert bad == 2 and not (tmp_path / "x.h5").exists()
+    assert main(["triangulate", "--keypoints2d", str(tmp_path / "capture.h5"), "--out", str(tmp_path / "x.h5")]) == 2  # wrong stage file

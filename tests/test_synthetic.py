@@ -31,13 +31,23 @@ def capture(raw, tmp_path_factory):
 
 @pytest.mark.parametrize("name", list(MOTIONS))
 def test_motions_are_smooth_and_inside_joint_limits(name):
-    pose, yaw = motion(name, 100, 25.0)
+    pose, yaw, path = motion(name, 100, 25.0)
     angles = np.linalg.norm(pose, axis=-1)
     assert angles.max() < np.radians(150)  # no joint folds further than a human's
     step = np.linalg.norm(np.diff(pose, axis=0), axis=-1).max()
     assert step < np.radians(15)  # at 25 fps: no jumps (a brisk wave reaches ~350 deg/s)
     assert np.abs(np.diff(yaw)).max() < np.radians(5)
     assert pose.std(0).max() > np.radians(5)  # and it does move
+    speed = np.linalg.norm(np.diff(path, axis=0), axis=-1) * 25.0
+    assert speed.max() < 1.5 and np.abs(path).max() < 1.0  # walking pace, inside the cameras' view
+
+
+def test_walk_faces_where_it_goes():
+    _, yaw, path = motion("walk", 50, 25.0)
+    facing = np.stack([np.sin(yaw), -np.cos(yaw)], 1)[:-1]  # yaw 0 faces the world's -y
+    heading = np.diff(path, axis=0)
+    heading /= np.linalg.norm(heading, axis=1, keepdims=True)
+    assert (facing * heading).sum(1).min() > np.cos(np.radians(10))
 
 
 def test_bodies_stand_on_the_floor(body):

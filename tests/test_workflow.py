@@ -34,6 +34,8 @@ def workdir(tmp_path_factory):
                             "field": {"levels": 6, "log2_table_size": 12, "max_resolution": 64, "width": 32}}  # fmt: skip
     cfg["views"].update(size=64, frame_stride=1)
     cfg["render"]["samples"] = 32
+    cfg["triangulation"].update(median_window=3, smooth_window=0)  # three frames
+    cfg["calibration"]["check"] = False  # two cameras and three frames are no calibration target
     cfg["dataset"]["splits"] = {"train": ["s1"]}
     cfg["qa"]["strict"] = False  # a 20-step NeRF cannot match silhouettes; the checks are still reported
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))  # replaces the demo (--configfile would merge into it)
@@ -53,6 +55,8 @@ def test_tiny_config_builds_and_passes_qa(workdir):
         labels = json.loads((workdir / "results" / "qa" / "labels" / "s1" / f"{action}.json").read_text())
         for check in ("keypoints_vs_cv2_fisheye", "visibility_vs_raycast", "cocoeval_self_ap"):
             assert labels["checks"][check]["passed"], (action, check, labels["checks"][check])
+        keypoints = json.loads((workdir / "results" / "qa" / "keypoints" / "s1" / f"{action}.json").read_text())
+        assert keypoints["checks"]["triangulation"]["triangulated_pct"] > 80
     dataset = workdir / "results" / "dataset"
     manifest = json.loads((dataset / "manifest.json").read_text())
     assert manifest["counts"]["train"]["images"] == 2 * 3 * 9  # actions x frames x NToP's nine cameras

@@ -157,8 +157,8 @@ def create_stage(
             f.attrs["provenance"] = json.dumps(record)
 
 
-def open_stage(path: str | os.PathLike, schema: str, min_version: int = 1) -> h5py.File:
-    """Open a stage file for reading, checking that it is the stage file the caller expects."""
+def open_stage(path: str | os.PathLike, schema: str | tuple[str, ...], min_version: int = 1) -> h5py.File:
+    """Open a stage file for reading, checking that it is the stage file (or one of those) the caller expects."""
     path = Path(path)
     if not path.is_file():
         raise NtopError("stage file not found", path)
@@ -167,9 +167,10 @@ def open_stage(path: str | os.PathLike, schema: str, min_version: int = 1) -> h5
     except OSError as e:
         raise NtopError(f"not a readable HDF5 file ({e})", path) from None
     found = f.attrs.get("schema")
-    if found != schema:
+    expected = (schema,) if isinstance(schema, str) else schema
+    if found not in expected:
         f.close()
-        raise NtopError(f"expected a {schema!r} stage file, found {found!r}", path, "schema")
+        raise NtopError(f"expected a {' or '.join(map(repr, expected))} stage file, found {found!r}", path, "schema")
     version = int(f.attrs.get("schema_version", 0))
     if version < min_version:
         f.close()

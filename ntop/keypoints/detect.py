@@ -4,22 +4,27 @@ Backend ``provided``: keypoints that come with the capture. For the synthetic ca
 ground truth made to look like a detector's output: Gaussian pixel noise, a fraction of outliers (a
 joint put somewhere else nearby, with a plausible confidence), and dropouts (confidence 0). Joints
 outside the image have confidence 0.
+
+Backend ``onnx``: a top-down pose model the user supplies (:mod:`ntop.keypoints.onnx_pose`), run on
+the capture's frames with person boxes from masks, a detector model or the previous frame.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ntop.cameras import Camera
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
-from ntop.io import create_stage, write_cameras
+from ntop.io import create_stage, open_stage, require, write_cameras
+from ntop.keypoints.onnx_pose import OnnxPose, OnnxPoseConfig, box_from_keypoints, box_from_mask
 from ntop.settings import settings_from_dict
 
-__all__ = ["KEYPOINTS2D_SCHEMA", "DetectConfig", "detect_keypoints"]
+__all__ = ["KEYPOINTS2D_SCHEMA", "DetectConfig", "emulate_detector", "detect_keypoints"]
 
 KEYPOINTS2D_SCHEMA = "keypoints2d"
 
@@ -33,25 +38,32 @@ class DetectConfig:
     outlier_px: tuple[float, float] = (20.0, 80.0)  # how far an outlier lands, pixels
     dropout_rate: float = 0.02  # fraction of joints missed (confidence 0)
     seed: int = 0
+    onnx: dict[str, Any] = field(default_factory=dict)  # OnnxPoseConfig fields, for backend onnx
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "keypoints") -> "DetectConfig":
         cfg = settings_from_dict(cls, d, where)
-        if cfg.backend != "provided":
-            raise NtopError(f"backend {cfg.backend!r} is not available yet (provided is)", where, "backend")
+        if cfg.backend not in ("provided", "onnx"):
+            raise NtopError(f"unknown backend {cfg.backend!r} (provided, onnx)", where, "backend")
         if not (0 <= cfg.outlier_rate <= 1 and 0 <= cfg.dropout_rate <= 1):
             raise NtopError("rates must lie in [0, 1]", where)
+        if cfg.backend == "onnx":
+            onnx = cls.onnx_config(cfg, where)
+            if not onnx.model:
+                raise NtopError("the onnx backend needs a pose model path", where, "onnx.model")
+            unknown = set(onnx.box_source) - {"masks", "detector", "previous"}
+            if unknown or not onnx.box_source:
+                raise NtopError(f"box sources are masks, detector, previous (got {onnx.box_source})", where, "onnx.box_source")
         return cfg
 
+    @staticmethod
+    def onnx_config(cfg: "DetectConfig", where: str = "keypoints") -> OnnxPoseConfig:
+        return settings_from_dict(OnnxPoseConfig, cfg.onnx, f"{where}.onnx")
 
-def detect_keypoints(capture_path: str | Path, out: str | Path, cfg: DetectConfig) -> dict[str, Any]:
-    rng = np.random.default_rng(cfg.seed)
-    with Capture(capture_path) as cap:
-        if not cap.has_gt:
-            raise NtopError("the provided backend needs keypoints in the capture", capture_path, f"gt/joints2d/{cfg.joint_set}")
-        uv = cap.gt(f"joints2d/{cfg.joint_set}").astype(np.float64)  # (C, T, J, 2)
-        seen = cap.gt(f"visibility/{cfg.joint_set}") > 0
-        cameras, frames = cap.cameras, cap.frame_index
+
+def emulate_detector(uv: np.ndarray, seen: np.ndarray, cfg: DetectConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True pixels ``uv (..., 2)`` of joints ``seen (...)`` -> detector-like pixels, confidences and the
+    outlier mask: Gaussian noise, outliers 20-80 px away with plausible confidences, dropouts (confidence 0)."""
     noisy = uv + rng.normal(0, cfg.noise_px, uv.shape)
     conf = np.where(seen, rng.uniform(0.7, 1.0, seen.shape), 0.0)
     outlier = seen & (rng.uniform(size=seen.shape) < cfg.outlier_rate)
@@ -61,17 +73,108 @@ def detect_keypoints(capture_path: str | Path, out: str | Path, cfg: DetectConfi
     conf = np.where(outlier, rng.uniform(0.3, 1.0, seen.shape), conf)  # detectors are often sure of their mistakes
     dropped = rng.uniform(size=seen.shape) < cfg.dropout_rate
     conf = np.where(dropped, 0.0, conf)
-    noisy = np.where(conf[..., None] > 0, noisy, 0.0)
+    return np.where(conf[..., None] > 0, noisy, 0.0), conf, outlier & ~dropped
+
+
+def detect_keypoints(
+    capture_path: str | Path, out: str | Path, cfg: DetectConfig, frames: str | Path | None = None, masks: str | Path | None = None
+) -> dict[str, Any]:
+    if cfg.backend == "onnx":
+        return _detect_onnx(capture_path, out, cfg, frames, masks)
+    rng = np.random.default_rng(cfg.seed)
+    with Capture(capture_path) as cap:
+        if not cap.has_gt:
+            raise NtopError("the provided backend needs keypoints in the capture", capture_path, f"gt/joints2d/{cfg.joint_set}")
+        uv = cap.gt(f"joints2d/{cfg.joint_set}").astype(np.float64)  # (C, T, J, 2)
+        seen = cap.gt(f"visibility/{cfg.joint_set}") > 0
+        cameras, frame_index = cap.cameras, cap.frame_index
+    noisy, conf, outlier = emulate_detector(uv, seen, cfg, rng)
     lo = np.where(conf[..., None] > 0, noisy, np.inf).min(2)
     hi = np.where(conf[..., None] > 0, noisy, -np.inf).max(2)
     boxes = np.where(np.isfinite(lo).all(-1, keepdims=True), np.concatenate([lo, hi - lo], -1), 0.0)  # xywh
     params = {**asdict(cfg), "outlier_px": list(cfg.outlier_px)}
-    with create_stage(out, KEYPOINTS2D_SCHEMA, 1, params=params, inputs=[capture_path], units="pixels") as f:
-        f.attrs["joint_set"] = cfg.joint_set
+    _write(out, cfg.joint_set, cameras, frame_index, noisy, conf, boxes, params, [capture_path], {"is_outlier": outlier})
+    return {"cameras": len(cameras), "frames": int(len(frame_index)), "outliers": int(outlier.sum()), "dropouts": int((seen & (conf == 0)).sum())}
+
+
+def _write(
+    out: str | Path,
+    joint_set: str,
+    cameras: list[Camera],
+    frames: np.ndarray,
+    joints: np.ndarray,
+    conf: np.ndarray,
+    boxes: np.ndarray,
+    params: dict[str, Any],
+    inputs: list[Any],
+    extra: dict[str, np.ndarray],
+) -> None:
+    """``extra``: synthetic-only datasets (``is_outlier``: what the triangulation should reject)."""
+    with create_stage(out, KEYPOINTS2D_SCHEMA, 1, params=params, inputs=inputs, units="pixels") as f:
+        f.attrs["joint_set"] = joint_set
         write_cameras(f.create_group("cameras"), cameras)
         f.create_dataset("frame_index", data=frames)
-        f.create_dataset("joints", data=noisy)
+        f.create_dataset("joints", data=joints)
         f.create_dataset("confidence", data=conf)
-        f.create_dataset("boxes", data=boxes)
-        f.create_dataset("is_outlier", data=outlier & ~dropped)  # synthetic only: what the triangulation should reject
-    return {"cameras": len(cameras), "frames": int(len(frames)), "outliers": int((outlier & ~dropped).sum()), "dropouts": int((dropped & seen).sum())}
+        f.create_dataset("boxes", data=boxes)  # x, y, w, h
+        for k, v in extra.items():
+            f.create_dataset(k, data=v)
+
+
+def _mask_source(path: str | Path) -> tuple[Any, str]:
+    """An open masks file (``segment``'s masks.h5) or a capture with ground-truth masks, and the dataset key."""
+    f = open_stage(path, ("masks", "capture"))
+    key = "masks" if f.attrs["schema"] == "masks" else "gt/masks"
+    require(f, key)
+    return f, key
+
+
+def _detect_onnx(capture_path: str | Path, out: str | Path, cfg: DetectConfig, frames_path: str | Path | None, masks_path: str | Path | None) -> dict[str, Any]:
+    ocfg = DetectConfig.onnx_config(cfg)
+    if frames_path is None:
+        raise NtopError("the onnx backend reads images: give the capture's frames.h5", field="frames")
+    if "masks" in ocfg.box_source and masks_path is None:
+        raise NtopError("box source 'masks' needs a masks file", field="keypoints.onnx.box_source")
+    model = OnnxPose(ocfg)
+    with Capture(capture_path, frames_path) as cap:
+        cameras, frame_index = cap.cameras, cap.frame_index
+        C, T = len(cameras), len(frame_index)
+        joints, conf, boxes = None, None, np.zeros((C, T, 4))
+        mfile, mkey = _mask_source(masks_path) if masks_path is not None else (None, "")
+        step = 1 if "previous" in ocfg.box_source else ocfg.batch  # the previous frame's keypoints must exist first
+        try:
+            for c in range(C):
+                for start in range(0, T, step):
+                    images, kept, kept_boxes = [], [], []
+                    for t in range(start, min(T, start + step)):
+                        image = cap.frame(c, t)
+                        box = None
+                        for source in ocfg.box_source:
+                            if source == "masks":
+                                box = box_from_mask(mfile[mkey][c, t] > 0)
+                            elif source == "detector":
+                                box = model.detect_person(image)
+                            elif t > 0 and joints is not None:
+                                box = box_from_keypoints(joints[c, t - 1], conf[c, t - 1], ocfg.min_keypoint_confidence)
+                            if box is not None:
+                                break
+                        if box is not None:
+                            images.append(image)
+                            kept.append(t)
+                            kept_boxes.append(box)
+                    if not kept:
+                        continue
+                    uv, cf = model(np.stack(images), np.stack(kept_boxes))
+                    if joints is None:
+                        joints, conf = np.zeros((C, T, uv.shape[1], 2)), np.zeros((C, T, uv.shape[1]))
+                    joints[c, kept], conf[c, kept] = uv, cf
+                    b = np.stack(kept_boxes)
+                    boxes[c, kept] = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], 1)
+        finally:
+            if mfile is not None:
+                mfile.close()
+    if joints is None:
+        raise NtopError("no person box was found in any frame", capture_path, "keypoints.onnx.box_source")
+    inputs = [capture_path, frames_path, ocfg.model] + ([masks_path] if masks_path is not None else [])
+    _write(out, cfg.joint_set, cameras, frame_index, joints, conf, boxes, {"backend": "onnx", "joint_set": cfg.joint_set, "onnx": asdict(ocfg)}, inputs, {})
+    return {"cameras": C, "frames": T, "detected": int((conf > 0).any(-1).sum()), "mean_confidence": float(conf[conf > 0].mean()) if (conf > 0).any() else 0.0}

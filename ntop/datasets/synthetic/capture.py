@@ -81,7 +81,7 @@ def pose_sequence(body: BodyModel, action: str, cfg: SyntheticConfig) -> dict[st
     """World-frame SMPL parameters (z up, feet on the floor at z = 0) for a motion."""
     if action not in MOTIONS:
         raise NtopError(f"unknown synthetic motion {action!r}; known: {', '.join(MOTIONS)}", field="actions")
-    body_pose, yaw = motion(action, cfg.num_frames, cfg.fps)
+    body_pose, yaw, path = motion(action, cfg.num_frames, cfg.fps)
     # SMPL is y-up and faces +z; the world is z-up: stand it up, then turn it about the vertical
     orient = Rotation.from_rotvec(np.stack([np.zeros_like(yaw), np.zeros_like(yaw), yaw], 1)) * Rotation.from_euler("x", 90, degrees=True)
     rng = np.random.default_rng(cfg.seed)
@@ -92,6 +92,7 @@ def pose_sequence(body: BodyModel, action: str, cfg: SyntheticConfig) -> dict[st
     with torch.no_grad():
         out = body(go, torch.as_tensor(body_pose, dtype=torch.float32), torch.as_tensor(betas, dtype=torch.float32)[None])
     transl = np.zeros((cfg.num_frames, 3))
+    transl[:, :2] = path
     transl[:, 2] = -out.vertices[..., 2].amin(1).numpy()
     return {"global_orient": orient.as_rotvec(), "body_pose": body_pose, "betas": betas, "transl": transl}
 
