@@ -93,6 +93,34 @@ def _cmd_calibrate(a: argparse.Namespace) -> None:
     print(json.dumps(calibrate(a.keypoints2d, _body(a.body_model), a.out, CalibrateConfig.from_dict(_params(a.params))), indent=1))
 
 
+def _cmd_fit_smpl(a: argparse.Namespace) -> None:
+    """Fit a subject's SMPL bodies (one shape, every action) to its keypoints: multi-view or monocular."""
+    import torch
+
+    from ntop.fit.core import FitConfig
+    from ntop.fit.stage import fit_smpl, write_easymocap
+
+    torch.set_num_threads(a.threads)
+    p = _params(a.params)
+    mode, camera = p.pop("mode", "multiview"), p.pop("camera", None)
+    body = _body(a.body_model)
+    summary = fit_smpl(body, a.action, a.out, FitConfig.from_dict(p), mode, a.keypoints3d or [], a.keypoints2d or [], camera, a.subject)
+    if a.easymocap:
+        summary["easymocap_files"] = write_easymocap(body, a.out, a.easymocap)
+    print(json.dumps(summary))
+
+
+def _cmd_fit_images(a: argparse.Namespace) -> None:
+    """One SMPL fit per annotated person of a COCO keypoint file, written in EFT's JSON layout."""
+    import torch
+
+    from ntop.fit.core import FitConfig
+    from ntop.fit.images import fit_images
+
+    torch.set_num_threads(a.threads)
+    print(json.dumps(fit_images(a.coco, _body(a.body_model), a.out, FitConfig.from_dict(_params(a.params)))))
+
+
 def _cmd_qa_keypoints(a: argparse.Namespace) -> None:
     """Detections, triangulation (MPJPE) and calibration against the ground truth."""
     from ntop.qa.keypoints import run
@@ -112,7 +140,7 @@ def _cmd_prepare_nerf(a: argparse.Namespace) -> None:
     from ntop.settings import settings_from_dict
 
     cfg = settings_from_dict(PrepareConfig, _params(a.params), "nerf")
-    print(json.dumps(prepare(_body(a.body_model), list(zip(a.capture, a.frames)), a.out, cfg, a.subject)))
+    print(json.dumps(prepare(_body(a.body_model), list(zip(a.capture, a.frames)), a.out, cfg, a.subject, smpl=a.smpl, cameras_path=a.cameras)))
 
 
 def _cmd_train_nerf(a: argparse.Namespace) -> None:
@@ -146,7 +174,7 @@ def _cmd_plan_views(a: argparse.Namespace) -> None:
 
     p = _params(a.params)
     codes = tuple(p.pop("codes", [0, 1, 1]))
-    print(json.dumps(plan_views(a.capture, a.out, RigConfig.from_dict(p), codes)))
+    print(json.dumps(plan_views(a.capture, a.out, RigConfig.from_dict(p), codes, smpl_path=a.smpl)))
 
 
 def _cmd_render_fisheye(a: argparse.Namespace) -> None:
@@ -167,6 +195,16 @@ def _cmd_annotate(a: argparse.Namespace) -> None:
     codes = tuple(p.get("codes", [0, 1, 1]))
     licence = p.get("licence", {"name": "see the source capture's licence", "url": ""})
     print(json.dumps(annotate(a.views, a.render, _body(a.body_model), a.out, codes, licence, p.get("bbox_margin", 0.05))))
+
+
+def _cmd_qa_fit(a: argparse.Namespace) -> None:
+    """Fitted bodies against the ground truth: MPJPE, PA-MPJPE, vertex error."""
+    from ntop.qa.fit import run
+
+    report = run(a.smpl, a.capture, _body(a.body_model), a.out_json)
+    print(json.dumps(report, indent=1))
+    if not report["passed"] and a.strict:
+        raise NtopError("fit checks failed (see the report)", a.out_json)
 
 
 def _cmd_qa_labels(a: argparse.Namespace) -> None:
@@ -237,11 +275,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="{}", help="calibration settings as JSON (see ntop.keypoints.calibrate.CalibrateConfig)")
     p.add_argument("--out", required=True, type=Path)
 
+    p = add("fit-smpl", _cmd_fit_smpl)
+    p.add_argument("--subject", default="")
+    p.add_argument("--action", required=True, action="append", help="an action of the subject (repeat, same order as the keypoint files)")
+    p.add_argument("--keypoints3d", type=Path, action="append", help="keypoints3d.h5 per action (multiview)")
+    p.add_argument("--keypoints2d", type=Path, action="append", help="keypoints2d.h5 per action (monocular, or 2D terms)")
+    p.add_argument("--body-model", required=True)
+    p.add_argument("--params", default="{}", help="mode (multiview|monocular), camera, and ntop.fit.core.FitConfig fields as JSON")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--easymocap", type=Path, help="also write EasyMocap-style per-frame JSON files here")
+    p.add_argument("--threads", type=int, default=1)
+
+    p = add("fit-images", _cmd_fit_images)
+    p.add_argument("--coco", required=True, type=Path, help="COCO keypoint annotations (person_keypoints_*.json)")
+    p.add_argument("--body-model", required=True)
+    p.add_argument("--params", default="{}", help="ntop.fit.core.FitConfig fields as JSON")
+    p.add_argument("--out", required=True, type=Path, help="EFT-style JSON")
+    p.add_argument("--threads", type=int, default=1)
+
     p = add("prepare-nerf", _cmd_prepare_nerf)
     p.add_argument("--subject", required=True)
     p.add_argument("--capture", required=True, type=Path, action="append", help="capture.h5 of a training action (repeat)")
     p.add_argument("--frames", required=True, type=Path, action="append", help="its frames.h5 (same order)")
     p.add_argument("--body-model", required=True)
+    p.add_argument("--smpl", type=Path, help="fit_smpl's smpl.h5 (default: the captures' ground-truth bodies)")
+    p.add_argument("--cameras", type=Path, help="calibrate's calibration.h5 (default: the captures' cameras)")
     p.add_argument("--params", default="{}", help="heldout_cameras, train_cameras, frame_stride, volume_resolution as JSON")
     p.add_argument("--out", required=True, type=Path)
 
@@ -262,6 +320,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("plan-views", _cmd_plan_views)
     p.add_argument("--capture", required=True, type=Path)
+    p.add_argument("--smpl", type=Path, help="fit_smpl's smpl.h5 (default: the capture's ground-truth bodies)")
     p.add_argument("--params", default="{}", help="rig settings (ntop.views.RigConfig) and codes as JSON")
     p.add_argument("--out", required=True, type=Path)
 
@@ -300,6 +359,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keypoints2d", required=True, type=Path)
     p.add_argument("--keypoints3d", required=True, type=Path)
     p.add_argument("--calibration", type=Path)
+    p.add_argument("--out-json", required=True, type=Path)
+    p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
+    p = add("fit", _cmd_qa_fit, qa)
+    p.set_defaults(label="qa fit")
+    p.add_argument("--smpl", required=True, type=Path)
+    p.add_argument("--capture", required=True, type=Path, action="append", help="capture.h5 of an action (repeat)")
+    p.add_argument("--body-model", required=True)
     p.add_argument("--out-json", required=True, type=Path)
     p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
     p = add("labels", _cmd_qa_labels, qa)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ntop.body.params import read_smpl
 from ntop.cameras import MODELS, Camera, max_incidence, project
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
@@ -184,18 +185,17 @@ class PlannedViews:
         return Camera(self.model, self.K[f, v], self.size, self.size, self.dist[f, v], self.R[f, v], self.t[f, v], self.fov_deg, str(self.names[f, v]))
 
 
-def plan_views(capture_path: str | Path, out: str | Path, cfg: RigConfig, codes: tuple[int, int, int]) -> dict[str, Any]:
+def plan_views(
+    capture_path: str | Path, out: str | Path, cfg: RigConfig, codes: tuple[int, int, int], smpl_path: str | Path | None = None
+) -> dict[str, Any]:
     """Write ``views.h5`` for one subject/action: the bodies to render (every ``frame_stride``-th
-    frame) and their views. ``codes`` = (dataset, subject, action) numbers for names and ids."""
+    frame) and their views. ``codes`` = (dataset, subject, action) numbers for names and ids; bodies
+    from ``smpl_path`` (``fit_smpl``'s output) or the capture's ground truth."""
     with Capture(capture_path) as cap:
-        if not cap.has_gt:
-            raise NtopError("no SMPL parameters in this capture (fitted SMPL is not wired yet)", capture_path, "gt/smpl")
-        keep = np.arange(0, len(cap.frame_index), cfg.frame_stride)
-        smpl = {k: cap.gt(f"smpl/{k}")[keep].reshape(len(keep), -1) for k in ("global_orient", "body_pose", "transl")}
-        smpl["betas"] = cap.gt("smpl/betas")
-        roots = cap.gt("joints3d/smpl24")[keep, 0]
-        frames = cap.frame_index[keep]
         subject, action = cap.subject, cap.action
+    bodies = read_smpl(smpl_path or capture_path, action)
+    bodies = bodies.take(np.arange(0, len(bodies.frame_index), cfg.frame_stride))
+    smpl, roots, frames = bodies.params(), bodies.pelvis, bodies.frame_index
     views = plan_rig(cfg, roots)
     F, V = len(views), len(views[0])
     arr = {

@@ -114,6 +114,57 @@ def qa_keypoints_inputs(wildcards):
     return inputs
 
 
+def fits(subject):
+    return config["subjects"][subject].get("smpl", "capture") == "fit"
+
+
+def fit_mode():
+    return config["fit"].get("mode", "multiview")
+
+
+def fit_inputs(wildcards):
+    acts = config["subjects"][wildcards.subject]["actions"]
+    kind = "keypoints3d.h5" if fit_mode() == "multiview" else "keypoints2d.h5"
+    inputs = {"keypoints": [results("keypoints", wildcards.subject, a, kind) for a in acts]}
+    if fit_mode() == "multiview" and config["fit"].get("weight_2d", 0) > 0:
+        inputs["keypoints2d"] = [results("keypoints", wildcards.subject, a, "keypoints2d.h5") for a in acts]
+    return inputs
+
+
+def fit_args(wildcards, input):
+    acts = config["subjects"][wildcards.subject]["actions"]
+    flag = "--keypoints3d" if fit_mode() == "multiview" else "--keypoints2d"
+    args = [f"--action {a} {flag} {k}" for a, k in zip(acts, input.keypoints)]
+    args += [f"--keypoints2d {k}" for k in input.get("keypoints2d", [])]
+    return " ".join(args)
+
+
+def fit_params(wildcards):
+    return json.dumps(config["fit"], sort_keys=True)
+
+
+def fit_gpus():
+    return 1 if config["fit"].get("device") == "cuda" else 0
+
+
+def smpl_inputs(wildcards):
+    """The fitted bodies, for subjects whose SMPL comes from fitting (otherwise the capture's own)."""
+    return {"smpl": results("fit", wildcards.subject, "smpl.h5")} if fits(wildcards.subject) else {}
+
+
+def smpl_arg(wildcards, input):
+    return f"--smpl {input.smpl}" if "smpl" in input.keys() else ""
+
+
+def calibration_inputs(wildcards):
+    """The calibrated rig, for subjects whose extrinsics come from their keypoints."""
+    return {"calibration": results("calibration", wildcards.subject, "calibration.h5")} if calibrates(wildcards.subject) else {}
+
+
+def calibration_arg(wildcards, input):
+    return f"--cameras {input.calibration}" if "calibration" in input.keys() else ""
+
+
 def train_actions(subject):
     entry = config["subjects"][subject]
     return entry.get("train_actions", entry["actions"])
@@ -197,6 +248,7 @@ def all_targets():
     return (
         expand_pairs(results("qa", "capture", "{subject}", "{action}.json"))
         + ground_truth_pairs_pattern(results("qa", "keypoints", "{subject}", "{action}.json"))
+        + [results("qa", "fit", f"{s}.json") for s in SUBJECTS if config["subjects"][s]["source"] == "synthetic"]
         + expand_pairs(results("qa", "labels", "{subject}", "{action}.json"))
         + [results("nerf", s, "eval.json") for s in SUBJECTS]
         + [results("dataset")]

@@ -4,11 +4,15 @@
 rule prepare_nerf:
     input:
         unpack(nerf_training_captures),
+        unpack(smpl_inputs),
+        unpack(calibration_inputs),
         body=body_model_path(),
     output:
         results("nerf", "{subject}", "dataset.h5"),
     params:
         spec=nerf_prepare_params,
+        smpl=smpl_arg,
+        cameras=calibration_arg,
         captures=lambda wildcards, input: " ".join(f"--capture {c}" for c in input.captures),
         frames=lambda wildcards, input: " ".join(f"--frames {f}" for f in input.frames),
     log:
@@ -19,7 +23,7 @@ rule prepare_nerf:
         "../envs/ntop.yaml"
     shell:
         "OMP_NUM_THREADS=1 ntop prepare-nerf --subject {wildcards.subject} {params.captures} {params.frames}"
-        " --body-model {input.body} --params {params.spec:q} --out {output} > {log} 2>&1"
+        " {params.smpl} {params.cameras} --body-model {input.body} --params {params.spec:q} --out {output} > {log} 2>&1"
 
 
 rule train_nerf:

@@ -68,3 +68,25 @@ rule qa_keypoints:
     shell:
         "OMP_NUM_THREADS={threads} ntop qa keypoints --capture {input.capture} --keypoints2d {input.keypoints2d}"
         " --keypoints3d {input.keypoints3d} {params.calibration} --out-json {output} {params.strict} > {log} 2>&1"
+
+
+rule qa_fit:
+    input:
+        smpl=results("fit", "{subject}", "smpl.h5"),
+        captures=lambda w: [results("ingest", w.subject, a, "capture.h5") for a in config["subjects"][w.subject]["actions"]],
+        body=body_model_path(),
+    output:
+        results("qa", "fit", "{subject}.json"),
+    params:
+        strict="--strict" if config["qa"]["strict"] else "",
+        captures=lambda w, input: " ".join(f"--capture {c}" for c in input.captures),
+    threads: 1
+    log:
+        logs("qa_fit", "{subject}.log"),
+    benchmark:
+        benchmarks("qa_fit", "{subject}.tsv")
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} ntop qa fit --smpl {input.smpl} {params.captures} --body-model {input.body}"
+        " --out-json {output} {params.strict} > {log} 2>&1"

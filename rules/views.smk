@@ -3,11 +3,13 @@
 
 rule plan_views:
     input:
+        unpack(smpl_inputs),
         capture=results("ingest", "{subject}", "{action}", "capture.h5"),
     output:
         results("views", "{subject}", "{action}", "views.h5"),
     params:
         spec=views_params,
+        smpl=smpl_arg,
     log:
         logs("plan_views", "{subject}", "{action}.log"),
     benchmark:
@@ -15,4 +17,4 @@ rule plan_views:
     conda:
         "../envs/ntop.yaml"
     shell:
-        "ntop plan-views --capture {input.capture} --params {params.spec:q} --out {output} > {log} 2>&1"
+        "ntop plan-views --capture {input.capture} {params.smpl} --params {params.spec:q} --out {output} > {log} 2>&1"

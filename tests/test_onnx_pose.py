@@ -126,3 +126,29 @@ def test_onnx_backend_errors_name_the_field(tmp_path):
         OnnxPose(OnnxPoseConfig(model=str(tmp_path / "bad.onnx")))
     with pytest.raises(NtopError, match="not found"):
         OnnxPose(OnnxPoseConfig(model=str(tmp_path / "missing.onnx")))
+
+
+class Detector(torch.nn.Module):
+    """A 'detector' that finds the bright pixels' extent: boxes (1, 1, 5) in its input pixels."""
+
+    def forward(self, x):
+        m = (x.sum(1)[0] > 0.5).float()  # (H, W)
+        xs = torch.arange(m.shape[1], dtype=torch.float32)
+        ys = torch.arange(m.shape[0], dtype=torch.float32)
+        col, row = m.amax(0), m.amax(1)
+        big = 1e4
+        x1 = (xs + big * (1 - col)).amin()
+        x2 = (xs - big * (1 - col)).amax() + 1
+        y1 = (ys + big * (1 - row)).amin()
+        y2 = (ys - big * (1 - row)).amax() + 1
+        return torch.stack([x1, y1, x2, y2, torch.ones(())]).reshape(1, 1, 5)
+
+
+def test_person_boxes_from_a_detector_model(tmp_path):
+    torch.onnx.export(Detector(), torch.zeros(1, 3, 80, 100), str(tmp_path / "det.onnx"), input_names=["image"], output_names=["dets"], dynamo=False)
+    pose_path = _export(Heatmaps(), tmp_path / "pose.onnx", ["heatmaps"])
+    pose = OnnxPose(OnnxPoseConfig(model=pose_path, detector=str(tmp_path / "det.onnx"), box_source=["detector"], mean=(0, 0, 0), std=(255, 255, 255)))
+    image = np.zeros((160, 200, 3), np.uint8)
+    image[40:120, 60:100] = 255  # a 'person' at x 60..100, y 40..120
+    box = pose.detect_person(image)
+    assert np.allclose(box, [60, 40, 100, 120], atol=2.5)  # the detector's grid is half the image's

@@ -154,5 +154,40 @@ class BodyModel(torch.nn.Module):
                 cols.append(torch.einsum("v,bvc->bc", self.J_regressor_h36m[int(key)], out.vertices))
         return torch.stack(cols, 1)
 
+    def joints_only(
+        self,
+        global_orient: torch.Tensor,
+        body_pose: torch.Tensor,
+        betas: torch.Tensor | None = None,
+        transl: torch.Tensor | None = None,
+        name: str = "smpl24",
+    ) -> torch.Tensor:
+        """The named joint set ``(B, J, 3)`` without posing the whole mesh: SMPL joints from the kinematic
+        chain, landmark vertices by skinning just those vertices (pose blend shapes included), so it
+        equals ``joint_set(forward(...), name)``. Fitting calls it thousands of times."""
+        sources = JOINT_SETS[name].sources if name in JOINT_SETS else ()
+        if not sources or any(src.startswith("regressor:") for src in sources):
+            return self.joint_set(self.forward(global_orient, body_pose, betas, transl), name)
+        B = global_orient.shape[0]
+        if betas is None:
+            betas = self.template.new_zeros(1, self.num_betas)
+        betas = betas.reshape(-1, betas.shape[-1])[:, : self.num_betas]
+        rot = batch_rodrigues(torch.cat([global_orient.reshape(B, 3), body_pose.reshape(B, 69)], 1).reshape(-1, 3)).reshape(B, 24, 3, 3)
+        v_shaped = self.smpl.v_template + blend_shapes(betas, self.smpl.shapedirs)  # (1 or B, V, 3)
+        rest = vertices2joints(self.smpl.J_regressor, v_shaped).expand(B, -1, -1)
+        posed, A = batch_rigid_transform(rot, rest, self.smpl.parents, dtype=rot.dtype)
+        ids = [self.landmark_ids[src.split(":")[1]] for src in sources if src.startswith("vertex:")]
+        cols: dict[str, torch.Tensor] = {}
+        if ids:
+            idx = torch.as_tensor(ids, device=rot.device)
+            pose_feature = (rot[:, 1:] - torch.eye(3, dtype=rot.dtype, device=rot.device)).reshape(B, -1)
+            posedirs = self.smpl.posedirs.reshape(-1, self.num_vertices, 3)[:, idx]  # (207, L, 3)
+            v = v_shaped[:, idx] + torch.einsum("bp,plc->blc", pose_feature, posedirs)
+            T = torch.einsum("lk,bkij->blij", self.smpl.lbs_weights[idx], A)
+            v = torch.einsum("blij,blj->bli", T[..., :3, :3], v) + T[..., :3, 3]
+            cols = {src: v[:, i] for i, src in enumerate(s for s in sources if s.startswith("vertex:"))}
+        out = torch.stack([posed[:, int(src[5:])] if src.startswith("smpl:") else cols[src] for src in sources], 1)
+        return out if transl is None else out + transl.reshape(B, 1, 3)
+
     def available_joint_sets(self) -> list[str]:
         return [n for n in JOINT_SETS if n != "h36m17" or self.J_regressor_h36m is not None]

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ntop.body import BodyModel
+from ntop.body.params import read_smpl
 from ntop.cameras import Camera
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
@@ -38,16 +39,29 @@ class PrepareConfig:
     canonical_padding: float = 0.1  # metres around the big-pose body
 
 
-def prepare(body: BodyModel, captures: list[tuple[Path, Path]], out: Path, cfg: PrepareConfig, subject: str) -> dict[str, Any]:
-    """Write ``dataset.h5`` from ``(capture.h5, frames.h5)`` pairs of one subject; returns a summary."""
+def prepare(
+    body: BodyModel,
+    captures: list[tuple[Path, Path]],
+    out: Path,
+    cfg: PrepareConfig,
+    subject: str,
+    smpl: Path | None = None,
+    cameras_path: Path | None = None,
+) -> dict[str, Any]:
+    """Write ``dataset.h5`` from ``(capture.h5, frames.h5)`` pairs of one subject; returns a summary.
+    Bodies come from ``smpl`` (``fit_smpl``'s output) when given, else from the captures' ground truth;
+    camera poses from ``cameras_path`` (``calibrate``'s output) when given, else from the captures."""
     images: dict[str, list[np.ndarray]] = {}
     masks: dict[str, list[np.ndarray]] = {}
-    smpl: dict[str, list[np.ndarray]] = {"global_orient": [], "body_pose": [], "transl": []}
+    params_by_key: dict[str, list[np.ndarray]] = {"global_orient": [], "body_pose": [], "transl": []}
     actions, index, betas, cameras = [], [], None, None
     for cap_path, frames_path in captures:
         with Capture(cap_path, frames_path) as cap:
-            if not cap.has_gt:  # fitted SMPL and computed masks arrive with their own issues
-                raise NtopError("no ground-truth SMPL/masks in this capture; fitted inputs are not wired yet", cap_path, "gt")
+            if not cap.has_gt:  # computed masks arrive with the masks issue
+                raise NtopError("no ground-truth masks in this capture; computed masks are not wired yet", cap_path, "gt/masks")
+            bodies = read_smpl(smpl or cap_path, cap.action)
+            if not np.array_equal(bodies.frame_index, cap.frame_index):
+                raise NtopError("the bodies' frames are not the capture's", smpl or cap_path, "frame_index")
             names = [c.name for c in cap.cameras]
             if cameras is None:
                 cameras = cap.cameras
@@ -56,7 +70,7 @@ def prepare(body: BodyModel, captures: list[tuple[Path, Path]], out: Path, cfg: 
                         raise NtopError(f"camera {cam!r} is not in the capture ({', '.join(names)})", cap_path, "nerf.cameras")
             elif names != [c.name for c in cameras]:
                 raise NtopError("the subject's actions were filmed with different cameras", cap_path, "cameras")
-            b = cap.gt("smpl/betas")
+            b = bodies.betas
             if betas is not None and not np.allclose(b, betas):
                 raise NtopError("betas differ between actions of one subject", cap_path, "gt/smpl/betas")
             betas = b
@@ -65,12 +79,18 @@ def prepare(body: BodyModel, captures: list[tuple[Path, Path]], out: Path, cfg: 
             for c, cam in enumerate(cap.cameras):
                 images.setdefault(cam.name, []).extend(cap.frame(c, int(k)) for k in keep)
                 masks.setdefault(cam.name, []).append(gt_masks[c, keep])
-            for key in smpl:
-                smpl[key].append(cap.gt(f"smpl/{key}")[keep].reshape(len(keep), -1))
+            for key in params_by_key:
+                params_by_key[key].append(getattr(bodies, key)[keep])
             actions += [cap.action] * len(keep)
             index += cap.frame_index[keep].tolist()
     assert cameras is not None and betas is not None
-    params = {k: torch.as_tensor(np.concatenate(v), dtype=torch.float32) for k, v in smpl.items()}
+    if cameras_path is not None:
+        with open_stage(cameras_path, "calibration") as f:
+            calibrated = read_cameras(require(f, "cameras"))
+        if [c.name for c in calibrated] != [c.name for c in cameras]:
+            raise NtopError("calibrated cameras are not the capture's", cameras_path, "cameras")
+        cameras = calibrated
+    params = {k: torch.as_tensor(np.concatenate(v), dtype=torch.float32) for k, v in params_by_key.items()}
     betas_t = torch.as_tensor(betas, dtype=torch.float32)[None]
     posed = posed_frames(body, betas_t, params["global_orient"], params["body_pose"], params["transl"], cfg.volume_resolution)
     with torch.no_grad():
@@ -80,7 +100,7 @@ def prepare(body: BodyModel, captures: list[tuple[Path, Path]], out: Path, cfg: 
     train = cfg.train_cameras or [c.name for c in cameras if c.name not in cfg.heldout_cameras]
     run_params = {"subject": subject, "heldout": cfg.heldout_cameras, "train": train, "frame_stride": cfg.frame_stride,
                   "volume_resolution": cfg.volume_resolution}  # fmt: skip
-    with create_stage(out, DATASET_SCHEMA, 1, params=run_params, inputs=[p for pair in captures for p in pair]) as f:
+    with create_stage(out, DATASET_SCHEMA, 1, params=run_params, inputs=[p for pair in captures for p in pair] + [p for p in (smpl, cameras_path) if p]) as f:
         f.attrs.update(subject=subject, train_cameras=json.dumps(train), heldout_cameras=json.dumps(cfg.heldout_cameras))
         write_cameras(f.create_group("cameras"), cameras)
         for cam in cameras:

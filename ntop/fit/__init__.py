@@ -1,0 +1,1 @@
+"""SMPL fitting to keypoints: multi-view, monocular and single images."""

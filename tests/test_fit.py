@@ -1,0 +1,147 @@
+import json
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from ntop.body.params import read_smpl
+from ntop.cli import main
+from ntop.datasets.synthetic.capture import SyntheticConfig, make_cameras, pose_sequence
+from ntop.errors import NtopError
+from ntop.fit.core import FitConfig, GMMPrior, View2D, fit_bodies
+from ntop.fit.monocular import fit_monocular
+from ntop.io import create_stage, write_cameras
+from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA
+from ntop.qa.fit import pa_errors
+
+f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+
+
+@pytest.fixture(scope="module")
+def walk(body):
+    syn = SyntheticConfig(num_frames=40, seed=7)
+    p = pose_sequence(body, "walk", syn)
+    with torch.no_grad():
+        out = body(f32(p["global_orient"]), f32(p["body_pose"]), f32(p["betas"])[None], f32(p["transl"]))
+    return p, out, body.joint_set(out, "coco17").double().numpy(), make_cameras(syn)
+
+
+def _errors(body, res, out):
+    with torch.no_grad():
+        fit = body(f32(res["global_orient"]), f32(res["body_pose"]), f32(res["betas"])[None], f32(res["transl"]))
+    return float((fit.joints - out.joints).norm(dim=-1).mean() * 1000), float((fit.vertices - out.vertices).norm(dim=-1).mean() * 1000), fit
+
+
+def test_joints_only_equals_the_full_body(body):
+    g, p, b, t = torch.randn(5, 3) * 0.5, torch.randn(5, 23, 3) * 0.3, torch.randn(1, 10), torch.randn(5, 3)
+    out = body(g, p, b, t)
+    for name in ("coco17", "smpl24", "hybrik29"):
+        assert (body.joints_only(g, p, b, t, name) - body.joint_set(out, name)).abs().max() < 1e-5
+
+
+def test_multiview_fit_recovers_the_body_and_shrugs_off_an_outlier_frame(body, walk):
+    p, out, gt, _ = walk
+    rng = np.random.default_rng(0)
+    targets = gt + rng.normal(0, 0.008, gt.shape)
+    targets[rng.uniform(size=gt.shape[:2]) < 0.05] = np.nan  # missing joints
+    targets[20] += rng.normal(0, 0.3, (17, 3))  # a frame the triangulation got badly wrong
+    res = fit_bodies(body, "coco17", FitConfig(), joints3d=targets)
+    mpjpe, vertex, _ = _errors(body, res, out)
+    assert mpjpe < 20 and vertex < 25, (mpjpe, vertex)
+    assert res["error_3d_m"][20] > 0.3 and np.nanmedian(res["error_3d_m"]) < 0.02  # the residual shows the bad frame
+    with pytest.raises(NtopError, match="nothing to fit"):
+        fit_bodies(body, "coco17", FitConfig())
+
+
+def test_monocular_fit_pa_mpjpe(body, walk):
+    p, out, gt, cams = walk
+    cam = cams[0]
+    uv, seen = cam.project(gt.reshape(-1, 3))
+    uv = uv.reshape(40, 17, 2) + np.random.default_rng(1).normal(0, 2.0, (40, 17, 2))
+    res = fit_monocular(body, View2D(cam, uv, seen.reshape(40, 17).astype(float)), "coco17", FitConfig(), up=np.array([0.0, 0.0, 1.0]))
+    _, _, fit = _errors(body, res, out)
+    pa = pa_errors(fit.joints.double().numpy(), out.joints.double().numpy()).mean() * 1000
+    assert pa < 50, pa
+    assert np.nanmedian(res["error_2d_px"]) < 5
+
+
+def test_pa_errors_ignore_similarity_transforms():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, 24, 3))
+    from scipy.spatial.transform import Rotation
+
+    R = Rotation.random(random_state=1).as_matrix()
+    assert pa_errors(2.5 * X @ R.T + 1.0, X).max() < 1e-9
+
+
+def test_gmm_prior_file(tmp_path):
+    rng = np.random.default_rng(0)
+    means = rng.normal(0, 0.2, (2, 69))
+    covars = np.stack([np.eye(69) * 0.05, np.eye(69) * 0.1])
+    with open(tmp_path / "gmm_08.pkl", "wb") as f:
+        pickle.dump({"means": means, "covars": covars, "weights": np.array([0.5, 0.5])}, f)
+    prior = GMMPrior(tmp_path / "gmm_08.pkl")
+    at_mean = prior(f32(means[:1]))
+    away = prior(f32(means[:1] + 0.5))
+    assert float(at_mean) < float(away)
+    with open(tmp_path / "bad.pkl", "wb") as f:
+        pickle.dump({"means": means}, f)
+    with pytest.raises(NtopError, match="covars"):
+        GMMPrior(tmp_path / "bad.pkl")
+    with pytest.raises(NtopError, match="not found"):
+        GMMPrior(tmp_path / "missing.pkl")
+
+
+def test_fit_stage_smpl_file_and_easymocap_export(body, walk, tmp_path):
+    p, out, gt, cams = walk
+    paths = []
+    for action, rows in (("a1", slice(0, 20)), ("a2", slice(20, 40))):
+        path = tmp_path / f"{action}.h5"
+        with create_stage(path, KEYPOINTS3D_SCHEMA, 1) as f:
+            f.attrs["joint_set"] = "coco17"
+            write_cameras(f.create_group("cameras"), cams)
+            f.create_dataset("frame_index", data=np.arange(20) * 2)
+            f.create_dataset("joints", data=gt[rows])
+        paths += ["--action", action, "--keypoints3d", str(path)]
+    smpl = tmp_path / "smpl.h5"
+    args = ["fit-smpl", *paths, "--body-model", body.source, "--params", json.dumps({"iterations": 300}), "--out", str(smpl), "--easymocap", str(tmp_path / "em")]
+    assert main(args) == 0
+    seq = read_smpl(smpl, "a2")
+    assert seq.global_orient.shape == (20, 3) and seq.body_pose.shape == (20, 69) and list(seq.frame_index) == list(np.arange(20) * 2)
+    with h5py.File(smpl) as f:
+        assert f.attrs["schema"] == "smpl" and f["actions/a1/joints/coco17"].shape == (20, 17, 3)
+    # EasyMocap's convention (rotate about the model origin, then Th) gives the same vertices
+    person = json.loads((tmp_path / "em" / "a2" / "000002.json").read_text())[0]
+    from scipy.spatial.transform import Rotation
+
+    poses = f32(person["poses"][0][3:]).reshape(1, 23, 3)
+    local = body(torch.zeros(1, 3), poses, f32(person["shapes"][0])[None]).vertices[0].double().numpy()
+    em = local @ Rotation.from_rotvec(person["Rh"][0]).as_matrix().T + np.array(person["Th"][0])
+    ours = body(f32(seq.global_orient[1:2]), f32(seq.body_pose[1:2]), f32(seq.betas)[None], f32(seq.transl[1:2])).vertices[0].double().numpy()
+    assert np.abs(em - ours).max() < 1e-4
+    assert main(["fit-smpl", "--action", "a1", "--body-model", body.source, "--out", str(tmp_path / "x.h5")]) == 2  # no keypoints
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_fit_images_writes_eft_json(body, walk, tmp_path):
+    p, out, gt, cams = walk
+    cam = cams[1]
+    images, anns = [], []
+    for i in range(0, 40, 8):
+        uv, seen = cam.project(gt[i])
+        kp = np.concatenate([uv, np.where(seen, 2, 0)[:, None]], 1)
+        lo, hi = uv.min(0) - 10, uv.max(0) + 10
+        images.append({"id": i, "file_name": f"{i:06d}.png", "width": 256, "height": 256})
+        anns.append({"id": 100 + i, "image_id": i, "category_id": 1, "keypoints": kp.ravel().tolist(), "bbox": [*lo, *(hi - lo)], "num_keypoints": int(seen.sum())})
+    (tmp_path / "coco.json").write_text(json.dumps({"images": images, "annotations": anns}))
+    assert main(["fit-images", "--coco", str(tmp_path / "coco.json"), "--body-model", body.source, "--out", str(tmp_path / "eft.json")]) == 0
+    data = json.loads((tmp_path / "eft.json").read_text())["data"]
+    assert len(data) == 5 and data[0]["annotId"] == 100 and data[0]["imageName"] == "000000.png" and data[0]["smpltype"] == "smpl"
+    R = np.array(data[0]["parm_pose"])
+    assert R.shape == (24, 3, 3) and np.allclose(R @ R.transpose(0, 2, 1), np.eye(3), atol=1e-4)
+    assert len(data[0]["parm_shape"]) == 10 and len(data[0]["parm_cam"]) == 3 and data[0]["parm_cam"][0] > 0
+    assert max(d["fit_error_px"] for d in data) < 6
+    (tmp_path / "bad.json").write_text(json.dumps({"images": [], "annotations": [{"keypoints": [1, 2]}]}))
+    assert main(["fit-images", "--coco", str(tmp_path / "bad.json"), "--body-model", body.source, "--out", str(tmp_path / "x.json")]) == 2
