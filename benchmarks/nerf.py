@@ -26,7 +26,8 @@ from ntop.datasets.synthetic.capture import SyntheticConfig, generate
 from ntop.nerf.evaluate import heldout_metrics
 from ntop.nerf.prepare import PrepareConfig, load_dataset, prepare
 from ntop.nerf.render import render_image
-from ntop.nerf.train import TrainConfig, load_model, resolve_device, train
+from ntop.nerf.train import TrainConfig, load_model, train
+from ntop.settings import resolve_device
 
 INSTANT_NVR_TRAIN_S, INSTANT_NVR_FPS, HUMANNERF_FPS = 300.0, 1.53, 0.36
 
@@ -43,7 +44,7 @@ def main() -> None:
     ap.add_argument("--rays", type=int, default=8192)
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ntop-nerf-bench-"))
     body = BodyModel.from_file(cached_path())
 

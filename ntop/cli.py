@@ -159,11 +159,12 @@ def _cmd_eval_nerf(a: argparse.Namespace) -> None:
     import torch
 
     from ntop.nerf.evaluate import evaluate
-    from ntop.nerf.train import load_model, resolve_device
+    from ntop.nerf.train import load_model
+    from ntop.settings import resolve_device
 
     torch.set_num_threads(a.threads)
     p = _params(a.params)
-    field, _ = load_model(a.model, resolve_device(p.pop("device", "auto")))
+    field, _ = load_model(a.model, resolve_device(p.pop("device", "auto"), "nerf.eval.device"))
     report = evaluate(a.dataset, field, a.out_json, a.out_sheet, **p)
     print(json.dumps(report["mean"]))
 

@@ -23,7 +23,7 @@ from ntop.errors import NtopError
 from ntop.io import create_stage
 from ntop.nerf.render import posed_frames, render_views
 from ntop.nerf.train import load_model
-from ntop.settings import settings_from_dict
+from ntop.settings import resolve_device, settings_from_dict
 from ntop.views import load_views
 
 __all__ = ["RENDER_SCHEMA", "RenderConfig", "Backgrounds", "render_fisheye"]
@@ -97,9 +97,7 @@ def _write_image(path: Path, rgb: np.ndarray, cfg: RenderConfig) -> None:
 
 def render_fisheye(model_path: str | Path, views_path: str | Path, body: BodyModel, out: str | Path, cfg: RenderConfig) -> dict[str, Any]:
     """Render every view of ``views.h5`` into ``out`` (a folder); resumes a previous partial run."""
-    from ntop.nerf.train import resolve_device
-
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, "render.device")
     field, meta = load_model(model_path, device)
     pv = load_views(views_path)
     if not np.allclose(meta["betas"].numpy(), pv.smpl["betas"], atol=1e-4):

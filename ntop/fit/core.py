@@ -21,12 +21,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
+from ntop.align import procrustes
 from ntop.body import JOINT_SETS, BodyModel
 from ntop.cameras import Camera
 from ntop.cameras import project as project_points
 from ntop.errors import NtopError
-from ntop.settings import settings_from_dict
+from ntop.settings import resolve_device, settings_from_dict
+from ntop.tracks import fill_gaps
 
 __all__ = ["FitConfig", "View2D", "GMMPrior", "fit_bodies", "kabsch_init"]
 
@@ -117,12 +120,6 @@ def _gm(sq: torch.Tensor, sigma: float) -> torch.Tensor:
     return sq * sigma**2 / (sq + sigma**2)
 
 
-def _rotation_to_axis_angle(R: np.ndarray) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_matrix(R).as_rotvec()
-
-
 def kabsch_init(body: BodyModel, joints: np.ndarray, joint_set: str, betas: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame global orientation and translation that put the rest-pose torso onto observed joints
     ``(T, J, 3)`` (NaN = missing; frames without a torso borrow their neighbours')."""
@@ -133,33 +130,15 @@ def kabsch_init(body: BodyModel, joints: np.ndarray, joint_set: str, betas: torc
     with torch.no_grad():
         rest = body.joints_only(torch.zeros(1, 3), torch.zeros(1, 23, 3), betas, None, joint_set)[0].double().numpy()
         pelvis = body.shaped(betas)[1][0, 0].double().numpy()
-    src = rest[idx] - rest[idx].mean(0)
-    T = len(joints)
-    go, transl = np.full((T, 3), np.nan), np.full((T, 3), np.nan)
-    for t in range(T):  # 4 points a frame: an SVD each, cheap next to the optimisation
-        obs = joints[t, idx]
-        if not np.isfinite(obs).all():
-            continue
-        dst = obs - obs.mean(0)
-        U, _, Vt = np.linalg.svd(dst.T @ src)
-        D = np.diag([1, 1, np.sign(np.linalg.det(U @ Vt))])
-        R = U @ D @ Vt
-        go[t] = _rotation_to_axis_angle(R)
-        transl[t] = obs.mean(0) - R @ (rest[idx].mean(0) - pelvis) - pelvis
-    ok = np.isfinite(go[:, 0])
+    obs = joints[:, idx]
+    ok = np.isfinite(obs).all((1, 2))
     if not ok.any():
         raise NtopError("no frame has all four torso joints", field="joints")
-    t = np.arange(T)
-    for arr in (go, transl):
-        for k in range(3):
-            arr[:, k] = np.interp(t, t[ok], arr[ok, k])
-    return go, transl
-
-
-def _device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise NtopError("device cuda asked for, but torch sees no CUDA GPU", field="fit.device")
-    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+    R, _, t = procrustes(np.broadcast_to(rest[idx], obs[ok].shape), obs[ok])
+    go, transl = np.full((len(joints), 3), np.nan), np.full((len(joints), 3), np.nan)
+    go[ok] = Rotation.from_matrix(R).as_rotvec()
+    transl[ok] = t + R @ pelvis - pelvis  # smplx turns the body about its pelvis, then translates
+    return fill_gaps(go), fill_gaps(transl)
 
 
 def fit_bodies(
@@ -178,7 +157,7 @@ def fit_bodies(
     Returns SMPL parameters and per-frame residuals (``error_3d_m``, ``error_2d_px``; NaN where unused)."""
     if joints3d is None and not views:
         raise NtopError("nothing to fit: give 3D joints or 2D views", field="keypoints")
-    dev = _device(cfg.device)
+    dev = resolve_device(cfg.device, "fit.device")
     T = len(joints3d) if joints3d is not None else len(views[0].uv)
     seg = torch.as_tensor(np.zeros(T) if segments is None else segments, device=dev)
     same = (seg[1:] == seg[:-1]).float()
@@ -206,6 +185,14 @@ def fit_bodies(
     hinge_axis = torch.as_tensor([h[1] for h in HINGES], device=dev)
     hinge_sign = f32([h[2] for h in HINGES])
 
+    def reprojections(J: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per view: pixel errors ``(T, J)`` of joints ``J`` and their weights (confidence, 0 where unseen)."""
+        out = []
+        for cam, R, t, K, dist, uv, conf in cams:
+            px, valid = project_points(cam.model, J @ R.T + t, K, dist, fov_deg=cam.fov_deg)
+            out.append(((px - uv).norm(dim=-1), conf * valid.float()))
+        return out
+
     def terms(anneal: float = 1.0) -> dict[str, torch.Tensor]:
         J = body.joints_only(go, pose, betas, tr, joint_set)
         out: dict[str, torch.Tensor] = {}
@@ -213,15 +200,10 @@ def fit_bodies(
             sq = ((J - X) ** 2).sum(-1)
             out["3d"] = cfg.weight_3d * (W3 * _gm(sq, cfg.robust_m * anneal)).sum() / W3.sum().clamp(min=1)
         if cams and cfg.weight_2d > 0:
-            total, norm = 0.0, 0.0
-            for cam, R, t, K, dist, uv, conf in cams:
-                pc = J @ R.T + t
-                px, valid = project_points(cam.model, pc, K, dist, fov_deg=cam.fov_deg)
-                w = conf * valid.float()
-                sq = ((px - uv) ** 2).sum(-1)
-                total = total + (w * _gm(sq, cfg.robust_px * anneal)).sum()
-                norm = norm + w.sum()
-            out["2d"] = cfg.weight_2d * cfg.pixel_scale_m**2 * total / max(float(norm), 1.0)
+            views_err = reprojections(J)
+            total = sum((w * _gm(e**2, cfg.robust_px * anneal)).sum() for e, w in views_err)
+            norm = sum(float(w.sum()) for _, w in views_err)
+            out["2d"] = cfg.weight_2d * cfg.pixel_scale_m**2 * total / max(norm, 1.0)
         out["pose"] = cfg.weight_pose * ((pose - rest_pose) ** 2).sum() / T
         out["shape"] = cfg.weight_shape * (betas**2).sum()
         bend = pose[:, hinge_idx, hinge_axis] * hinge_sign
@@ -262,12 +244,11 @@ def fit_bodies(
             bad = (e > OUTLIER_FRAME * cfg.robust_m).cpu().numpy()
         if bad.any() and not bad.all():
             W3[torch.as_tensor(bad, device=dev)] = 0.0
-            t = np.arange(T)
             with torch.no_grad():
                 for v in (go, tr, pose):
-                    flat = v.detach().cpu().numpy().reshape(T, -1)
-                    flat[bad] = np.stack([np.interp(t[bad], t[~bad], flat[~bad, k]) for k in range(flat.shape[1])], 1)
-                    v.copy_(f32(flat).reshape(v.shape))
+                    flat = v.detach().cpu().double().numpy().reshape(T, -1)
+                    flat[bad] = np.nan
+                    v.copy_(f32(fill_gaps(flat)).reshape(v.shape))
             solve([go, tr, betas, pose], max(cfg.iterations // len(ANNEAL), 1), ANNEAL[-1])
     with torch.no_grad():
         J = body.joints_only(go, pose, betas, tr, joint_set)
@@ -279,12 +260,9 @@ def fit_bodies(
             err3[w3.sum(1) == 0] = np.nan
         err2 = np.full(T, np.nan)
         if cams:
-            num, den = torch.zeros(T, device=dev), torch.zeros(T, device=dev)
-            for cam, R, t, K, dist, uv, conf in cams:
-                px, valid = project_points(cam.model, J @ R.T + t, K, dist, fov_deg=cam.fov_deg)
-                w = conf * valid.float()
-                num += (w * (px - uv).norm(dim=-1)).sum(1)
-                den += w.sum(1)
+            views_err = reprojections(J)
+            num = sum((w * e).sum(1) for e, w in views_err)
+            den = sum(w.sum(1) for _, w in views_err)
             err2 = torch.where(den > 0, num / den.clamp(min=1e-9), torch.full_like(num, float("nan"))).cpu().numpy()
         final = {k: float(v) for k, v in terms().items()}
     return {

@@ -18,6 +18,7 @@ from scipy.spatial.transform import Rotation
 from ntop.body import JOINT_SETS, BodyModel
 from ntop.errors import NtopError
 from ntop.fit.core import FitConfig, View2D, fit_bodies
+from ntop.tracks import fill_gaps
 
 __all__ = ["monocular_init", "fit_monocular"]
 
@@ -50,10 +51,8 @@ def monocular_init(body: BodyModel, view: View2D, joint_set: str, up: np.ndarray
     centre = (uv[:, sh].mean(1) + uv[:, hp].mean(1)) / 2
     length2d = np.linalg.norm(uv[:, sh] - uv[:, hp], axis=-1).mean(1)
     focal = float(np.mean(cam.K[:2]))
-    depth = np.where(ok, focal * length3d / np.maximum(length2d, 1e-6), np.nan)
-    t = np.arange(len(uv))
-    depth = np.interp(t, t[ok], depth[ok])
-    centre = np.stack([np.interp(t, t[ok], centre[ok, k]) for k in range(2)], 1)
+    depth = fill_gaps(np.where(ok, focal * length3d / np.maximum(length2d, 1e-6), np.nan))
+    centre = fill_gaps(np.where(ok[:, None], centre, np.nan))
     rays = cam.unproject(centre)[0]
     torso_cam = rays / rays[:, 2:3] * depth[:, None]
     torso_world = cam.camera_to_world(torso_cam)

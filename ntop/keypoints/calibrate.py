@@ -25,6 +25,7 @@ from scipy.optimize import least_squares
 from scipy.sparse import lil_matrix
 from scipy.spatial.transform import Rotation
 
+from ntop.align import procrustes
 from ntop.body import JOINT_SETS, BodyModel
 from ntop.cameras import Camera
 from ntop.errors import NtopError
@@ -87,8 +88,8 @@ def _normalised(cam: Camera, uv: np.ndarray) -> np.ndarray:
     return rays[..., :2] / np.where(rays[..., 2:] > 1e-9, rays[..., 2:], np.nan)
 
 
-def _posed(cams: list[Camera], poses: dict[int, tuple[np.ndarray, np.ndarray]]) -> list[Camera]:
-    return [replace(cams[i], R=poses[i][0], t=poses[i][1]) for i in sorted(poses)]
+def _posed(cams: list[Camera], poses: dict[int, tuple[np.ndarray, np.ndarray]], order: list[int]) -> list[Camera]:
+    return [replace(cams[i], R=poses[i][0], t=poses[i][1]) for i in order]
 
 
 def _bundle_adjust(
@@ -179,7 +180,7 @@ def calibrate_cameras(
     tri = TriangulateConfig(threshold_px=cfg.threshold_px * 2, min_confidence=cfg.min_confidence)
     while True:
         order = sorted(poses)
-        X = triangulate_points(_posed(cams, poses), uv_flat[order], conf_flat[order], tri)["points"]
+        X = triangulate_points(_posed(cams, poses, order), uv_flat[order], conf_flat[order], tri)["points"]
         rest = [c for c in range(C) if c not in poses]
         if not rest:
             break
@@ -194,7 +195,7 @@ def calibrate_cameras(
         poses[c] = (cv2.Rodrigues(rvec)[0], tvec.ravel())
     # bundle adjustment in the frame of camera `a` (renumbered first: it stays fixed)
     order = [a] + [c for c in range(C) if c != a]
-    posed = [replace(cams[c], R=poses[c][0], t=poses[c][1]) for c in order]
+    posed = _posed(cams, poses, order)
     res = triangulate_points(posed, uv_flat[order], conf_flat[order], tri)
     used = (res["inliers"].T & good[order]) & np.isfinite(res["points"][:, 0])[None]
     keep = used.sum(0) >= 2
@@ -224,13 +225,10 @@ def camera_errors(est: list[Camera], gt: list[Camera]) -> dict[str, Any]:
     """Rotation (degrees) and centre errors of calibrated cameras after the best rigid (not similarity)
     alignment of their centres to the true ones: scale is part of what is measured."""
     ce, cg = np.stack([c.center for c in est]), np.stack([c.center for c in gt])
-    me, mg = ce.mean(0), cg.mean(0)
-    U, _, Vt = np.linalg.svd((cg - mg).T @ (ce - me))
-    D = np.diag([1, 1, np.sign(np.linalg.det(U @ Vt))])
-    Q = U @ D @ Vt  # est world -> gt world
-    centre_err = np.linalg.norm((ce - me) @ Q.T + mg - cg, axis=1)
+    Q, _, b = procrustes(ce, cg)  # est world -> gt world
+    centre_err = np.linalg.norm(ce @ Q.T + b - cg, axis=1)
     rot_err = [np.degrees(Rotation.from_matrix(g.R @ (e.R @ Q.T).T).magnitude()) for e, g in zip(est, gt)]
-    radius = float(np.linalg.norm(cg[:, :2] - mg[:2], axis=1).mean())
+    radius = float(np.linalg.norm(cg[:, :2] - cg[:, :2].mean(0), axis=1).mean())
     return {
         "rotation_deg": {g.name: float(r) for g, r in zip(gt, rot_err)},
         "centre_m": {g.name: float(e) for g, e in zip(gt, centre_err)},

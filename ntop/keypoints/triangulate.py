@@ -32,6 +32,7 @@ from ntop.errors import NtopError
 from ntop.io import create_stage, open_stage, read_cameras, require, write_cameras
 from ntop.keypoints.detect import KEYPOINTS2D_SCHEMA
 from ntop.settings import settings_from_dict
+from ntop.tracks import fill_gaps
 
 __all__ = ["KEYPOINTS3D_SCHEMA", "TriangulateConfig", "weighted_dlt", "triangulate_points", "temporal_filter", "triangulate"]
 
@@ -138,21 +139,6 @@ def triangulate(keypoints2d: str | Path, out: str | Path, cfg: TriangulateConfig
     }
 
 
-def _fill_gaps(x: np.ndarray) -> np.ndarray:
-    """Linear interpolation of NaNs along axis 0 of ``(T, ...)``, holding the ends; all-NaN tracks stay NaN."""
-    T = len(x)
-    t = np.arange(T).reshape(-1, *([1] * (x.ndim - 1)))
-    ok = ~np.isnan(x)
-    prev = np.maximum.accumulate(np.where(ok, t, -1), axis=0)
-    nxt = np.flip(np.minimum.accumulate(np.flip(np.where(ok, t, T), 0), axis=0), 0)
-    has_prev, has_next = prev >= 0, nxt < T
-    x_prev = np.take_along_axis(x, np.clip(prev, 0, T - 1), 0)
-    x_next = np.take_along_axis(x, np.clip(nxt, 0, T - 1), 0)
-    frac = np.where(has_prev & has_next, (t - prev) / np.maximum(nxt - prev, 1), 0.0)
-    both = x_prev + frac * (x_next - x_prev)
-    return np.where(ok, x, np.where(has_prev & has_next, both, np.where(has_prev, x_prev, x_next)))
-
-
 def temporal_filter(points: np.ndarray, cfg: TriangulateConfig, path: str | Path = "") -> tuple[np.ndarray, np.ndarray]:
     """Tracks ``(T, J, 3)`` -> gated, gap-filled and smoothed tracks, and the ``(T, J)`` mask of gated points."""
     T = len(points)
@@ -175,7 +161,7 @@ def temporal_filter(points: np.ndarray, cfg: TriangulateConfig, path: str | Path
             median = np.nanmedian(window - offsets * np.nan_to_num(velocity)[..., None], -1)  # where each neighbour says t is
         gated = np.linalg.norm(points - median, axis=-1) > cfg.temporal_gate_m
         points = np.where(gated[..., None], np.nan, points)
-    points = _fill_gaps(points)
+    points = fill_gaps(points)
     if cfg.smooth_window:
         if cfg.smooth_window < 5 or cfg.smooth_window % 2 == 0 or cfg.smooth_window > T or cfg.smooth_order >= cfg.smooth_window:
             raise NtopError("must be odd, >= 5, above smooth_order and at most the frame count", path, "triangulation.smooth_window")

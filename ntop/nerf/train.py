@@ -27,7 +27,7 @@ from ntop.io import atomic_path
 from ntop.nerf.field import CanonicalField, FieldConfig
 from ntop.nerf.prepare import NerfDataset, load_dataset
 from ntop.nerf.render import render_rays
-from ntop.settings import settings_from_dict
+from ntop.settings import resolve_device, settings_from_dict
 
 __all__ = ["TrainConfig", "train", "load_model", "save_model", "MODEL_FORMAT"]
 
@@ -66,14 +66,6 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "nerf.train") -> "TrainConfig":
         return settings_from_dict(cls, d, where)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise NtopError("CUDA was asked for but no CUDA device is available (set nerf.train.device: cpu or auto)", field="nerf.train.device")
-    return torch.device(name)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -242,7 +234,7 @@ def train(
     ``stop_after`` ends the run early at that step, checkpointed and without a model (a time-limited
     cluster slot); the next call resumes from it.
     """
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, "nerf.train.device")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(dataset_path)

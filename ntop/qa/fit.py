@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ntop.align import procrustes
 from ntop.body import BodyModel
 from ntop.body.params import read_smpl
 from ntop.datasets.canonical import Capture
@@ -27,15 +28,8 @@ PA_MPJPE_MAX_MM = 50.0
 
 def pa_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Per-joint errors ``(T, J)`` after aligning each frame of ``pred`` to ``gt`` by rotation, scale and translation."""
-    p = pred - pred.mean(1, keepdims=True)
-    g = gt - gt.mean(1, keepdims=True)
-    U, S, Vt = np.linalg.svd(np.einsum("tji,tjk->tik", p, g))
-    d = np.sign(np.linalg.det(U @ Vt))
-    D = np.ones_like(S)
-    D[:, -1] = d
-    R = U @ (D[..., None] * Vt)
-    scale = (S * D).sum(1) / (p**2).sum((1, 2))
-    return np.linalg.norm(scale[:, None, None] * p @ R - g, axis=-1)
+    R, s, t = procrustes(pred, gt, scale=True)
+    return np.linalg.norm(s[:, None, None] * pred @ np.swapaxes(R, 1, 2) + t[:, None] - gt, axis=-1)
 
 
 def _posed(body: BodyModel, params: dict[str, np.ndarray]) -> Any:
