@@ -131,16 +131,46 @@ def _cmd_qa_keypoints(a: argparse.Namespace) -> None:
         raise NtopError("keypoint checks failed (see the report)", a.out_json)
 
 
+def _cmd_background(a: argparse.Namespace) -> None:
+    """Model each camera's background from a subject's actions (or take the given empty frames)."""
+    from ntop.masks import MasksConfig, model_backgrounds
+
+    if len(a.capture) != len(a.frames):
+        raise NtopError("give one --frames per --capture")
+    cfg = MasksConfig.from_dict(_params(a.params))
+    print(json.dumps(model_backgrounds(_body(a.body_model), list(zip(a.capture, a.frames)), a.out, cfg, a.smpl, a.cameras)))
+
+
+def _cmd_segment(a: argparse.Namespace) -> None:
+    """Foreground masks of one action: provided, background subtraction and/or SMPL refinement."""
+    from ntop.masks import MasksConfig, segment
+
+    cfg = MasksConfig.from_dict(_params(a.params))
+    summary = segment(_body(a.body_model), a.capture, a.frames, a.out, cfg, a.smpl, a.cameras, a.background, a.preview, a.threads)
+    print(json.dumps(summary))
+
+
+def _cmd_qa_masks(a: argparse.Namespace) -> None:
+    """Masks against the ground-truth masks: IoU per frame, mean, worst; the SMPL prior beside them."""
+    from ntop.qa.masks import run
+
+    report = run(a.masks, a.capture, a.out_json)
+    print(json.dumps(report, indent=1))
+    if not report["passed"] and a.strict:
+        raise NtopError("mask checks failed (see the report)", a.out_json)
+
+
 def _cmd_prepare_nerf(a: argparse.Namespace) -> None:
     """Gather a subject's training frames, masks and SMPL into the NeRF's dataset.h5."""
     from ntop.nerf.prepare import PrepareConfig, prepare
 
-    if len(a.capture) != len(a.frames):
-        raise NtopError("give one --frames per --capture")
+    if not len(a.capture) == len(a.frames) == len(a.masks):
+        raise NtopError("give one --frames and one --masks per --capture")
     from ntop.settings import settings_from_dict
 
     cfg = settings_from_dict(PrepareConfig, _params(a.params), "nerf")
-    print(json.dumps(prepare(_body(a.body_model), list(zip(a.capture, a.frames)), a.out, cfg, a.subject, smpl=a.smpl, cameras_path=a.cameras)))
+    captures = list(zip(a.capture, a.frames, a.masks))
+    print(json.dumps(prepare(_body(a.body_model), captures, a.out, cfg, a.subject, smpl=a.smpl, cameras_path=a.cameras)))
 
 
 def _cmd_train_nerf(a: argparse.Namespace) -> None:
@@ -294,10 +324,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="EFT-style JSON")
     p.add_argument("--threads", type=int, default=1)
 
+    for name, fn in (("background", _cmd_background), ("segment", _cmd_segment)):
+        p = add(name, fn)
+        if name == "background":
+            p.add_argument("--capture", required=True, type=Path, action="append", help="capture.h5 of an action (repeat)")
+            p.add_argument("--frames", required=True, type=Path, action="append", help="its frames.h5 (same order)")
+        else:
+            p.add_argument("--capture", required=True, type=Path)
+            p.add_argument("--frames", required=True, type=Path)
+            p.add_argument("--background", type=Path, help="the subject's background.h5 (method bgsub)")
+            p.add_argument("--preview", type=Path, help="write a preview sheet (PNG) here")
+            p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--body-model", required=True)
+        p.add_argument("--smpl", type=Path, help="fit_smpl's smpl.h5 (default: the capture's ground-truth bodies)")
+        p.add_argument("--cameras", type=Path, help="calibrate's calibration.h5 (default: the capture's cameras)")
+        p.add_argument("--params", default="{}", help="the masks settings as JSON (ntop.masks.MasksConfig)")
+        p.add_argument("--out", required=True, type=Path)
+
     p = add("prepare-nerf", _cmd_prepare_nerf)
     p.add_argument("--subject", required=True)
     p.add_argument("--capture", required=True, type=Path, action="append", help="capture.h5 of a training action (repeat)")
     p.add_argument("--frames", required=True, type=Path, action="append", help="its frames.h5 (same order)")
+    p.add_argument("--masks", required=True, type=Path, action="append", help="its masks.h5 from segment (same order)")
     p.add_argument("--body-model", required=True)
     p.add_argument("--smpl", type=Path, help="fit_smpl's smpl.h5 (default: the captures' ground-truth bodies)")
     p.add_argument("--cameras", type=Path, help="calibrate's calibration.h5 (default: the captures' cameras)")
@@ -360,6 +408,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keypoints2d", required=True, type=Path)
     p.add_argument("--keypoints3d", required=True, type=Path)
     p.add_argument("--calibration", type=Path)
+    p.add_argument("--out-json", required=True, type=Path)
+    p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
+    p = add("masks", _cmd_qa_masks, qa)
+    p.set_defaults(label="qa masks")
+    p.add_argument("--masks", required=True, type=Path)
+    p.add_argument("--capture", required=True, type=Path)
     p.add_argument("--out-json", required=True, type=Path)
     p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
     p = add("fit", _cmd_qa_fit, qa)

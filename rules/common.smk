@@ -171,12 +171,34 @@ def train_actions(subject):
 
 
 def nerf_training_captures(wildcards):
-    """capture.h5 and frames.h5 of every training action of the subject."""
+    """capture.h5, frames.h5 and masks.h5 of every training action of the subject."""
     acts = train_actions(wildcards.subject)
     return {
         "captures": [results("ingest", wildcards.subject, a, "capture.h5") for a in acts],
         "frames": [results("ingest", wildcards.subject, a, "frames.h5") for a in acts],
+        "masks": [results("masks", wildcards.subject, a, "masks.h5") for a in acts],
     }
+
+
+def masks_params(wildcards):
+    return json.dumps(config["masks"], sort_keys=True)
+
+
+def uses_background():
+    return "bgsub" in config["masks"].get("method", ["bgsub", "smpl_refine"])
+
+
+def background_inputs(wildcards):
+    """Every action of the subject: a background hidden in one action is often seen in another."""
+    acts = config["subjects"][wildcards.subject]["actions"]
+    return {
+        "captures": [results("ingest", wildcards.subject, a, "capture.h5") for a in acts],
+        "frames": [results("ingest", wildcards.subject, a, "frames.h5") for a in acts],
+    }
+
+
+def segment_inputs(wildcards):
+    return {"background": results("masks", wildcards.subject, "background.h5")} if uses_background() else {}
 
 
 def nerf_prepare_params(wildcards):
@@ -249,6 +271,7 @@ def all_targets():
         expand_pairs(results("qa", "capture", "{subject}", "{action}.json"))
         + ground_truth_pairs_pattern(results("qa", "keypoints", "{subject}", "{action}.json"))
         + [results("qa", "fit", f"{s}.json") for s in SUBJECTS if config["subjects"][s]["source"] == "synthetic"]
+        + ground_truth_pairs_pattern(results("qa", "masks", "{subject}", "{action}.json"))
         + expand_pairs(results("qa", "labels", "{subject}", "{action}.json"))
         + [results("nerf", s, "eval.json") for s in SUBJECTS]
         + [results("dataset")]

@@ -15,6 +15,7 @@ rule prepare_nerf:
         cameras=calibration_arg,
         captures=lambda wildcards, input: " ".join(f"--capture {c}" for c in input.captures),
         frames=lambda wildcards, input: " ".join(f"--frames {f}" for f in input.frames),
+        masks=lambda wildcards, input: " ".join(f"--masks {m}" for m in input.masks),
     log:
         logs("prepare_nerf", "{subject}.log"),
     benchmark:
@@ -22,7 +23,7 @@ rule prepare_nerf:
     conda:
         "../envs/ntop.yaml"
     shell:
-        "OMP_NUM_THREADS=1 ntop prepare-nerf --subject {wildcards.subject} {params.captures} {params.frames}"
+        "OMP_NUM_THREADS=1 ntop prepare-nerf --subject {wildcards.subject} {params.captures} {params.frames} {params.masks}"
         " {params.smpl} {params.cameras} --body-model {input.body} --params {params.spec:q} --out {output} > {log} 2>&1"
 
 

@@ -70,6 +70,26 @@ rule qa_keypoints:
         " --keypoints3d {input.keypoints3d} {params.calibration} --out-json {output} {params.strict} > {log} 2>&1"
 
 
+rule qa_masks:
+    input:
+        masks=results("masks", "{subject}", "{action}", "masks.h5"),
+        capture=results("ingest", "{subject}", "{action}", "capture.h5"),
+    output:
+        results("qa", "masks", "{subject}", "{action}.json"),
+    params:
+        strict="--strict" if config["qa"]["strict"] else "",
+    threads: 1
+    log:
+        logs("qa_masks", "{subject}", "{action}.log"),
+    benchmark:
+        benchmarks("qa_masks", "{subject}", "{action}.tsv")
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} ntop qa masks --masks {input.masks} --capture {input.capture}"
+        " --out-json {output} {params.strict} > {log} 2>&1"
+
+
 rule qa_fit:
     input:
         smpl=results("fit", "{subject}", "smpl.h5"),

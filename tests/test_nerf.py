@@ -11,6 +11,7 @@ from ntop.cameras import Camera, look_at
 from ntop.datasets.ingest import ingest
 from ntop.datasets.synthetic.capture import SyntheticConfig, generate
 from ntop.errors import NtopError
+from ntop.masks import MasksConfig, segment
 from ntop.nerf.deform import big_pose, canonical_transforms, inverse_lbs, pose_volumes, sample_distance, sample_weights
 from ntop.nerf.evaluate import heldout_metrics
 from ntop.nerf.field import CanonicalField, FieldConfig
@@ -130,7 +131,8 @@ def nerf_dataset(body, tmp_path_factory):
     cfg = SyntheticConfig(num_frames=6, num_cameras=3, width=96, height=96, seed=5, noise_std=0.0, flicker_std=0.0, format="images")
     generate(body, "s", "walk", cfg, root / "raw")
     ingest("synthetic", root / "raw", "s", "walk", root / "capture.h5", root / "frames.h5")
-    summary = prepare(body, [(root / "capture.h5", root / "frames.h5")], root / "dataset.h5", PrepareConfig(heldout_cameras=["cam02"], volume_resolution=24), "s")
+    segment(body, root / "capture.h5", root / "frames.h5", root / "masks.h5", MasksConfig(method=["provided"]))
+    summary = prepare(body, [(root / "capture.h5", root / "frames.h5", root / "masks.h5")], root / "dataset.h5", PrepareConfig(heldout_cameras=["cam02"], volume_resolution=24), "s")
     assert summary == {"frames": 6, "train_cameras": ["cam00", "cam01"], "heldout_cameras": ["cam02"]}
     return root
 
@@ -186,7 +188,7 @@ def test_bad_requests_are_reported(nerf_dataset, body, tmp_path):
     with pytest.raises(NtopError, match="unknown keys"):
         TrainConfig.from_dict({"iterationz": 3})
     with pytest.raises(NtopError, match="camera 'cam09'"):
-        prepare(body, [(nerf_dataset / "capture.h5", nerf_dataset / "frames.h5")], tmp_path / "d.h5", PrepareConfig(heldout_cameras=["cam09"]), "s")
+        prepare(body, [(nerf_dataset / "capture.h5", nerf_dataset / "frames.h5", nerf_dataset / "masks.h5")], tmp_path / "d.h5", PrepareConfig(heldout_cameras=["cam09"]), "s")
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(NtopError, match="junk.pt: cannot read model"):
         load_model(tmp_path / "junk.pt")

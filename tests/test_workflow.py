@@ -57,6 +57,9 @@ def test_tiny_config_builds_and_passes_qa(workdir):
             assert labels["checks"][check]["passed"], (action, check, labels["checks"][check])
         keypoints = json.loads((workdir / "results" / "qa" / "keypoints" / "s1" / f"{action}.json").read_text())
         assert keypoints["checks"]["triangulation"]["triangulated_pct"] > 80
+        masks = json.loads((workdir / "results" / "qa" / "masks" / "s1" / f"{action}.json").read_text())
+        assert masks["method"] == "bgsub,smpl_refine" and masks["masks"]["mean_iou"] > 0.8, masks
+        assert (workdir / "results" / "masks" / "s1" / action / "preview.png").exists()
     dataset = workdir / "results" / "dataset"
     manifest = json.loads((dataset / "manifest.json").read_text())
     assert manifest["counts"]["train"]["images"] == 2 * 3 * 9  # actions x frames x NToP's nine cameras

@@ -121,12 +121,16 @@ def _write(
             f.create_dataset(k, data=v)
 
 
-def _mask_source(path: str | Path) -> tuple[Any, str]:
-    """An open masks file (``segment``'s masks.h5) or a capture with ground-truth masks, and the dataset key."""
+def _mask_source(path: str | Path, cameras: list[Any]) -> tuple[Any, Any]:
+    """An open masks file (``segment``'s masks.h5) or a capture with ground-truth masks, and
+    ``mask(camera_index, t)``."""
     f = open_stage(path, ("masks", "capture"))
-    key = "masks" if f.attrs["schema"] == "masks" else "gt/masks"
-    require(f, key)
-    return f, key
+    if f.attrs["schema"] == "masks":
+        for cam in cameras:
+            require(f, f"masks/{cam.name}")
+        return f, lambda c, t: f[f"masks/{cameras[c].name}"][t] > 0
+    require(f, "gt/masks")
+    return f, lambda c, t: f["gt/masks"][c, t] > 0
 
 
 def _detect_onnx(capture_path: str | Path, out: str | Path, cfg: DetectConfig, frames_path: str | Path | None, masks_path: str | Path | None) -> dict[str, Any]:
@@ -140,7 +144,7 @@ def _detect_onnx(capture_path: str | Path, out: str | Path, cfg: DetectConfig, f
         cameras, frame_index = cap.cameras, cap.frame_index
         C, T = len(cameras), len(frame_index)
         joints, conf, boxes = None, None, np.zeros((C, T, 4))
-        mfile, mkey = _mask_source(masks_path) if masks_path is not None else (None, "")
+        mfile, mask = _mask_source(masks_path, cameras) if masks_path is not None else (None, None)
         step = 1 if "previous" in ocfg.box_source else ocfg.batch  # the previous frame's keypoints must exist first
         try:
             for c in range(C):
@@ -151,7 +155,7 @@ def _detect_onnx(capture_path: str | Path, out: str | Path, cfg: DetectConfig, f
                         box = None
                         for source in ocfg.box_source:
                             if source == "masks":
-                                box = box_from_mask(mfile[mkey][c, t] > 0)
+                                box = box_from_mask(mask(c, t))
                             elif source == "detector":
                                 box = model.detect_person(image)
                             elif t > 0 and joints is not None:

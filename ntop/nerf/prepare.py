@@ -22,6 +22,7 @@ from ntop.cameras import Camera
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import create_stage, open_stage, read_cameras, require, write_cameras
+from ntop.masks import MASKS_SCHEMA
 from ntop.nerf.deform import PoseVolumes, big_pose, canonical_transforms
 from ntop.nerf.render import PosedFrames, posed_frames
 
@@ -41,24 +42,22 @@ class PrepareConfig:
 
 def prepare(
     body: BodyModel,
-    captures: list[tuple[Path, Path]],
+    captures: list[tuple[Path, Path, Path]],
     out: Path,
     cfg: PrepareConfig,
     subject: str,
     smpl: Path | None = None,
     cameras_path: Path | None = None,
 ) -> dict[str, Any]:
-    """Write ``dataset.h5`` from ``(capture.h5, frames.h5)`` pairs of one subject; returns a summary.
+    """Write ``dataset.h5`` from ``(capture.h5, frames.h5, masks.h5)`` of one subject's actions; returns a summary.
     Bodies come from ``smpl`` (``fit_smpl``'s output) when given, else from the captures' ground truth;
     camera poses from ``cameras_path`` (``calibrate``'s output) when given, else from the captures."""
     images: dict[str, list[np.ndarray]] = {}
     masks: dict[str, list[np.ndarray]] = {}
     params_by_key: dict[str, list[np.ndarray]] = {"global_orient": [], "body_pose": [], "transl": []}
     actions, index, betas, cameras = [], [], None, None
-    for cap_path, frames_path in captures:
+    for cap_path, frames_path, masks_path in captures:
         with Capture(cap_path, frames_path) as cap:
-            if not cap.has_gt:  # computed masks arrive with the masks issue
-                raise NtopError("no ground-truth masks in this capture; computed masks are not wired yet", cap_path, "gt/masks")
             bodies = read_smpl(smpl or cap_path, cap.action)
             if not np.array_equal(bodies.frame_index, cap.frame_index):
                 raise NtopError("the bodies' frames are not the capture's", smpl or cap_path, "frame_index")
@@ -75,10 +74,12 @@ def prepare(
                 raise NtopError("betas differ between actions of one subject", cap_path, "gt/smpl/betas")
             betas = b
             keep = np.arange(0, len(cap.frame_index), cfg.frame_stride)
-            gt_masks = cap.gt("masks")
-            for c, cam in enumerate(cap.cameras):
-                images.setdefault(cam.name, []).extend(cap.frame(c, int(k)) for k in keep)
-                masks.setdefault(cam.name, []).append(gt_masks[c, keep])
+            with open_stage(masks_path, MASKS_SCHEMA) as mf:
+                if not np.array_equal(require(mf, "frame_index")[()], cap.frame_index):
+                    raise NtopError("the masks' frames are not the capture's", masks_path, "frame_index")
+                for c, cam in enumerate(cap.cameras):
+                    images.setdefault(cam.name, []).extend(cap.frame(c, int(k)) for k in keep)
+                    masks.setdefault(cam.name, []).append(require(mf, f"masks/{cam.name}")[()][keep])
             for key in params_by_key:
                 params_by_key[key].append(getattr(bodies, key)[keep])
             actions += [cap.action] * len(keep)

@@ -18,25 +18,13 @@ import torch
 from ntop.body import JOINT_SETS, BodyModel
 from ntop.datasets.canonical import Capture
 from ntop.io import atomic_path, write_json
+from ntop.masks.prior import silhouettes
 from ntop.qa.sheets import draw_mask_outline, draw_skeleton, grid, label
-from ntop.raster import rasterize
 
 __all__ = ["check_capture", "contact_sheet", "run"]
 
 REPROJ_TOL_PX = 1e-6
 MASK_IOU_MIN = 0.99
-
-
-def _silhouettes(body: BodyModel, cap: Capture, cam_index: int, verts: torch.Tensor, chunk: int = 16) -> np.ndarray:
-    cam = cap.cameras[cam_index]
-    K = torch.as_tensor(cam.K, dtype=torch.float32)[None]
-    dist = torch.as_tensor(cam.dist, dtype=torch.float32)[None]
-    out = []
-    for s in range(0, len(verts), chunk):
-        v = cam.world_to_camera(verts[s : s + chunk])
-        frags = rasterize(v, body.faces, cam.model, K.expand(len(v), -1), dist.expand(len(v), -1), cam.width, cam.height, cam.fov_deg)
-        out.append(frags.mask.numpy())
-    return np.concatenate(out)
 
 
 def check_capture(cap: Capture, body: BodyModel) -> dict[str, Any]:
@@ -65,7 +53,7 @@ def check_capture(cap: Capture, body: BodyModel) -> dict[str, Any]:
     masks = cap.gt("masks").astype(bool)
     ious = []
     for c in range(len(cap.cameras)):
-        sil = _silhouettes(body, cap, c, verts)
+        sil = silhouettes(body, verts, cap.cameras[c])
         inter = (sil & masks[c]).sum((1, 2))
         union = (sil | masks[c]).sum((1, 2))
         ious.append(np.where(union > 0, inter / np.maximum(union, 1), 1.0))

@@ -1,0 +1,231 @@
+"""The ``background`` and ``segment`` stages: per-camera background models of a subject's rig, and
+per-frame foreground masks of one action (``masks.h5``, compressed) with a preview sheet.
+
+Methods are combined in order: ``provided`` (the dataset's masks) or ``bgsub`` (background
+subtraction) gives the evidence, and ``smpl_refine`` (optionally last, or alone) reconciles it
+with the projected SMPL body. Bodies come from ``fit_smpl``'s file or the capture's own SMPL, camera
+poses from ``calibrate``'s file or the capture, exactly as the NeRF will see them.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from ntop.body import BodyModel
+from ntop.body.params import read_smpl
+from ntop.cameras import Camera
+from ntop.datasets.canonical import Capture
+from ntop.errors import NtopError
+from ntop.io import atomic_path, create_stage, open_stage, read_cameras, require, write_cameras
+from ntop.io.frames import IMAGE_SUFFIXES
+from ntop.masks.background import Background, BgsubConfig, clean_mask, model_background, snap_boundary, subtract
+from ntop.masks.prior import posed_vertices, silhouettes
+from ntop.masks.refine import refine
+from ntop.qa.sheets import draw_mask_outline, grid, label
+from ntop.settings import settings_from_dict
+
+__all__ = ["MASKS_SCHEMA", "BACKGROUND_SCHEMA", "MasksConfig", "model_backgrounds", "segment", "read_masks"]
+
+MASKS_SCHEMA = "masks"
+BACKGROUND_SCHEMA = "background"
+EVIDENCE = ("provided", "bgsub")
+
+
+@dataclass
+class MasksConfig:
+    """``masks:`` in the config. Fractions are of the image's shorter side."""
+
+    method: list[str] = field(default_factory=lambda: ["bgsub", "smpl_refine"])
+    background_dir: str | None = None  # empty-background images named <camera>.<png|jpg|...> replace the median
+    margin: float = 0.04  # smpl_refine: beyond the silhouette grown by this much is background
+    core: float = 0.008  # smpl_refine: inside the silhouette shrunk by this much is person
+    grabcut_iterations: int = 3
+    bgsub: dict[str, Any] = field(default_factory=dict)  # ntop.masks.background.BgsubConfig
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "masks") -> "MasksConfig":
+        cfg = settings_from_dict(cls, d, where)
+        m = list(cfg.method)
+        valid = m in (["provided"], ["bgsub"], ["smpl_refine"], ["provided", "smpl_refine"], ["bgsub", "smpl_refine"])
+        if not valid:
+            raise NtopError(f"must be provided or bgsub, optionally followed by smpl_refine, or smpl_refine alone (got {m})", where, "method")
+        if cfg.core < 0 or cfg.margin < 0:
+            raise NtopError("margin and core must not be negative", where)
+        cfg.bgsub_config()
+        return cfg
+
+    def bgsub_config(self) -> BgsubConfig:
+        return settings_from_dict(BgsubConfig, self.bgsub, "masks.bgsub")
+
+    @property
+    def uses_background(self) -> bool:
+        return "bgsub" in self.method
+
+
+def _rig(cap: Capture, cameras_path: str | Path | None) -> list[Camera]:
+    """The capture's cameras, or the calibrated ones (same names) the fitted bodies live with."""
+    if cameras_path is None:
+        return cap.cameras
+    with open_stage(cameras_path, "calibration") as f:
+        cams = read_cameras(require(f, "cameras"))
+    if [c.name for c in cams] != [c.name for c in cap.cameras]:
+        raise NtopError("calibrated cameras are not the capture's", cameras_path, "cameras")
+    return cams
+
+
+def _bodies(body: BodyModel, cap: Capture, smpl: str | Path | None) -> torch.Tensor:
+    seq = read_smpl(smpl or cap.path, cap.action)
+    if not np.array_equal(seq.frame_index, cap.frame_index):
+        raise NtopError("the bodies' frames are not the capture's", smpl or cap.path, "frame_index")
+    return posed_vertices(body, seq)
+
+
+def _given_background(folder: str | Path, cam: Camera) -> Background:
+    files = [p for p in Path(folder).glob(f"{cam.name}.*") if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise NtopError(f"no background image for camera {cam.name}", folder, "masks.background_dir")
+    img = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
+    if img is None or img.shape[:2] != (cam.height, cam.width):
+        raise NtopError(f"unreadable, or not {cam.width}x{cam.height}", files[0], "masks.background_dir")
+    return Background(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), np.ones((cam.height, cam.width), bool))
+
+
+def model_backgrounds(
+    body: BodyModel, captures: list[tuple[Path, Path]], out: Path, cfg: MasksConfig,
+    smpl: str | Path | None = None, cameras_path: str | Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """``background.h5`` of one subject's rig: each camera's background from frames sampled across
+    every action (where the subject stood still in one, it moved in another), or the given images."""
+    bcfg = cfg.bgsub_config()
+    opened = [Capture(c, f) for c, f in captures]
+    try:
+        cams = _rig(opened[0], cameras_path)
+        for cap in opened[1:]:
+            if [c.name for c in cap.cameras] != [c.name for c in cams]:
+                raise NtopError("the subject's actions were filmed with different cameras", cap.path, "cameras")
+        total = sum(len(cap.frame_index) for cap in opened)
+        picks = [np.unique(np.linspace(0, len(cap.frame_index) - 1, max(2, round(bcfg.background_frames * len(cap.frame_index) / total))).round().astype(int)) for cap in opened]
+        verts = [None if cfg.background_dir else _bodies(body, cap, smpl)[torch.as_tensor(k)] for cap, k in zip(opened, picks)]
+        backgrounds = {}
+        for c, cam in enumerate(cams):
+            if cfg.background_dir:
+                backgrounds[cam.name] = _given_background(cfg.background_dir, cam)
+                continue
+            frames = np.stack([cap.frame(c, int(k)) for cap, ks in zip(opened, picks) for k in ks])
+            priors = np.concatenate([silhouettes(body, v, cam) for v in verts])
+            backgrounds[cam.name] = model_background(frames, priors, bcfg)
+    finally:
+        for cap in opened:
+            cap.close()
+    inputs = [p for pair in captures for p in pair] + [p for p in (smpl, cameras_path) if p]
+    with create_stage(out, BACKGROUND_SCHEMA, 1, params=asdict(cfg), inputs=inputs) as f:
+        write_cameras(f.create_group("cameras"), cams)
+        for name, bg in backgrounds.items():
+            f.create_dataset(f"images/{name}", data=bg.image, compression="gzip")
+            f.create_dataset(f"known/{name}", data=bg.known, compression="gzip")
+    return {"cameras": len(cams), "frames_sampled": int(sum(len(k) for k in picks)) if not cfg.background_dir else 0,
+            "unknown_fraction": float(np.mean([1 - bg.known.mean() for bg in backgrounds.values()]))}  # fmt: skip
+
+
+def _read_backgrounds(path: str | Path, cams: list[Camera]) -> dict[str, Background]:
+    with open_stage(path, BACKGROUND_SCHEMA) as f:
+        return {c.name: Background(require(f, f"images/{c.name}")[()], require(f, f"known/{c.name}")[()]) for c in cams}
+
+
+def _provided(cap: Capture) -> np.ndarray:
+    """The dataset's own masks ``(C, T, H, W)``: ``masks`` from an adapter, else the ground truth."""
+    for key in ("masks", "gt/masks"):
+        if key in cap.h5:
+            return cap.h5[key]
+    raise NtopError("method 'provided' but the capture has no masks", cap.path, "masks")
+
+
+def _segment_frame(frame: np.ndarray, prior: np.ndarray, provided: np.ndarray | None, bg: Background | None, cfg: MasksConfig, bcfg: BgsubConfig) -> np.ndarray:
+    evidence = provided
+    if bg is not None:
+        raw, gain = subtract(frame, bg, bcfg)
+        evidence = snap_boundary(frame, bg, gain, clean_mask(raw, prior, bcfg))
+    if "smpl_refine" in cfg.method:
+        return refine(frame, prior, evidence, cfg.margin, cfg.core, cfg.grabcut_iterations)
+    assert evidence is not None
+    return evidence
+
+
+def segment(
+    body: BodyModel, capture_path: Path, frames_path: Path, out: Path, cfg: MasksConfig,
+    smpl: str | Path | None = None, cameras_path: str | Path | None = None, background: str | Path | None = None,
+    preview: Path | None = None, threads: int = 1,
+) -> dict[str, Any]:  # fmt: skip
+    """Write ``masks.h5`` (``masks/<camera>`` and the SMPL prior ``prior/<camera>``, ``(T, H, W)`` uint8)."""
+    if cfg.uses_background and background is None:
+        raise NtopError("method bgsub needs the subject's background file (rule background)", field="masks.method")
+    bcfg = cfg.bgsub_config()
+    cv2.setNumThreads(1)  # parallel over frames instead
+    with Capture(capture_path, frames_path) as cap:
+        cams = _rig(cap, cameras_path)
+        verts = _bodies(body, cap, smpl)
+        bgs = _read_backgrounds(background, cams) if cfg.uses_background else {}
+        provided = _provided(cap) if "provided" in cfg.method else None
+        T = len(cap.frame_index)
+        results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            for c, cam in enumerate(cams):
+                priors = silhouettes(body, verts, cam)
+                given = provided[c] > 0 if provided is not None else [None] * T
+                work = lambda t: _segment_frame(cap.frame(c, t), priors[t], given[t], bgs.get(cam.name), cfg, bcfg)  # noqa: E731, B023
+                results[cam.name] = (np.stack(list(pool.map(work, range(T)))), priors)
+        sheet = _preview(cap, cams, results, bgs) if preview is not None else None
+        frame_index, action, subject = cap.frame_index, cap.action, cap.subject
+    inputs = [capture_path, frames_path] + [p for p in (smpl, cameras_path, background) if p]
+    with create_stage(out, MASKS_SCHEMA, 1, params=asdict(cfg), inputs=inputs, units="pixels") as f:
+        f.attrs.update(subject=subject, action=action, method=",".join(cfg.method))
+        f.create_dataset("frame_index", data=frame_index)
+        write_cameras(f.create_group("cameras"), cams)
+        for name, (masks, priors) in results.items():
+            for key, data in (("masks", masks), ("prior", priors)):
+                ds = f.create_dataset(f"{key}/{name}", data=data.astype(np.uint8), chunks=(1,) + data.shape[1:], compression="gzip", compression_opts=4)
+                ds.attrs["meaning"] = "1 where the person is" if key == "masks" else "1 where the projected SMPL body is"
+    if sheet is not None and preview is not None:
+        with atomic_path(preview) as tmp:
+            cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    agree = [_iou(m, p) for m, p in results.values()]
+    return {"cameras": len(cams), "frames": T, "method": cfg.method, "foreground_fraction": float(np.mean([m.mean() for m, _ in results.values()])),
+            "iou_with_smpl": float(np.mean(np.concatenate(agree)))}  # fmt: skip
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-frame IoU of ``(T, H, W)`` masks (1 where both are empty)."""
+    inter, union = (a & b).sum((1, 2)), (a | b).sum((1, 2))
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def _preview(cap: Capture, cams: list[Camera], results: dict[str, tuple[np.ndarray, np.ndarray]], bgs: dict[str, Background]) -> np.ndarray:
+    """Per camera: its background (when modelled) and the first, middle and last frames with the mask
+    tinted and outlined (yellow) and the SMPL prior outlined (red)."""
+    T = len(cap.frame_index)
+    picks = sorted({0, T // 2, T - 1})
+    tiles = []
+    for c, cam in enumerate(cams):
+        masks, priors = results[cam.name]
+        if cam.name in bgs:
+            tiles.append(label(bgs[cam.name].image.copy(), f"{cam.name} background"))
+        for t in picks:
+            img = cap.frame(c, t)
+            img = np.where(masks[t][..., None], (0.6 * img + 0.4 * np.array([0, 200, 80])).astype(np.uint8), img)
+            draw_mask_outline(img, priors[t], (230, 40, 40))
+            draw_mask_outline(img, masks[t])
+            tiles.append(label(img, f"{cam.name} frame {int(cap.frame_index[t])}"))
+    return grid(tiles, len(picks) + (1 if bgs else 0))
+
+
+def read_masks(path: str | Path, camera: str) -> np.ndarray:
+    """``(T, H, W) bool`` masks of one camera from ``masks.h5``."""
+    with open_stage(path, MASKS_SCHEMA) as f:
+        return require(f, f"masks/{camera}")[()] > 0

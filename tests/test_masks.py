@@ -1,0 +1,159 @@
+"""Masks: the colour test, the background model, boundary snapping, SMPL refinement, and the stages."""
+
+from __future__ import annotations
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+from ntop.datasets.ingest import ingest
+from ntop.datasets.synthetic.capture import SyntheticConfig, generate
+from ntop.errors import NtopError
+from ntop.masks import MasksConfig, model_backgrounds, read_masks, segment
+from ntop.masks.background import Background, BgsubConfig, clean_mask, estimate_background, snap_boundary, subtract
+from ntop.masks.refine import refine
+from ntop.qa.masks import check_masks
+
+H = W = 128
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+def _scene(rng: np.random.Generator) -> np.ndarray:
+    """A textured background: tiles of colour and a gradient."""
+    y, x = np.mgrid[:H, :W]
+    tiles = ((x // 16 + y // 16) % 2)[..., None] * np.array([40, 20, 0]) + np.array([120, 110, 90])
+    return np.clip(tiles + 0.3 * y[..., None] + rng.normal(0, 1, (H, W, 3)), 0, 255)
+
+
+def _frame(bg: np.ndarray, person: np.ndarray, rng: np.random.Generator, gain: float = 1.0, shadow: np.ndarray | None = None) -> np.ndarray:
+    img = bg.copy()
+    if shadow is not None:
+        img[shadow] *= 0.65  # a soft shadow darkens without changing the colour
+    img[person] = [30, 160, 200]
+    return np.clip(img * gain + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
+
+
+def _box(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    m = np.zeros((H, W), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def test_colour_test_ignores_noise_flicker_and_shadows():
+    rng = np.random.default_rng(0)
+    scene = _scene(rng)
+    bg = Background(np.clip(scene, 0, 255).astype(np.uint8), np.ones((H, W), bool))
+    person, shadow = _box(30, 100, 50, 75), _box(95, 120, 30, 110)
+    cfg = BgsubConfig()
+    for gain in (0.9, 1.0, 1.12):
+        frame = _frame(scene, person, rng, gain, shadow & ~person)
+        raw, g = subtract(frame, bg, cfg)
+        assert abs(g - gain) < 0.03
+        assert _iou(clean_mask(raw, person, cfg), person) > 0.99
+
+
+def test_components_away_from_the_body_are_dropped_and_small_holes_filled():
+    cfg = BgsubConfig()
+    fg = _box(20, 100, 40, 70) | _box(10, 20, 100, 120)
+    fg[50:52, 50:52] = False  # a 4-pixel hole
+    out = clean_mask(fg, _box(25, 95, 45, 65), cfg)
+    assert out[50, 50] and not out[15, 110]
+    assert clean_mask(fg, None, cfg)[60, 60] and not clean_mask(fg, None, cfg)[15, 110]  # no prior: the largest one
+
+
+def test_background_median_excludes_the_body_and_inpaints_what_is_never_seen():
+    rng = np.random.default_rng(1)
+    scene = _scene(rng)
+    standing, walking = _box(40, 90, 20, 40), [_box(40, 90, 60 + 5 * t, 80 + 5 * t) for t in range(6)]
+    people = [standing | w for w in walking]
+    frames = np.stack([_frame(scene, p, rng) for p in people])
+    bg = estimate_background(frames, np.stack(people))
+    seen = ~np.all(people, 0)
+    assert np.abs(bg.image[seen].astype(float) - scene[seen]).mean() < 2.5  # the walker never burns in
+    assert not bg.known[standing].any() and bg.known[~standing].all()
+    plain = np.median(frames, 0)
+    assert np.abs(plain[walking[2]] - scene[walking[2]]).mean() < np.abs(plain[standing] - scene[standing]).mean()
+
+
+def test_boundary_snap_puts_a_blurred_edge_at_half_coverage():
+    scene = np.full((H, W, 3), 200.0)
+    person = _box(30, 90, 40, 80)
+    sharp = np.where(person[..., None], [20.0, 60.0, 150.0], scene)
+    blurred = cv2.blur(sharp, (3, 3)).astype(np.uint8)  # one pixel of mixing on each side
+    bg = Background(scene.astype(np.uint8), np.ones((H, W), bool))
+    grown = cv2.dilate(person.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # the halo a fixed threshold leaves
+    assert _iou(snap_boundary(blurred, bg, 1.0, grown), person) > 0.99
+
+
+def test_refine_trusts_the_body_core_and_drops_what_is_far_from_it():
+    prior = _box(30, 100, 50, 80)
+    evidence = prior.copy()
+    evidence[50:60, 60:70] = False  # body coloured like the wall
+    evidence |= _box(100, 120, 20, 110)  # a shadow attached to the feet
+    out = refine(np.zeros((H, W, 3), np.uint8), prior, evidence, margin=0.04, core=0.015)
+    assert out[55, 65] and not out[115, 25]
+
+
+def test_grabcut_refine_recovers_a_person_bigger_than_the_prior():
+    rng = np.random.default_rng(2)
+    person = _box(30, 100, 45, 85)
+    frame = _frame(_scene(rng), person, rng)
+    prior = _box(35, 95, 50, 80)  # a body model thinner than the clothed person
+    out = refine(frame, prior, None, margin=0.06, core=0.015)
+    assert _iou(out, person) > 0.95 > _iou(prior, person)
+
+
+@pytest.fixture(scope="module")
+def capture(body, tmp_path_factory):
+    root = tmp_path_factory.mktemp("masks")
+    cfg = SyntheticConfig(num_frames=10, num_cameras=2, width=128, height=128, seed=3, format="images")
+    for action in ("walk", "wave"):
+        generate(body, "s", action, cfg, root / "raw" / action)
+        ingest("synthetic", root / "raw" / action, "s", action, root / f"{action}.capture.h5", root / f"{action}.frames.h5")
+    return root
+
+
+def test_segment_stage_bgsub_smpl_refine_against_ground_truth(body, capture):
+    cfg = MasksConfig()
+    pairs = [(capture / f"{a}.capture.h5", capture / f"{a}.frames.h5") for a in ("walk", "wave")]
+    summary = model_backgrounds(body, pairs, capture / "bg.h5", cfg)
+    assert summary["cameras"] == 2 and summary["unknown_fraction"] < 0.05
+    out = capture / "walk.masks.h5"
+    summary = segment(body, *pairs[0], out, cfg, background=capture / "bg.h5", preview=capture / "walk.png", threads=2)
+    assert summary["frames"] == 10 and summary["iou_with_smpl"] > 0.8
+    report = check_masks(out, pairs[0][0])
+    assert report["masks"]["mean_iou"] > 0.9 and report["smpl_prior"]["mean_iou"] == 1.0  # the capture's own bodies
+    with h5py.File(out) as f:
+        assert f.attrs["schema"] == "masks" and f["masks/cam00"].shape == (10, 128, 128) and f["masks/cam00"].compression == "gzip"
+    assert read_masks(out, "cam01").dtype == bool
+    assert cv2.imread(str(capture / "walk.png")) is not None
+
+
+def test_provided_masks_and_given_backgrounds(body, capture, tmp_path):
+    pair = (capture / "walk.capture.h5", capture / "walk.frames.h5")
+    segment(body, *pair, tmp_path / "m.h5", MasksConfig(method=["provided"]))
+    assert check_masks(tmp_path / "m.h5", pair[0])["masks"]["min_iou"] == 1.0
+    with h5py.File(capture / "bg.h5") as f:
+        for cam in ("cam00", "cam01"):
+            cv2.imwrite(str(tmp_path / f"{cam}.png"), f[f"images/{cam}"][()][..., ::-1])
+    cfg = MasksConfig(background_dir=str(tmp_path))
+    model_backgrounds(body, [pair], tmp_path / "bg.h5", cfg)
+    with h5py.File(tmp_path / "bg.h5") as f, h5py.File(capture / "bg.h5") as g:
+        assert np.array_equal(f["images/cam01"][()], g["images/cam01"][()])
+
+
+def test_mask_settings_and_inputs_fail_with_the_field_named(body, capture, tmp_path):
+    with pytest.raises(NtopError, match="method"):
+        MasksConfig.from_dict({"method": ["smpl_refine", "bgsub"]})
+    with pytest.raises(NtopError, match="masks.bgsub"):
+        MasksConfig.from_dict({"bgsub": {"chroma": 3}})
+    pair = (capture / "walk.capture.h5", capture / "walk.frames.h5")
+    with pytest.raises(NtopError, match="background file"):
+        segment(body, *pair, tmp_path / "m.h5", MasksConfig())
+    with pytest.raises(NtopError, match="no background image for camera cam00"):
+        model_backgrounds(body, [pair], tmp_path / "bg.h5", MasksConfig(background_dir=str(tmp_path)))
+    assert not (tmp_path / "m.h5").exists() and not (tmp_path / "bg.h5").exists()
