@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ntop.datasets.canonical import RawCapture, write_capture
+from ntop.datasets.rig import open_rig
 from ntop.datasets.synthetic.raw import open_raw as open_synthetic
 from ntop.errors import NtopError
 
@@ -15,6 +16,7 @@ __all__ = ["ADAPTERS", "ingest"]
 
 ADAPTERS: dict[str, Callable[[Path, str, str], RawCapture]] = {
     "synthetic": open_synthetic,
+    "rig": open_rig,
 }
 
 
