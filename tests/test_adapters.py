@@ -6,7 +6,6 @@ import json
 import shutil
 
 import cv2
-import h5py
 import numpy as np
 import pytest
 
