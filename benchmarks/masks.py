@@ -29,7 +29,7 @@ from ntop.body.params import SmplSequence
 from ntop.body.procedural import cached_path
 from ntop.datasets.synthetic.capture import SyntheticConfig, generate, make_cameras, pose_sequence
 from ntop.io import read_frames
-from ntop.masks.background import BgsubConfig, clean_mask, model_background, snap_boundary, subtract
+from ntop.masks.background import BgsubConfig, model_background, segment_frame
 from ntop.masks.prior import posed_vertices, silhouettes
 from ntop.masks.refine import refine
 
@@ -65,10 +65,6 @@ def main() -> None:
     bg = model_background(np.concatenate([frames[k][::2] for k in frames]), np.concatenate([priors[k][::2] for k in priors]), cfg)
     t_model = time.perf_counter() - t0
 
-    def ntop_bgsub(f: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        raw, gain = subtract(f, bg, cfg)
-        return snap_boundary(f, bg, gain, clean_mask(raw, prior, cfg))
-
     rows = []
     for name in ("ntop bgsub", "ntop bgsub+smpl_refine", "OpenCV MOG2", "OpenCV KNN"):
         masks, elapsed, n = [], 0.0, 0
@@ -81,9 +77,9 @@ def main() -> None:
                 bgr = np.ascontiguousarray(f[..., ::-1])
                 t0 = time.perf_counter()
                 if name == "ntop bgsub":
-                    m = ntop_bgsub(f, prior)
+                    m = segment_frame(f, bg, cfg, prior)
                 elif name == "ntop bgsub+smpl_refine":
-                    m = refine(f, prior, ntop_bgsub(f, prior), 0.04, 0.008)
+                    m = refine(f, prior, segment_frame(f, bg, cfg, prior), 0.04, 0.008)
                 else:
                     m = sub.apply(bgr, learningRate=0) == 255
                 elapsed += time.perf_counter() - t0

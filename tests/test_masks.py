@@ -11,7 +11,16 @@ from ntop.datasets.ingest import ingest
 from ntop.datasets.synthetic.capture import SyntheticConfig, generate
 from ntop.errors import NtopError
 from ntop.masks import MasksConfig, model_backgrounds, read_masks, segment
-from ntop.masks.background import Background, BgsubConfig, clean_mask, estimate_background, snap_boundary, subtract
+from ntop.masks.background import (
+    Background,
+    BgsubConfig,
+    body_region,
+    clean_mask,
+    estimate_background,
+    frame_statistics,
+    segment_frame,
+    snap_boundary,
+)
 from ntop.masks.refine import refine
 from ntop.qa.masks import check_masks
 
@@ -51,9 +60,16 @@ def test_colour_test_ignores_noise_flicker_and_shadows():
     cfg = BgsubConfig()
     for gain in (0.9, 1.0, 1.12):
         frame = _frame(scene, person, rng, gain, shadow & ~person)
-        raw, g = subtract(frame, bg, cfg)
-        assert abs(g - gain) < 0.03
-        assert _iou(clean_mask(raw, person, cfg), person) > 0.99
+        g, sigma = frame_statistics(frame, bg)
+        assert abs(g - gain) < 0.03 and 1.0 < sigma < 4.0
+        assert _iou(segment_frame(frame, bg, cfg, person), person) > 0.99
+        assert _iou(segment_frame(frame, bg, cfg, None), person) > 0.99  # no body: the whole frame, the largest component
+
+
+def test_the_body_region_is_the_grown_box_clipped_to_the_image():
+    roi = body_region(_box(10, 50, 100, 120), 0.1)
+    assert roi == (slice(0, 63), slice(87, 128))
+    assert body_region(None, 0.1) == (slice(None), slice(None))
 
 
 def test_components_away_from_the_body_are_dropped_and_small_holes_filled():
@@ -86,7 +102,7 @@ def test_boundary_snap_puts_a_blurred_edge_at_half_coverage():
     blurred = cv2.blur(sharp, (3, 3)).astype(np.uint8)  # one pixel of mixing on each side
     bg = Background(scene.astype(np.uint8), np.ones((H, W), bool))
     grown = cv2.dilate(person.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # the halo a fixed threshold leaves
-    assert _iou(snap_boundary(blurred, bg, 1.0, grown), person) > 0.99
+    assert _iou(snap_boundary(blurred, bg.planes, 1.0, grown), person) > 0.99
 
 
 def test_refine_trusts_the_body_core_and_drops_what_is_far_from_it():

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["BgsubConfig", "Background", "estimate_background", "subtract", "clean_mask", "ellipse", "dilate"]
+__all__ = ["BgsubConfig", "Background", "estimate_background", "model_background", "frame_statistics", "subtract", "clean_mask",
+           "snap_boundary", "body_region", "segment_frame", "ellipse", "dilate"]  # fmt: skip
 
 
 @dataclass
@@ -38,6 +39,7 @@ class BgsubConfig:
     close_size: float = 0.0  # closing kernel (0: none): joins parts split by low contrast
     max_hole: float = 0.0005  # enclosed holes smaller than this fraction of the image are filled
     component_margin: float = 0.03  # a kept component must meet the SMPL body grown by this much
+    region_margin: float = 0.12  # pixels farther than this from the body's box are never person
 
 
 def ellipse(fraction: float, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -46,23 +48,25 @@ def ellipse(fraction: float, shape: tuple[int, ...]) -> np.ndarray | None:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d)) if d >= 2 else None
 
 
-def dilate(mask: np.ndarray, fraction: float) -> np.ndarray:
-    kernel = ellipse(2 * fraction, mask.shape)
+def dilate(mask: np.ndarray, fraction: float, image_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Grow by ``fraction`` of the shorter side of the image (``mask`` may be a region of it)."""
+    kernel = ellipse(2 * fraction, image_shape or mask.shape)
     m = mask.astype(np.uint8)
     return (cv2.dilate(m, kernel) if kernel is not None else m).astype(bool)
 
 
 @dataclass
 class Background:
-    """One camera's background: the image, and precomputed terms of the colour test."""
+    """One camera's background: the image, and per-channel float planes for the colour test."""
 
     image: np.ndarray  # (H, W, 3) uint8
     known: np.ndarray  # (H, W) bool: seen uncovered at least once (False: inpainted)
 
     def __post_init__(self) -> None:
-        self._b = self.image.astype(np.float32)
-        self._bb = np.maximum((self._b * self._b).sum(-1), 1.0)
-        self._grid = (slice(None, None, 4), slice(None, None, 4))
+        self.planes = [p.astype(np.float32) for p in cv2.split(self.image)]
+
+
+Region = tuple[slice, slice]
 
 
 def estimate_background(frames: np.ndarray, exclude: np.ndarray | None, min_count: int = 2) -> Background:
@@ -91,31 +95,68 @@ def model_background(frames: np.ndarray, priors: np.ndarray | None, cfg: BgsubCo
         return estimate_background(frames, None)
     first = estimate_background(frames, np.stack([dilate(p, cfg.exclude_dilation) for p in priors]))
     k = np.ones((5, 5), np.uint8)
-    person = [cv2.dilate(clean_mask(subtract(f, first, cfg)[0], p, cfg).astype(np.uint8), k) > 0 for f, p in zip(frames, priors)]
+    person = [cv2.dilate(segment_frame(f, first, cfg, p).astype(np.uint8), k) > 0 for f, p in zip(frames, priors)]
     return estimate_background(frames, np.stack(person) | priors)
 
 
-def subtract(frame: np.ndarray, bg: Background, cfg: BgsubConfig) -> tuple[np.ndarray, float]:
-    """Raw foreground ``(H, W) bool`` of an RGB ``uint8`` frame (before clean-up), and the frame's gain."""
-    i = frame.astype(np.float32)
-    b, bb = bg._b, bg._bb
-    ib = (i * b).sum(-1)
-    ii = (i * i).sum(-1)
+def _planes(frame: np.ndarray, roi: Region) -> list[np.ndarray]:
+    return [p.astype(np.float32) for p in cv2.split(np.ascontiguousarray(frame[roi]))]
+
+
+def _dot(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def frame_statistics(frame: np.ndarray, bg: Background, step: int = 6) -> tuple[float, float]:
+    """The frame's exposure gain against the background (median brightness ratio: the person covers
+    a minority of pixels) and its noise sigma, from a sparse grid of pixels."""
+    grid = (slice(None, None, step), slice(None, None, step))
+    i, b = _planes(frame, grid), [p[grid] for p in bg.planes]
+    ib, bb, ii = _dot(i, b), np.maximum(_dot(b, b), 1.0), _dot(i, i)
+    a = ib / bb
+    gain = float(np.median(a))
+    chroma = np.sqrt(np.maximum(ii - ib * a, 0.0))
+    return gain, 1.4826 * float(np.median(chroma)) / 1.1774  # median of a Rayleigh (2 dof) -> sigma
+
+
+def subtract(frame: np.ndarray, bg: Background, cfg: BgsubConfig, gain: float, sigma: float, roi: Region) -> np.ndarray:
+    """Raw foreground inside ``roi`` (before clean-up), given the frame's gain and noise."""
+    i, b = _planes(frame, roi), [p[roi] for p in bg.planes]
+    ib, bb, ii = _dot(i, b), np.maximum(_dot(b, b), 1.0), _dot(i, i)
     a = ib / bb  # brightness ratio
-    # exposure flicker: the frame's gain is the median ratio (the person covers a minority of pixels)
-    gain = float(np.median(a[bg._grid]))
-    chroma2 = np.maximum(ii - ib * a, 0.0)  # |I - aB|^2
-    sigma = 1.4826 * float(np.median(np.sqrt(chroma2[bg._grid]))) / 1.1774  # median of a Rayleigh(2 dof) -> sigma
+    chroma2 = ii - ib * a  # |I - aB|^2
     t_chroma = max(cfg.chroma_threshold, cfg.noise_factor * sigma)
     t_abs = max(cfg.brightness_threshold, cfg.noise_factor * sigma)
     diff2 = ii - 2 * gain * ib + gain * gain * bb  # |I - gain B|^2
     rel = a / gain
     fg = chroma2 > t_chroma * t_chroma
     fg |= ((rel < cfg.shadow_min) | (rel > cfg.highlight_max)) & (diff2 > t_abs * t_abs)
-    return fg, gain
+    return fg
 
 
-def snap_boundary(frame: np.ndarray, bg: Background, gain: float, mask: np.ndarray, window: int = 7) -> np.ndarray:
+def body_region(prior: np.ndarray | None, margin: float) -> Region:
+    """The box around the projected body grown by ``margin`` (fraction of the shorter side); whole image without one."""
+    h, w = (prior.shape if prior is not None else (0, 0))
+    if prior is None or not prior.any():
+        return (slice(None), slice(None))
+    rows, cols = np.flatnonzero(prior.any(1)), np.flatnonzero(prior.any(0))
+    pad = int(np.ceil(margin * min(h, w)))
+    return (slice(max(rows[0] - pad, 0), min(rows[-1] + pad + 1, h)), slice(max(cols[0] - pad, 0), min(cols[-1] + pad + 1, w)))
+
+
+def segment_frame(frame: np.ndarray, bg: Background, cfg: BgsubConfig, prior: np.ndarray | None) -> np.ndarray:
+    """``bgsub`` on one frame: the colour test, clean-up and boundary snap, computed in the region
+    where a person that meets the projected body can be (the whole frame without a body)."""
+    gain, sigma = frame_statistics(frame, bg)
+    roi = body_region(prior, cfg.region_margin)
+    sub_prior = prior[roi] if prior is not None else None
+    fg = clean_mask(subtract(frame, bg, cfg, gain, sigma, roi), sub_prior, cfg, frame.shape)
+    out = np.zeros(frame.shape[:2], bool)
+    out[roi] = snap_boundary(frame[roi], [p[roi] for p in bg.planes], gain, fg)
+    return out
+
+
+def snap_boundary(frame: np.ndarray, bg_planes: list[np.ndarray], gain: float, mask: np.ndarray, window: int = 7) -> np.ndarray:
     """Re-decide the pixels on the mask's edge: foreground where the pixel is closer to the colour of
     the nearby inner foreground than to the background, i.e. where the person covers most of it.
     Codecs and optics blur edges over a pixel; a fixed threshold would grow every outline by one."""
@@ -125,22 +166,29 @@ def snap_boundary(frame: np.ndarray, bg: Background, gain: float, mask: np.ndarr
     band = (cv2.dilate(m, k3) > 0) & (inner == 0)
     if not band.any():
         return mask
-    i = frame.astype(np.float32)
-    weight = cv2.boxFilter(inner.astype(np.float32), -1, (window, window), normalize=False)
-    fg_colour = cv2.boxFilter(i * inner[..., None], -1, (window, window), normalize=False) / np.maximum(weight, 1e-6)[..., None]
-    d_fg = ((i - fg_colour) ** 2).sum(-1)
-    d_bg = ((i - gain * bg._b) ** 2).sum(-1)
+    inner_f = inner.astype(np.float32)
+    weight = cv2.boxFilter(inner_f, -1, (window, window), normalize=False)
+    decide = band & (weight > 0.5)
+    ys, xs = np.nonzero(decide)
+    d_fg = np.zeros(len(ys), np.float32)
+    d_bg = np.zeros(len(ys), np.float32)
+    for c, b in enumerate(bg_planes):
+        p = frame[..., c].astype(np.float32)
+        local = cv2.boxFilter(p * inner_f, -1, (window, window), normalize=False)[ys, xs] / weight[ys, xs]
+        d_fg += (p[ys, xs] - local) ** 2
+        d_bg += (p[ys, xs] - gain * b[ys, xs]) ** 2
     out = mask.copy()
-    decide = band & (weight > 0)
-    out[decide] = d_fg[decide] < d_bg[decide]
+    out[ys, xs] = d_fg < d_bg
     return out
 
 
-def clean_mask(fg: np.ndarray, prior: np.ndarray | None, cfg: BgsubConfig) -> np.ndarray:
+def clean_mask(fg: np.ndarray, prior: np.ndarray | None, cfg: BgsubConfig, image_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Morphological clean-up; keep the components that meet ``prior`` (the projected SMPL body),
-    or the largest one when there is no prior; fill small enclosed holes."""
+    or the largest one when there is no prior; fill small enclosed holes. ``fg`` may be a region of
+    an image of ``image_shape``, which sets the sizes."""
     m = fg.astype(np.uint8)
-    k_open, k_close = ellipse(cfg.open_size, m.shape), ellipse(cfg.close_size, m.shape)
+    shape = image_shape or m.shape
+    k_open, k_close = ellipse(cfg.open_size, shape), ellipse(cfg.close_size, shape)
     if k_open is not None:
         m = cv2.morphologyEx(m, cv2.MORPH_OPEN, k_open)
     if k_close is not None:
@@ -150,7 +198,8 @@ def clean_mask(fg: np.ndarray, prior: np.ndarray | None, cfg: BgsubConfig) -> np
         return m.astype(bool)
     keep = np.zeros(n, bool)
     if prior is not None:
-        near = dilate(prior, cfg.component_margin)
+        d = 2 * int(round(cfg.component_margin * min(shape[:2]))) + 1  # a square grows fastest (separable)
+        near = cv2.dilate(prior.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_RECT, (d, d))) > 0
         keep[np.unique(labels[near & (m > 0)])] = True
         keep[0] = False
     else:
@@ -160,6 +209,6 @@ def clean_mask(fg: np.ndarray, prior: np.ndarray | None, cfg: BgsubConfig) -> np
     n, labels, stats, _ = cv2.connectedComponentsWithStats((~m).astype(np.uint8), connectivity=4)
     h, w = m.shape
     x, y, bw, bh, area = (stats[:, k] for k in range(5))
-    hole = (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h) & (area <= cfg.max_hole * h * w)
+    hole = (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h) & (area <= cfg.max_hole * shape[0] * shape[1])
     hole[0] = False
     return m | hole[labels]

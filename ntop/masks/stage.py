@@ -25,7 +25,7 @@ from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import atomic_path, create_stage, open_stage, read_cameras, require, write_cameras
 from ntop.io.frames import IMAGE_SUFFIXES
-from ntop.masks.background import Background, BgsubConfig, clean_mask, model_background, snap_boundary, subtract
+from ntop.masks.background import Background, BgsubConfig, model_background, segment_frame
 from ntop.masks.prior import posed_vertices, silhouettes
 from ntop.masks.refine import refine
 from ntop.qa.sheets import draw_mask_outline, grid, label
@@ -148,10 +148,7 @@ def _provided(cap: Capture) -> np.ndarray:
 
 
 def _segment_frame(frame: np.ndarray, prior: np.ndarray, provided: np.ndarray | None, bg: Background | None, cfg: MasksConfig, bcfg: BgsubConfig) -> np.ndarray:
-    evidence = provided
-    if bg is not None:
-        raw, gain = subtract(frame, bg, bcfg)
-        evidence = snap_boundary(frame, bg, gain, clean_mask(raw, prior, bcfg))
+    evidence = provided if bg is None else segment_frame(frame, bg, bcfg, prior)
     if "smpl_refine" in cfg.method:
         return refine(frame, prior, evidence, cfg.margin, cfg.core, cfg.grabcut_iterations)
     assert evidence is not None
