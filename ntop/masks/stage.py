@@ -31,7 +31,7 @@ from ntop.masks.refine import refine
 from ntop.qa.sheets import draw_mask_outline, grid, label
 from ntop.settings import settings_from_dict
 
-__all__ = ["MASKS_SCHEMA", "BACKGROUND_SCHEMA", "MasksConfig", "model_backgrounds", "segment", "read_masks"]
+__all__ = ["MASKS_SCHEMA", "BACKGROUND_SCHEMA", "MasksConfig", "model_backgrounds", "segment", "read_masks", "frame_ious"]
 
 MASKS_SCHEMA = "masks"
 BACKGROUND_SCHEMA = "background"
@@ -192,12 +192,12 @@ def segment(
     if sheet is not None and preview is not None:
         with atomic_path(preview) as tmp:
             cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    agree = [_iou(m, p) for m, p in results.values()]
+    agree = [frame_ious(m, p) for m, p in results.values()]
     return {"cameras": len(cams), "frames": T, "method": cfg.method, "foreground_fraction": float(np.mean([m.mean() for m, _ in results.values()])),
             "iou_with_smpl": float(np.mean(np.concatenate(agree)))}  # fmt: skip
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def frame_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-frame IoU of ``(T, H, W)`` masks (1 where both are empty)."""
     inter, union = (a & b).sum((1, 2)), (a | b).sum((1, 2))
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)

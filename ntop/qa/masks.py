@@ -15,16 +15,12 @@ import numpy as np
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import open_stage, require, write_json
+from ntop.masks.stage import frame_ious
 
 __all__ = ["MEAN_IOU_MIN", "WORST_IOU_MIN", "check_masks", "run"]
 
 MEAN_IOU_MIN = 0.95
 WORST_IOU_MIN = 0.90
-
-
-def _ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    inter, union = (a & b).sum((1, 2)), (a | b).sum((1, 2))
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
 def _figures(ious: np.ndarray, cameras: list[str], frame_index: np.ndarray) -> dict[str, Any]:
@@ -45,9 +41,9 @@ def check_masks(masks_path: str | Path, capture_path: str | Path) -> dict[str, A
         prior = np.stack([require(f, f"prior/{n}")[()] > 0 for n in names])
         method = str(f.attrs.get("method", ""))
         frame_index = cap.frame_index
-    iou = np.stack([_ious(masks[c], gt[c]) for c in range(len(names))])
+    iou = np.stack([frame_ious(masks[c], gt[c]) for c in range(len(names))])
     report: dict[str, Any] = {"method": method, "masks": _figures(iou, names, frame_index)}
-    report["smpl_prior"] = _figures(np.stack([_ious(prior[c], gt[c]) for c in range(len(names))]), names, frame_index)
+    report["smpl_prior"] = _figures(np.stack([frame_ious(prior[c], gt[c]) for c in range(len(names))]), names, frame_index)
     report["passed"] = bool(iou.mean() >= MEAN_IOU_MIN and iou.min() >= WORST_IOU_MIN)
     return report
 
