@@ -62,14 +62,19 @@ def _cmd_ingest(a: argparse.Namespace) -> None:
     print(json.dumps(summary))
 
 
+def _qa_verdict(report: dict[str, Any], a: argparse.Namespace, what: str, figures: Any) -> None:
+    """Print the figures (the log keeps them even if --strict fails the job), then fail if asked to."""
+    print(json.dumps(figures, indent=1))
+    if not report["passed"] and a.strict:
+        raise NtopError(f"{what} checks failed (see the report)", a.out_json)
+
+
 def _cmd_qa_capture(a: argparse.Namespace) -> None:
     """Check a capture's ground truth and draw its contact sheet."""
     from ntop.qa.capture import run
 
     report = run(a.capture, a.frames, _body(a.body_model), a.out_json, a.out_sheet)
-    print(json.dumps(report["checks"], indent=1))  # the log keeps the figures even if --strict fails the job
-    if not report["passed"] and a.strict:
-        raise NtopError("ground-truth checks failed (see the report)", a.out_json)
+    _qa_verdict(report, a, "ground-truth", report["checks"])
 
 
 def _cmd_detect_keypoints(a: argparse.Namespace) -> None:
@@ -126,9 +131,7 @@ def _cmd_qa_keypoints(a: argparse.Namespace) -> None:
     from ntop.qa.keypoints import run
 
     report = run(a.capture, a.keypoints2d, a.keypoints3d, a.out_json, a.calibration)
-    print(json.dumps(report["checks"], indent=1))
-    if not report["passed"] and a.strict:
-        raise NtopError("keypoint checks failed (see the report)", a.out_json)
+    _qa_verdict(report, a, "keypoint", report["checks"])
 
 
 def _cmd_background(a: argparse.Namespace) -> None:
@@ -155,9 +158,7 @@ def _cmd_qa_masks(a: argparse.Namespace) -> None:
     from ntop.qa.masks import run
 
     report = run(a.masks, a.capture, a.out_json)
-    print(json.dumps(report, indent=1))
-    if not report["passed"] and a.strict:
-        raise NtopError("mask checks failed (see the report)", a.out_json)
+    _qa_verdict(report, a, "mask", report)
 
 
 def _cmd_prepare_nerf(a: argparse.Namespace) -> None:
@@ -233,9 +234,7 @@ def _cmd_qa_fit(a: argparse.Namespace) -> None:
     from ntop.qa.fit import run
 
     report = run(a.smpl, a.capture, _body(a.body_model), a.out_json)
-    print(json.dumps(report, indent=1))
-    if not report["passed"] and a.strict:
-        raise NtopError("fit checks failed (see the report)", a.out_json)
+    _qa_verdict(report, a, "fit", report)
 
 
 def _cmd_qa_labels(a: argparse.Namespace) -> None:
@@ -243,9 +242,7 @@ def _cmd_qa_labels(a: argparse.Namespace) -> None:
     from ntop.qa.labels import run
 
     report = run(a.views, a.render, a.labels, _body(a.body_model), a.out_json)
-    print(json.dumps(report["checks"], indent=1))  # the log keeps the figures even if --strict fails the job
-    if not report["passed"] and a.strict:
-        raise NtopError("label checks failed (see the report)", a.out_json)
+    _qa_verdict(report, a, "label", report["checks"])
 
 
 def _cmd_assemble(a: argparse.Namespace) -> None:
@@ -394,43 +391,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
 
     qa = sub.add_parser("qa", help="measure stages against ground truth").add_subparsers(dest="qa_command", required=True)
-    p = add("capture", _cmd_qa_capture, qa)
-    p.set_defaults(label="qa capture")
+
+    def add_qa(name: str, fn: Callable[[argparse.Namespace], None]) -> argparse.ArgumentParser:
+        p = add(name, fn, qa)
+        p.set_defaults(label=f"qa {name}")
+        p.add_argument("--out-json", required=True, type=Path)
+        p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
+        return p
+
+    p = add_qa("capture", _cmd_qa_capture)
     p.add_argument("--capture", required=True, type=Path)
     p.add_argument("--frames", required=True, type=Path)
     p.add_argument("--body-model", required=True)
-    p.add_argument("--out-json", required=True, type=Path)
     p.add_argument("--out-sheet", required=True, type=Path)
-    p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
-    p = add("keypoints", _cmd_qa_keypoints, qa)
-    p.set_defaults(label="qa keypoints")
+    p = add_qa("keypoints", _cmd_qa_keypoints)
     p.add_argument("--capture", required=True, type=Path)
     p.add_argument("--keypoints2d", required=True, type=Path)
     p.add_argument("--keypoints3d", required=True, type=Path)
     p.add_argument("--calibration", type=Path)
-    p.add_argument("--out-json", required=True, type=Path)
-    p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
-    p = add("masks", _cmd_qa_masks, qa)
-    p.set_defaults(label="qa masks")
+    p = add_qa("masks", _cmd_qa_masks)
     p.add_argument("--masks", required=True, type=Path)
     p.add_argument("--capture", required=True, type=Path)
-    p.add_argument("--out-json", required=True, type=Path)
-    p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
-    p = add("fit", _cmd_qa_fit, qa)
-    p.set_defaults(label="qa fit")
+    p = add_qa("fit", _cmd_qa_fit)
     p.add_argument("--smpl", required=True, type=Path)
     p.add_argument("--capture", required=True, type=Path, action="append", help="capture.h5 of an action (repeat)")
     p.add_argument("--body-model", required=True)
-    p.add_argument("--out-json", required=True, type=Path)
-    p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
-    p = add("labels", _cmd_qa_labels, qa)
-    p.set_defaults(label="qa labels")
+    p = add_qa("labels", _cmd_qa_labels)
     p.add_argument("--views", required=True, type=Path)
     p.add_argument("--render", required=True, type=Path)
     p.add_argument("--labels", required=True, type=Path)
     p.add_argument("--body-model", required=True)
-    p.add_argument("--out-json", required=True, type=Path)
-    p.add_argument("--strict", action="store_true", help="exit non-zero when a check fails")
     return ap
 
 
