@@ -55,10 +55,12 @@ def _cmd_synthesize(a: argparse.Namespace) -> None:
 
 def _cmd_ingest(a: argparse.Namespace) -> None:
     """Convert a capture into the canonical capture.h5 + frames.h5."""
+    from ntop.datasets.canonical import AdapterContext
     from ntop.datasets.ingest import ingest
 
     p = _params(a.params)
-    summary = ingest(a.source, a.raw, a.subject, a.action, a.capture, a.frames, p.get("start", 0), p.get("stop"), p.get("stride", 1), p.get("image_format", "png"))
+    context = AdapterContext(p.get("adapter") or {}, _body(a.body_model) if a.body_model else None)
+    summary = ingest(a.source, a.raw, a.subject, a.action, a.capture, a.frames, p.get("start", 0), p.get("stop"), p.get("stride", 1), p.get("image_format", "png"), context)
     print(json.dumps(summary))
 
 
@@ -280,7 +282,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", required=True, type=Path)
     p.add_argument("--subject", required=True)
     p.add_argument("--action", required=True)
-    p.add_argument("--params", default="{}", help="start, stop, stride, image_format as JSON")
+    p.add_argument("--params", default="{}", help="start, stop, stride, image_format and the subject's adapter settings (adapter) as JSON")
+    p.add_argument("--body-model", type=Path, help="SMPL-format model: adapters that convert a dataset's bodies need it")
     p.add_argument("--capture", required=True, type=Path)
     p.add_argument("--frames", required=True, type=Path)
 

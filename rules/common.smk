@@ -64,7 +64,9 @@ def synthetic_params(wildcards):
 
 
 def ingest_params(wildcards):
-    return json.dumps(config["ingest"], sort_keys=True)
+    """Frame range and format, plus the subject's adapter settings (camera file, field of view, ...)."""
+    adapter = config["subjects"][wildcards.subject].get("adapter", {})
+    return json.dumps({**config["ingest"], "adapter": adapter}, sort_keys=True)
 
 
 def keypoints_params(wildcards):

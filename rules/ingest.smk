@@ -36,6 +36,7 @@ rule synthesize_capture:
 rule ingest:
     input:
         raw=raw_capture_path,
+        body=body_model_path(),
     output:
         capture=results("ingest", "{subject}", "{action}", "capture.h5"),
         frames=results("ingest", "{subject}", "{action}", "frames.h5"),
@@ -50,4 +51,4 @@ rule ingest:
         "../envs/ntop.yaml"
     shell:
         "ntop ingest --source {params.source} --raw {input.raw} --subject {wildcards.subject} --action {wildcards.action}"
-        " --params {params.spec:q} --capture {output.capture} --frames {output.frames} > {log} 2>&1"
+        " --params {params.spec:q} --body-model {input.body} --capture {output.capture} --frames {output.frames} > {log} 2>&1"

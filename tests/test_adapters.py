@@ -8,6 +8,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from ntop.datasets.canonical import Capture
 from ntop.datasets.ingest import ingest
@@ -79,4 +80,84 @@ def test_rig_adapter_names_the_missing_file_or_key(synthetic, tmp_path):
     (raw / "cameras.json").write_text(json.dumps([{"name": "cam00", "K": [1, 2, 3]}]))
     with pytest.raises(NtopError, match="cameras.json: field 'R'"):
         ingest("rig", raw, "s", "walk", tmp_path / "c.h5", tmp_path / "f.h5")
+    assert not (tmp_path / "c.h5").exists() and not (tmp_path / "f.h5").exists()
+
+
+def _gt_smpl(synthetic):
+    with Capture(synthetic / "capture.h5") as cap:
+        return {k: cap.gt(f"smpl/{k}") for k in ("global_orient", "body_pose", "transl", "betas")}
+
+
+def _posed(body, smpl):
+    t = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in smpl.items()}
+    with torch.no_grad():
+        return body(t["global_orient"], t["body_pose"], t["betas"], t["transl"]).vertices.numpy()
+
+
+def _zju_tree(synthetic, body, tmp_path, numbered_like_313=False):
+    """Neural Body's layout: annots.npy (T in mm), Camera folders of jpgs, mask/ pngs, new_params/ in Rh/Th."""
+    from scipy.spatial.transform import Rotation
+
+    raw = tmp_path / "CoreView_313"
+    smpl = _gt_smpl(synthetic)
+    J0 = body.shaped(torch.as_tensor(smpl["betas"], dtype=torch.float32).reshape(1, -1))[1][0, 0].numpy()
+    with Capture(synthetic / "capture.h5", synthetic / "frames.h5") as cap:
+        cams, masks = cap.cameras, cap.gt("masks")
+        folders = [f"Camera ({c + 1})" if numbered_like_313 else f"Camera_B{c + 1}" for c in range(len(cams))]
+        ims = []
+        for t in range(len(cap.frame_index)):
+            names = [f"CoreView_313_Camera_({c + 1})_{t + 1:04d}_2019-08-23.jpg" if numbered_like_313 else f"{t:06d}.jpg" for c in range(len(cams))]
+            ims.append({"ims": [f"{d}/{n}" for d, n in zip(folders, names)]})
+            for c in range(len(cams)):
+                (raw / folders[c]).mkdir(parents=True, exist_ok=True)
+                (raw / "mask" / folders[c]).mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(raw / ims[t]["ims"][c]), cv2.cvtColor(cap.frame(c, t), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 98])
+                cv2.imwrite(str(raw / "mask" / ims[t]["ims"][c].replace(".jpg", ".png")), masks[c, t] * 255)
+            n = t + 1 if numbered_like_313 else t
+            (raw / "new_params").mkdir(exist_ok=True)
+            Rh = smpl["global_orient"][t]
+            Th = smpl["transl"][t] + J0 - Rotation.from_rotvec(Rh).apply(J0)
+            poses = np.concatenate([np.zeros(3), smpl["body_pose"][t].reshape(-1)])
+            np.save(raw / "new_params" / f"{n}.npy", {"Rh": Rh[None], "Th": Th[None], "poses": poses[None], "shapes": smpl["betas"][None]})
+    K = [np.array([[c.K[0], 0, c.K[2]], [0, c.K[1], c.K[3]], [0, 0, 1]]) for c in cams]
+    cams_d = {"K": K, "D": [c.dist.reshape(5, 1) for c in cams], "R": [c.R for c in cams], "T": [c.t.reshape(3, 1) * 1000 for c in cams]}
+    np.save(raw / "annots.npy", {"cams": cams_d, "ims": ims})
+    return raw, cams, masks, smpl
+
+
+@pytest.mark.parametrize("numbered_like_313", [False, True])
+def test_zju_mocap_adapter_converts_cameras_masks_and_easymocap_smpl(synthetic, body, tmp_path, numbered_like_313):
+    from ntop.body.params import read_smpl
+    from ntop.datasets.canonical import AdapterContext
+
+    raw, cams, masks, smpl = _zju_tree(synthetic, body, tmp_path, numbered_like_313)
+    out = tmp_path / "out"
+    ingest("zju_mocap", raw, "s", "walk", out / "capture.h5", out / "frames.h5", context=AdapterContext({"fps": 30}, body))
+    with Capture(out / "capture.h5", out / "frames.h5") as got:
+        assert [c.name for c in got.cameras] == (["Camera_1", "Camera_2"] if numbered_like_313 else ["Camera_B1", "Camera_B2"])
+        for a, b in zip(got.cameras, cams):
+            assert np.allclose(a.K, b.K) and np.allclose(a.R, b.R) and np.allclose(a.t, b.t, atol=1e-9) and np.allclose(a.dist, b.dist)
+        assert np.array_equal(got.h5["masks/" + got.cameras[1].name][()], masks[1])
+        assert got.fps == 30 and not got.has_gt
+    seq = read_smpl(out / "capture.h5")
+    assert np.abs(_posed(body, seq.params()) - _posed(body, smpl)).max() < 1e-4  # metres: the same bodies
+    with Capture(synthetic / "capture.h5") as cap:
+        assert np.abs(seq.pelvis - cap.gt("joints3d/smpl24")[:, 0]).max() < 1e-4
+
+
+def test_zju_mocap_adapter_names_the_missing_file_or_key(synthetic, body, tmp_path):
+    from ntop.datasets.canonical import AdapterContext
+
+    raw, *_ = _zju_tree(synthetic, body, tmp_path)
+    ctx = AdapterContext({}, body)
+    with pytest.raises(NtopError, match="needs the body model"):
+        ingest("zju_mocap", raw, "s", "walk", tmp_path / "c.h5", tmp_path / "f.h5")
+    (raw / "new_params" / "2.npy").unlink()
+    with pytest.raises(NtopError, match=r"new_params/2.npy: missing"):
+        ingest("zju_mocap", raw, "s", "walk", tmp_path / "c.h5", tmp_path / "f.h5", context=ctx)
+    annots = np.load(raw / "annots.npy", allow_pickle=True).item()
+    del annots["cams"]["T"]
+    np.save(raw / "annots.npy", annots)
+    with pytest.raises(NtopError, match=r"annots.npy: field 'cams/T'"):
+        ingest("zju_mocap", raw, "s", "walk", tmp_path / "c.h5", tmp_path / "f.h5", context=ctx)
     assert not (tmp_path / "c.h5").exists() and not (tmp_path / "f.h5").exists()

@@ -97,7 +97,7 @@ def test_video_and_image_folder_round_trip(tmp_path):
     assert np.array_equal(folder[5], frames[5])  # PNG is lossless
     with pytest.raises(NtopError, match="frame 9 is missing"):
         list(read_video(tmp_path / "v.avi", [9]))
-    with pytest.raises(NtopError, match="folder has 6 images"):
+    with pytest.raises(NtopError, match="requested but there are 6 images"):
         list(read_frames(tmp_path / "imgs", [6]))
 
 

@@ -40,9 +40,14 @@ def read_smpl(path: str | Path, action: str | None = None) -> SmplSequence:
     """Bodies of ``action`` from ``smpl.h5`` (which holds every action of a subject), or a capture's ground truth."""
     with open_stage(path, (SMPL_SCHEMA, "capture")) as f:
         if f.attrs["schema"] == "capture":
-            if "gt/smpl" not in f:
-                raise NtopError("this capture has no SMPL bodies: fit them (subject setting smpl: fit)", path, "gt/smpl")
-            g, index, pelvis = f["gt/smpl"], require(f, "frame_index")[()], require(f, "gt/joints3d/smpl24")[:, 0]
+            index = require(f, "frame_index")[()]
+            if "smpl" in f:  # the dataset's own bodies, converted by its adapter
+                g = f["smpl"]
+                pelvis = require(g, "pelvis")[()]
+            elif "gt/smpl" in f:
+                g, pelvis = f["gt/smpl"], require(f, "gt/joints3d/smpl24")[:, 0]
+            else:
+                raise NtopError("this capture has no SMPL bodies: fit them (subject setting smpl: fit)", path, "smpl")
         else:
             if action is None or f"actions/{action}" not in f:
                 raise NtopError(f"no bodies for action {action!r}", path, f"actions/{action}")

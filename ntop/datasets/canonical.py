@@ -13,22 +13,50 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from ntop.cameras import Camera
+from ntop.cameras import Camera, CameraError
 from ntop.errors import NtopError
 from ntop.io import FrameStore, create_stage, encode_image, open_stage, read_cameras, require, write_cameras
 
-__all__ = ["CAPTURE_SCHEMA", "FRAMES_SCHEMA", "RawCapture", "write_capture", "Capture"]
+__all__ = ["CAPTURE_SCHEMA", "FRAMES_SCHEMA", "AdapterContext", "RawCapture", "pinhole_camera", "write_capture", "Capture"]
 
 CAPTURE_SCHEMA = "capture"
 FRAMES_SCHEMA = "frames"
 
 
+def pinhole_camera(name: str, K: np.ndarray, dist: np.ndarray, R: np.ndarray, t: np.ndarray, width: int, height: int, source: str | Path) -> Camera:
+    """An OpenCV pinhole camera from a dataset's 3x3 ``K`` (``t`` in metres); a bad one names ``source``."""
+    K = np.asarray(K, dtype=np.float64).reshape(3, 3)
+    dist = np.asarray(dist, dtype=np.float64).reshape(-1)
+    dist = np.concatenate([dist, np.zeros(max(0, 5 - dist.size))])[:5]
+    try:
+        return Camera("pinhole", [K[0, 0], K[1, 1], K[0, 2], K[1, 2]], int(width), int(height), dist, R, t, name=name)
+    except CameraError as e:
+        raise NtopError(str(e), source) from None
+
+
+@dataclass
+class AdapterContext:
+    """What an adapter may need beyond its files: the subject's ``adapter:`` settings and the body
+    model (datasets whose SMPL convention differs from SMPL's own are converted with it)."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    body: Any = None  # ntop.body.BodyModel
+
+    def require_body(self, source: str) -> Any:
+        if self.body is None:
+            raise NtopError(f"the {source} adapter converts the dataset's bodies and needs the body model", field="--body-model")
+        return self.body
+
+
 @dataclass
 class RawCapture:
-    """What an adapter hands to ingest: cameras, a frame reader per camera, and optional ground truth.
+    """What an adapter hands to ingest: cameras, a frame reader per camera, and what the dataset knows.
 
-    ``read(camera_index, frame_indices)`` yields ``(frame_index, rgb)``; ``gt`` maps dataset paths
-    (``smpl/betas``, ``joints2d/coco17``, ...) to arrays whose frame axis is ``gt_frame_axis[path]``.
+    ``read(camera_index, frame_indices)`` yields ``(frame_index, rgb)``; ``read_masks`` likewise yields
+    the dataset's own masks ``(frame_index, bool HxW)``. ``gt`` maps ground-truth paths (``smpl/betas``,
+    ``joints2d/coco17``, ...) to arrays whose frame axis is ``gt_frame_axis[path]``. ``annotations``
+    are the dataset's own labels, not ground truth (``smpl/*`` with ``pelvis``, ``poses3d/*``): per
+    raw frame on axis 0, except ``smpl/betas``.
     """
 
     subject: str
@@ -41,6 +69,16 @@ class RawCapture:
     inputs: list[str] = field(default_factory=list)
     gt: dict[str, np.ndarray] = field(default_factory=dict)
     gt_frame_axis: dict[str, int | None] = field(default_factory=dict)
+    annotations: dict[str, np.ndarray] = field(default_factory=dict)
+    read_masks: Any = None
+
+
+def _write_arrays(f: h5py.File, prefix: str, arrays: dict[str, np.ndarray], axes: dict[str, int | None], index: np.ndarray) -> None:
+    for path, arr in arrays.items():
+        axis = axes.get(path)
+        data = arr if axis is None else np.take(arr, index, axis=axis)
+        kw = {"chunks": True, "compression": "gzip", "compression_opts": 4} if data.ndim >= 3 and data.size > 1e5 else {}
+        f.create_dataset(f"{prefix}{path}", data=data, **kw)
 
 
 def write_capture(raw: RawCapture, capture_path: str | Path, frames_path: str | Path, frame_index: np.ndarray, params: dict[str, Any], image_format: str = "png") -> None:
@@ -59,11 +97,17 @@ def write_capture(raw: RawCapture, capture_path: str | Path, frames_path: str | 
         f.attrs.update(subject=raw.subject, action=raw.action, source=raw.source, fps=raw.fps)
         f.create_dataset("frame_index", data=frame_index)
         write_cameras(f.create_group("cameras"), raw.cameras)
-        for path, arr in raw.gt.items():
-            axis = raw.gt_frame_axis.get(path)
-            data = arr if axis is None else np.take(arr, frame_index, axis=axis)
-            kw = {"chunks": True, "compression": "gzip", "compression_opts": 4} if data.ndim >= 3 and data.size > 1e5 else {}
-            f.create_dataset(f"gt/{path}", data=data, **kw)
+        _write_arrays(f, "gt/", raw.gt, raw.gt_frame_axis, frame_index)
+        _write_arrays(f, "", raw.annotations, {k: None if k.endswith("/betas") else 0 for k in raw.annotations}, frame_index)
+        if raw.read_masks is not None:
+            for c, cam in enumerate(raw.cameras):
+                shape = (len(frame_index), cam.height, cam.width)
+                ds = f.create_dataset(f"masks/{cam.name}", shape, np.uint8, chunks=(1,) + shape[1:], compression="gzip", compression_opts=4)
+                ds.attrs["meaning"] = "the dataset's own masks: 1 where the person is"
+                for k, (i, mask) in enumerate(raw.read_masks(c, frame_index)):
+                    if mask.shape != shape[1:]:
+                        raise NtopError(f"mask of frame {i} is {mask.shape[1]}x{mask.shape[0]}, camera says {cam.width}x{cam.height}", raw.inputs[0] if raw.inputs else None, f"masks/{cam.name}")
+                    ds[k] = mask
 
 
 class Capture:

@@ -7,16 +7,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ntop.datasets.canonical import RawCapture, write_capture
+from ntop.datasets.canonical import AdapterContext, RawCapture, write_capture
 from ntop.datasets.rig import open_rig
 from ntop.datasets.synthetic.raw import open_raw as open_synthetic
+from ntop.datasets.zju_mocap import open_zju_mocap
 from ntop.errors import NtopError
 
 __all__ = ["ADAPTERS", "ingest"]
 
-ADAPTERS: dict[str, Callable[[Path, str, str], RawCapture]] = {
+ADAPTERS: dict[str, Callable[[Path, str, str, AdapterContext], RawCapture]] = {
     "synthetic": open_synthetic,
     "rig": open_rig,
+    "zju_mocap": open_zju_mocap,
 }
 
 
@@ -31,6 +33,7 @@ def ingest(
     stop: int | None = None,
     stride: int = 1,
     image_format: str = "png",
+    context: AdapterContext | None = None,
 ) -> dict[str, Any]:
     """Convert one subject/action; returns a short summary for the log."""
     if source not in ADAPTERS:
@@ -39,11 +42,12 @@ def ingest(
         raise NtopError("stride must be >= 1 and start >= 0", field="ingest")
     if image_format not in ("png", "jpg"):
         raise NtopError("must be png or jpg", field="ingest.image_format")
-    raw = ADAPTERS[source](Path(raw_path), subject, action)
+    context = context or AdapterContext()
+    raw = ADAPTERS[source](Path(raw_path), subject, action, context)
     stop = raw.num_frames if stop is None else min(stop, raw.num_frames)
     index = np.arange(start, stop, stride)
     if len(index) == 0:
         raise NtopError(f"no frames selected from {raw.num_frames} (start {start}, stop {stop}, stride {stride})", raw_path, "ingest")
-    params = {"source": source, "subject": subject, "action": action, "start": start, "stop": stop, "stride": stride, "image_format": image_format}
+    params = {"source": source, "subject": subject, "action": action, "start": start, "stop": stop, "stride": stride, "image_format": image_format, "adapter": context.settings}
     write_capture(raw, capture_out, frames_out, index, params, image_format)
     return {"frames": int(len(index)), "cameras": [c.name for c in raw.cameras]}

@@ -20,8 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ntop.cameras import Camera
-from ntop.datasets.canonical import RawCapture
+from ntop.datasets.canonical import AdapterContext, RawCapture, pinhole_camera
 from ntop.errors import NtopError
 from ntop.io import count_frames, read_frames
 
@@ -103,7 +102,7 @@ def _stream(raw_dir: Path, name: str) -> Path:
     raise NtopError(f"no video or image folder for camera {name}", raw_dir, f"videos/{name}.mp4")
 
 
-def open_rig(raw_dir: str | Path, subject: str, action: str) -> RawCapture:
+def open_rig(raw_dir: str | Path, subject: str, action: str, context: AdapterContext | None = None) -> RawCapture:
     raw_dir = Path(raw_dir)
     entries = read_rig_cameras(raw_dir)
     paths = [_stream(raw_dir, e["name"]) for e in entries]
@@ -113,8 +112,7 @@ def open_rig(raw_dir: str | Path, subject: str, action: str) -> RawCapture:
     cams = []
     for e, p in zip(entries, paths):
         _, first = next(iter(read_frames(p, [0])))
-        K = e["K"]
-        cams.append(Camera("pinhole", [K[0, 0], K[1, 1], K[0, 2], K[1, 2]], first.shape[1], first.shape[0], e["dist"], e["R"], e["T"], name=e["name"]))
+        cams.append(pinhole_camera(e["name"], e["K"], e["dist"], e["R"], e["T"], first.shape[1], first.shape[0], raw_dir))
     fps = 25.0
     if paths[0].is_file():
         cap = cv2.VideoCapture(str(paths[0]))

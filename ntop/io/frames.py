@@ -21,6 +21,8 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "read_video",
     "write_video",
+    "read_image",
+    "read_image_files",
     "read_image_folder",
     "read_frames",
     "write_image_folder",
@@ -97,19 +99,30 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def read_image(path: str | os.PathLike, grey: bool = False) -> np.ndarray:
+    """One image file as RGB ``(H, W, 3)``, or as a single channel when ``grey`` (masks)."""
+    if not Path(path).is_file():
+        raise NtopError("missing", path)
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR)
+    if img is None:
+        raise NtopError("unreadable image", path)
+    return img if grey else _rgb(img)
+
+
+def read_image_files(files: list[Path], indices: Iterable[int] | None = None, where: str | os.PathLike | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(index, rgb)`` over a list of image files."""
+    for i in range(len(files)) if indices is None else indices:
+        if not 0 <= i < len(files):
+            raise NtopError(f"frame {i} requested but there are {len(files)} images", where, "frames")
+        yield i, read_image(files[i])
+
+
 def read_image_folder(folder: str | os.PathLike, indices: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, rgb)`` over a folder's images in name order."""
     folder = Path(folder)
     if not folder.is_dir():
         raise NtopError("image folder not found", folder)
-    files = _image_files(folder)
-    for i in range(len(files)) if indices is None else indices:
-        if not 0 <= i < len(files):
-            raise NtopError(f"frame {i} requested but the folder has {len(files)} images", folder, "frames")
-        img = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
-        if img is None:
-            raise NtopError("unreadable image", files[i])
-        yield i, _rgb(img)
+    return read_image_files(_image_files(folder), indices, folder)
 
 
 def write_image_folder(folder: str | os.PathLike, frames: Iterable[np.ndarray], pattern: str = "{:06d}.png") -> int:

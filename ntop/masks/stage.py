@@ -139,11 +139,12 @@ def _read_backgrounds(path: str | Path, cams: list[Camera]) -> dict[str, Backgro
         return {c.name: Background(require(f, f"images/{c.name}")[()], require(f, f"known/{c.name}")[()]) for c in cams}
 
 
-def _provided(cap: Capture) -> np.ndarray:
-    """The dataset's own masks ``(C, T, H, W)``: ``masks`` from an adapter, else the ground truth."""
-    for key in ("masks", "gt/masks"):
-        if key in cap.h5:
-            return cap.h5[key]
+def _provided(cap: Capture) -> list[Any]:
+    """The dataset's own masks per camera ``(T, H, W)``: ``masks/<camera>`` from an adapter, else the ground truth."""
+    if "masks" in cap.h5:
+        return [require(cap.h5, f"masks/{c.name}") for c in cap.cameras]
+    if "gt/masks" in cap.h5:
+        return list(cap.h5["gt/masks"])
     raise NtopError("method 'provided' but the capture has no masks", cap.path, "masks")
 
 
@@ -175,7 +176,7 @@ def segment(
         with ThreadPoolExecutor(max(1, threads)) as pool:
             for c, cam in enumerate(cams):
                 priors = silhouettes(body, verts, cam)
-                given = provided[c] > 0 if provided is not None else [None] * T
+                given = provided[c][()] > 0 if provided is not None else [None] * T
                 work = lambda t: _segment_frame(cap.frame(c, t), priors[t], given[t], bgs.get(cam.name), cfg, bcfg)  # noqa: E731, B023
                 results[cam.name] = (np.stack(list(pool.map(work, range(T)))), priors)
         sheet = _preview(cap, cams, results, bgs) if preview is not None else None

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ntop.cameras import Camera, CameraError
-from ntop.datasets.canonical import RawCapture
+from ntop.datasets.canonical import AdapterContext, RawCapture
 from ntop.datasets.synthetic.capture import GT_SCHEMA
 from ntop.errors import NtopError
 from ntop.io import count_frames, open_stage, read_frames
@@ -30,7 +30,7 @@ def _json(path: Path) -> Any:
         raise NtopError(f"not valid JSON ({e})", path) from None
 
 
-def open_raw(raw_dir: str | Path, subject: str, action: str) -> RawCapture:
+def open_raw(raw_dir: str | Path, subject: str, action: str, context: AdapterContext | None = None) -> RawCapture:
     raw_dir = Path(raw_dir)
     meta = _json(raw_dir / "meta.json")
     for key in ("fps", "num_frames", "format", "cameras"):
