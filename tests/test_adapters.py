@@ -161,3 +161,78 @@ def test_zju_mocap_adapter_names_the_missing_file_or_key(synthetic, body, tmp_pa
     with pytest.raises(NtopError, match=r"annots.npy: field 'cams/T'"):
         ingest("zju_mocap", raw, "s", "walk", tmp_path / "c.h5", tmp_path / "f.h5", context=ctx)
     assert not (tmp_path / "c.h5").exists() and not (tmp_path / "f.h5").exists()
+
+
+def _h36m_tree(synthetic, tmp_path, poses_frames=4):
+    """The release's layout: S1/Videos/<Action>.<camera id>.mp4, D3_Positions .cdf, 3d-pose-baseline's cameras.h5."""
+    import h5py
+    from cdflib.cdfwrite import CDF
+
+    root = tmp_path / "h36m"
+    (root / "S1" / "Videos").mkdir(parents=True)
+    ids = ["54138969", "55011271"]
+    with Capture(synthetic / "capture.h5", synthetic / "frames.h5") as cap, h5py.File(root / "cameras.h5", "w") as f:
+        cams = cap.cameras
+        for c, (cam, cid) in enumerate(zip(cams, ids)):
+            g = f.create_group(f"subject1/camera{c + 1}")
+            g["R"], g["T"] = cam.R.T, (-cam.R.T @ cam.t * 1000).reshape(3, 1)
+            g["f"], g["c"] = cam.K[:2].reshape(2, 1), cam.K[2:].reshape(2, 1)
+            g["k"], g["p"] = cam.dist[[0, 1, 4]].reshape(3, 1), np.zeros((2, 1))
+            g["Name"] = np.array([ord(ch) for ch in cid], dtype=np.uint8)
+            writer = cv2.VideoWriter(str(root / "S1" / "Videos" / f"Walking 1.{cid}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 50, (cam.width, cam.height))
+            for t in range(len(cap.frame_index)):
+                writer.write(cv2.cvtColor(cap.frame(c, t), cv2.COLOR_RGB2BGR))
+            writer.release()
+    poses = np.random.default_rng(0).uniform(-1000, 1000, (1, poses_frames, 96))
+    (root / "S1" / "MyPoseFeatures" / "D3_Positions").mkdir(parents=True)
+    cdf = CDF(str(root / "S1" / "MyPoseFeatures" / "D3_Positions" / "Walking 1.cdf"))
+    cdf.write_var({"Variable": "Pose", "Data_Type": CDF.CDF_DOUBLE, "Num_Elements": 1, "Rec_Vary": True, "Dim_Sizes": [poses_frames, 96]}, var_attrs={}, var_data=poses)
+    cdf.close()
+    return root, cams, ids, poses
+
+
+def test_h36m_adapter_reads_videos_cameras_h5_and_d3_positions(synthetic, tmp_path):
+    root, cams, ids, poses = _h36m_tree(synthetic, tmp_path, poses_frames=3)
+    summary = ingest("h36m", root / "S1", "S1", "Walking_1", tmp_path / "capture.h5", tmp_path / "frames.h5")
+    assert summary["frames"] == 3 and summary["cameras"] == ids  # the poses are one frame short: the shorter wins
+    with Capture(tmp_path / "capture.h5", tmp_path / "frames.h5") as got:
+        for a, b in zip(got.cameras, cams):
+            assert np.allclose(a.K, b.K) and np.allclose(a.R, b.R) and np.allclose(a.t, b.t)
+            assert np.allclose(a.dist[[0, 1, 4]], b.dist[[0, 1, 4]], atol=1e-9) and np.allclose(a.dist[2:4], 0, atol=1e-9)
+        assert np.allclose(got.h5["poses3d/h36m32"][()], poses.reshape(3, 32, 3) / 1000)
+        assert got.fps == 50 and got.h5.attrs["distortion_fit_px"] < 1e-6
+        assert np.abs(got.frame(0, 2).astype(int) - _decoded(root, ids[0], 2)).max() == 0
+
+
+def _decoded(root, cid, t):
+    from ntop.io import read_frames
+
+    return dict(read_frames(root / "S1" / "Videos" / f"Walking 1.{cid}.mp4", [t]))[t].astype(int)
+
+
+def test_h36m_distortion_becomes_opencv_within_a_pixel():
+    """Typical H3.6M coefficients: OpenCV's closest model reprojects within half a pixel everywhere."""
+    from ntop.datasets.h36m import h36m_distort, opencv_distortion
+
+    f, c = np.array([1145.0, 1144.0]), np.array([512.5, 515.5])
+    k, p = np.array([-0.207, 0.248, -0.0031]), np.array([-0.0014, -0.00098])
+    dist, worst = opencv_distortion(f, c, k, p, (1000, 1002))
+    xy = np.random.default_rng(1).uniform(-0.43, 0.43, (500, 2))
+    ours = cv2.projectPoints(np.c_[xy, np.ones(500)], np.zeros(3), np.zeros(3), np.array([[f[0], 0, c[0]], [0, f[1], c[1]], [0, 0, 1]]), dist)[0][:, 0]
+    theirs = h36m_distort(xy, k, p) * f + c
+    assert np.abs(ours - theirs).max() < 0.5 and 0 < worst < 0.5
+
+
+def test_h36m_adapter_names_the_missing_file_or_key(synthetic, tmp_path):
+    import h5py
+
+    root, *_ = _h36m_tree(synthetic, tmp_path)
+    with pytest.raises(NtopError, match="no video of action 'Walking_2' for camera 54138969"):
+        ingest("h36m", root / "S1", "S1", "Walking_2", tmp_path / "c.h5", tmp_path / "f.h5")
+    with pytest.raises(NtopError, match="cameras.h5: field 'subject9'"):
+        ingest("h36m", root / "S1", "S9", "Walking_1", tmp_path / "c.h5", tmp_path / "f.h5")
+    with h5py.File(root / "cameras.h5", "a") as f:
+        del f["subject1/camera2/p"]
+    with pytest.raises(NtopError, match="field 'subject1/camera2/p'"):
+        ingest("h36m", root / "S1", "S1", "Walking_1", tmp_path / "c.h5", tmp_path / "f.h5")
+    assert not (tmp_path / "c.h5").exists() and not (tmp_path / "f.h5").exists()

@@ -56,7 +56,7 @@ class RawCapture:
     the dataset's own masks ``(frame_index, bool HxW)``. ``gt`` maps ground-truth paths (``smpl/betas``,
     ``joints2d/coco17``, ...) to arrays whose frame axis is ``gt_frame_axis[path]``. ``annotations``
     are the dataset's own labels, not ground truth (``smpl/*`` with ``pelvis``, ``poses3d/*``): per
-    raw frame on axis 0, except ``smpl/betas``.
+    raw frame on axis 0, except ``smpl/betas``. ``notes`` are figures of the conversion (capture attributes).
     """
 
     subject: str
@@ -71,6 +71,7 @@ class RawCapture:
     gt_frame_axis: dict[str, int | None] = field(default_factory=dict)
     annotations: dict[str, np.ndarray] = field(default_factory=dict)
     read_masks: Any = None
+    notes: dict[str, float] = field(default_factory=dict)  # conversion figures worth keeping (capture attrs)
 
 
 def _write_arrays(f: h5py.File, prefix: str, arrays: dict[str, np.ndarray], axes: dict[str, int | None], index: np.ndarray) -> None:
@@ -94,7 +95,7 @@ def write_capture(raw: RawCapture, capture_path: str | Path, frames_path: str | 
                 ds[k] = encode_image(rgb, image_format)
         f.create_dataset("frame_index", data=frame_index)
     with create_stage(capture_path, CAPTURE_SCHEMA, 1, params=params, inputs=raw.inputs) as f:
-        f.attrs.update(subject=raw.subject, action=raw.action, source=raw.source, fps=raw.fps)
+        f.attrs.update(subject=raw.subject, action=raw.action, source=raw.source, fps=raw.fps, **raw.notes)
         f.create_dataset("frame_index", data=frame_index)
         write_cameras(f.create_group("cameras"), raw.cameras)
         _write_arrays(f, "gt/", raw.gt, raw.gt_frame_axis, frame_index)

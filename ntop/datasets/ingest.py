@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ntop.datasets.canonical import AdapterContext, RawCapture, write_capture
+from ntop.datasets.h36m import open_h36m
 from ntop.datasets.rig import open_rig
 from ntop.datasets.synthetic.raw import open_raw as open_synthetic
 from ntop.datasets.zju_mocap import open_zju_mocap
@@ -17,6 +18,7 @@ __all__ = ["ADAPTERS", "ingest"]
 
 ADAPTERS: dict[str, Callable[[Path, str, str, AdapterContext], RawCapture]] = {
     "synthetic": open_synthetic,
+    "h36m": open_h36m,
     "rig": open_rig,
     "zju_mocap": open_zju_mocap,
 }
@@ -50,4 +52,4 @@ def ingest(
         raise NtopError(f"no frames selected from {raw.num_frames} (start {start}, stop {stop}, stride {stride})", raw_path, "ingest")
     params = {"source": source, "subject": subject, "action": action, "start": start, "stop": stop, "stride": stride, "image_format": image_format, "adapter": context.settings}
     write_capture(raw, capture_out, frames_out, index, params, image_format)
-    return {"frames": int(len(index)), "cameras": [c.name for c in raw.cameras]}
+    return {"frames": int(len(index)), "cameras": [c.name for c in raw.cameras], **raw.notes}
