@@ -236,3 +236,61 @@ def test_h36m_adapter_names_the_missing_file_or_key(synthetic, tmp_path):
     with pytest.raises(NtopError, match="field 'subject1/camera2/p'"):
         ingest("h36m", root / "S1", "S1", "Walking_1", tmp_path / "c.h5", tmp_path / "f.h5")
     assert not (tmp_path / "c.h5").exists() and not (tmp_path / "f.h5").exists()
+
+
+def _genebody_tree(synthetic, body, tmp_path, scale=1.08):
+    """GeneBody's layout: annots.npy (K, D, c2w per view), image/<view>/, mask/<view>/mask<frame>.png, param/ SMPL-X."""
+    raw = tmp_path / "genebody" / "amanda"
+    smpl = _gt_smpl(synthetic)
+    with Capture(synthetic / "capture.h5", synthetic / "frames.h5") as cap:
+        cams, masks, joints = cap.cameras, cap.gt("masks"), cap.gt("joints3d/smpl24")
+        views = [f"{c * 12 + 1:02d}" for c in range(len(cams))]
+        for c, v in enumerate(views):
+            (raw / "image" / v).mkdir(parents=True)
+            (raw / "mask" / v).mkdir(parents=True)
+            for t in range(len(cap.frame_index)):
+                cv2.imwrite(str(raw / "image" / v / f"{t:04d}.jpg"), cv2.cvtColor(cap.frame(c, t), cv2.COLOR_RGB2BGR))
+                cv2.imwrite(str(raw / "mask" / v / f"mask{t:04d}.png"), masks[c, t] * 255)
+    (raw / "param").mkdir()
+    for t in range(len(joints)):
+        smplx = {"global_orient": smpl["global_orient"][t][None], "body_pose": smpl["body_pose"][t].reshape(-1)[None, :63],
+                 "betas": np.zeros((1, 10)), "transl": np.zeros((1, 3)), "keypoints3d": np.concatenate([joints[t, :22], np.zeros((33, 3))])[None] / scale}  # fmt: skip
+        np.save(raw / "param" / f"{t:04d}.npy", {"smplx": smplx, "smplx_scale": scale})
+    c2w = {v: np.linalg.inv(np.block([[c.R, c.t[:, None]], [np.zeros((1, 3)), np.ones((1, 1))]])) for v, c in zip(views, cams)}
+    np.save(raw / "annots.npy", {"cams": {v: {"K": np.array([[c.K[0], 0, c.K[2]], [0, c.K[1], c.K[3]], [0, 0, 1]]), "D": c.dist, "c2w": c2w[v]} for v, c in zip(views, cams)}})
+    return raw, cams, masks, joints
+
+
+def test_genebody_adapter_converts_smplx_to_smpl_and_keeps_masks(synthetic, body, tmp_path):
+    from ntop.body.params import read_smpl
+    from ntop.datasets.canonical import AdapterContext
+
+    raw, cams, masks, joints = _genebody_tree(synthetic, body, tmp_path)
+    summary = ingest("genebody", raw, "amanda", "all", tmp_path / "capture.h5", tmp_path / "frames.h5", context=AdapterContext({}, body))
+    assert summary["cameras"] == ["01", "13"] and summary["smplx_joint_error_m"] < 0.01
+    with Capture(tmp_path / "capture.h5", tmp_path / "frames.h5") as got:
+        for a, b in zip(got.cameras, cams):
+            assert np.allclose(a.K, b.K) and np.allclose(a.R, b.R) and np.allclose(a.t, b.t)
+        assert np.array_equal(got.h5["masks/13"][()], masks[1]) and got.fps == 15
+    seq = read_smpl(tmp_path / "capture.h5")
+    fitted = body.joints_only(*(torch.as_tensor(seq.params()[k], dtype=torch.float32) for k in ("global_orient", "body_pose", "betas", "transl")))
+    assert np.abs(fitted[:, :22].detach().numpy() - joints[:, :22]).max() < 0.03  # metres, joints from SMPL-X joints alone
+    assert np.abs(seq.pelvis - joints[:, 0]).max() < 0.01
+
+
+def test_genebody_adapter_names_the_missing_file_or_key(synthetic, body, tmp_path):
+    from ntop.datasets.canonical import AdapterContext
+
+    raw, *_ = _genebody_tree(synthetic, body, tmp_path)
+    ctx = AdapterContext({}, body)
+    (raw / "mask" / "13" / "mask0002.png").unlink()
+    with pytest.raises(NtopError, match=r"mask/13/mask0002.png: missing"):
+        ingest("genebody", raw, "a", "all", tmp_path / "c.h5", tmp_path / "f.h5", context=ctx)
+    p = np.load(raw / "param" / "0001.npy", allow_pickle=True).item()
+    del p["smplx"]["keypoints3d"]
+    np.save(raw / "param" / "0001.npy", p)
+    with pytest.raises(NtopError, match=r"0001.npy: field 'smplx/keypoints3d'"):
+        ingest("genebody", raw, "a", "all", tmp_path / "c.h5", tmp_path / "f.h5", context=ctx)
+    with pytest.raises(NtopError, match=r"annots.npy: field 'cams/99'"):
+        ingest("genebody", raw, "a", "all", tmp_path / "c.h5", tmp_path / "f.h5", context=AdapterContext({"cameras": ["99"], "smpl": "none"}, body))
+    assert not (tmp_path / "c.h5").exists() and not (tmp_path / "f.h5").exists()

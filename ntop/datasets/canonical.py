@@ -17,7 +17,7 @@ from ntop.cameras import Camera, CameraError
 from ntop.errors import NtopError
 from ntop.io import FrameStore, create_stage, encode_image, open_stage, read_cameras, require, write_cameras
 
-__all__ = ["CAPTURE_SCHEMA", "FRAMES_SCHEMA", "AdapterContext", "RawCapture", "pinhole_camera", "write_capture", "Capture"]
+__all__ = ["CAPTURE_SCHEMA", "FRAMES_SCHEMA", "AdapterContext", "RawCapture", "load_npy_dict", "pinhole_camera", "write_capture", "Capture"]
 
 CAPTURE_SCHEMA = "capture"
 FRAMES_SCHEMA = "frames"
@@ -32,6 +32,22 @@ def pinhole_camera(name: str, K: np.ndarray, dist: np.ndarray, R: np.ndarray, t:
         return Camera("pinhole", [K[0, 0], K[1, 1], K[0, 2], K[1, 2]], int(width), int(height), dist, R, t, name=name)
     except CameraError as e:
         raise NtopError(str(e), source) from None
+
+
+def load_npy_dict(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A pickled dict saved with ``np.save`` (both ZJU-MoCap and GeneBody use them), with ``keys`` checked."""
+    if not path.is_file():
+        raise NtopError("missing", path)
+    try:
+        d = np.load(path, allow_pickle=True).item()
+    except (ValueError, OSError, EOFError) as e:
+        raise NtopError(f"not a pickled dictionary ({e})", path) from None
+    if not isinstance(d, dict):
+        raise NtopError("not a pickled dictionary", path)
+    for k in keys:
+        if k not in d:
+            raise NtopError("missing", path, k)
+    return d
 
 
 @dataclass
@@ -83,7 +99,7 @@ def _write_arrays(f: h5py.File, prefix: str, arrays: dict[str, np.ndarray], axes
 
 
 def write_capture(raw: RawCapture, capture_path: str | Path, frames_path: str | Path, frame_index: np.ndarray, params: dict[str, Any], image_format: str = "png") -> None:
-    """Write both canonical files; each appears only once complete."""
+    """Write both canonical files; they appear only once both are complete."""
     frame_index = np.asarray(frame_index, dtype=np.int64)
     with create_stage(frames_path, FRAMES_SCHEMA, 1, params=params, inputs=raw.inputs) as f:
         store = FrameStore(f.create_group("frames"))
@@ -94,6 +110,14 @@ def write_capture(raw: RawCapture, capture_path: str | Path, frames_path: str | 
                     raise NtopError(f"frame {i} is {rgb.shape[1]}x{rgb.shape[0]}, camera says {cam.width}x{cam.height}", raw.inputs[0] if raw.inputs else None, f"cameras/{cam.name}")
                 ds[k] = encode_image(rgb, image_format)
         f.create_dataset("frame_index", data=frame_index)
+    try:
+        _write_capture_file(raw, capture_path, frame_index, params)
+    except BaseException:
+        Path(frames_path).unlink(missing_ok=True)  # the pair appears together or not at all
+        raise
+
+
+def _write_capture_file(raw: RawCapture, capture_path: str | Path, frame_index: np.ndarray, params: dict[str, Any]) -> None:
     with create_stage(capture_path, CAPTURE_SCHEMA, 1, params=params, inputs=raw.inputs) as f:
         f.attrs.update(subject=raw.subject, action=raw.action, source=raw.source, fps=raw.fps, **raw.notes)
         f.create_dataset("frame_index", data=frame_index)

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ntop.datasets.canonical import AdapterContext, RawCapture, write_capture
+from ntop.datasets.genebody import open_genebody
 from ntop.datasets.h36m import open_h36m
 from ntop.datasets.rig import open_rig
 from ntop.datasets.synthetic.raw import open_raw as open_synthetic
@@ -18,6 +19,7 @@ __all__ = ["ADAPTERS", "ingest"]
 
 ADAPTERS: dict[str, Callable[[Path, str, str, AdapterContext], RawCapture]] = {
     "synthetic": open_synthetic,
+    "genebody": open_genebody,
     "h36m": open_h36m,
     "rig": open_rig,
     "zju_mocap": open_zju_mocap,

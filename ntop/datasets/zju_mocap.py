@@ -23,7 +23,7 @@ import numpy as np
 
 from ntop.body.convert import from_rh_th
 from ntop.cameras import Camera
-from ntop.datasets.canonical import AdapterContext, RawCapture, pinhole_camera
+from ntop.datasets.canonical import AdapterContext, RawCapture, load_npy_dict, pinhole_camera
 from ntop.errors import NtopError
 from ntop.io import read_image, read_image_files
 
@@ -35,22 +35,6 @@ _NUMBERED = re.compile(r"\)_(\d+)_")  # CoreView_313_Camera_(1)_0001_2019-...jpg
 def camera_name(folder: str) -> str:
     """A name safe in files and HDF5 paths: ``Camera (1)`` -> ``Camera_1``."""
     return re.sub(r"[^A-Za-z0-9_-]+", "_", folder).strip("_")
-
-
-def load_npy_dict(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
-    """A pickled dict saved with ``np.save`` (both ZJU-MoCap and GeneBody use them), with ``keys`` checked."""
-    if not path.is_file():
-        raise NtopError("missing", path)
-    try:
-        d = np.load(path, allow_pickle=True).item()
-    except (ValueError, OSError, EOFError) as e:
-        raise NtopError(f"not a pickled dictionary ({e})", path) from None
-    if not isinstance(d, dict):
-        raise NtopError("not a pickled dictionary", path)
-    for k in keys:
-        if k not in d:
-            raise NtopError("missing", path, k)
-    return d
 
 
 def _array(d: dict[str, Any], key: str, shape: tuple[int, ...], path: Path) -> np.ndarray:
