@@ -76,9 +76,12 @@ def keypoints_params(wildcards):
     return json.dumps(spec, sort_keys=True)
 
 
+MASKED_SOURCES = ("synthetic", "zju_mocap", "genebody")  # captures that bring their own masks
+
+
 def keypoint_masks_arg(wildcards, input):
-    """Person boxes for the onnx backend: the synthetic capture's true masks, otherwise none (until `segment`)."""
-    if config["keypoints"].get("backend") == "onnx" and subject_source(wildcards) == "synthetic":
+    """Person boxes for the onnx backend: the capture's own masks where it has them (else a detector's boxes)."""
+    if config["keypoints"].get("backend") == "onnx" and subject_source(wildcards) in MASKED_SOURCES:
         return f"--masks {input.capture}"
     return ""
 

@@ -174,6 +174,15 @@ class Capture:
     def gt_keys(self, group: str) -> list[str]:
         return list(require(self.h5, f"gt/{group}").keys())
 
+    def masks(self) -> list[Any] | None:
+        """The capture's own masks per camera, ``(T, H, W)`` arrays or still-unread HDF5 datasets (the
+        dataset's, else the ground truth), or None. ``masks[c][t]`` reads one frame."""
+        if "masks" in self.h5:
+            return [require(self.h5, f"masks/{c.name}") for c in self.cameras]
+        if "gt/masks" in self.h5:
+            return list(self.h5["gt/masks"][()])
+        return None
+
     def frame(self, camera: int, k: int) -> np.ndarray:
         """RGB frame ``k`` (position in ``frame_index``) of camera number ``camera``."""
         if self.frames_h5 is None:

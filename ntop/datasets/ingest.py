@@ -12,6 +12,7 @@ from ntop.datasets.genebody import open_genebody
 from ntop.datasets.h36m import open_h36m
 from ntop.datasets.rig import open_rig
 from ntop.datasets.synthetic.raw import open_raw as open_synthetic
+from ntop.datasets.video import open_video
 from ntop.datasets.zju_mocap import open_zju_mocap
 from ntop.errors import NtopError
 
@@ -22,6 +23,7 @@ ADAPTERS: dict[str, Callable[[Path, str, str, AdapterContext], RawCapture]] = {
     "genebody": open_genebody,
     "h36m": open_h36m,
     "rig": open_rig,
+    "video": open_video,
     "zju_mocap": open_zju_mocap,
 }
 

@@ -43,8 +43,8 @@ class DetectConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "keypoints") -> "DetectConfig":
         cfg = settings_from_dict(cls, d, where)
-        if cfg.backend not in ("provided", "onnx"):
-            raise NtopError(f"unknown backend {cfg.backend!r} (provided, onnx)", where, "backend")
+        if cfg.backend not in ("provided", "dataset", "onnx"):
+            raise NtopError(f"unknown backend {cfg.backend!r} (provided, dataset, onnx)", where, "backend")
         if not (0 <= cfg.outlier_rate <= 1 and 0 <= cfg.dropout_rate <= 1):
             raise NtopError("rates must lie in [0, 1]", where)
         if cfg.backend == "onnx":
@@ -81,6 +81,8 @@ def detect_keypoints(
 ) -> dict[str, Any]:
     if cfg.backend == "onnx":
         return _detect_onnx(capture_path, out, cfg, frames, masks)
+    if cfg.backend == "dataset":
+        return _from_dataset(capture_path, out, cfg)
     rng = np.random.default_rng(cfg.seed)
     with Capture(capture_path) as cap:
         if not cap.has_gt:
@@ -89,12 +91,27 @@ def detect_keypoints(
         seen = cap.gt(f"visibility/{cfg.joint_set}") > 0
         cameras, frame_index = cap.cameras, cap.frame_index
     noisy, conf, outlier = emulate_detector(uv, seen, cfg, rng)
-    lo = np.where(conf[..., None] > 0, noisy, np.inf).min(2)
-    hi = np.where(conf[..., None] > 0, noisy, -np.inf).max(2)
-    boxes = np.where(np.isfinite(lo).all(-1, keepdims=True), np.concatenate([lo, hi - lo], -1), 0.0)  # xywh
     params = {**asdict(cfg), "outlier_px": list(cfg.outlier_px)}
-    _write(out, cfg.joint_set, cameras, frame_index, noisy, conf, boxes, params, [capture_path], {"is_outlier": outlier})
+    _write(out, cfg.joint_set, cameras, frame_index, noisy, conf, _boxes(noisy, conf), params, [capture_path], {"is_outlier": outlier})
     return {"cameras": len(cameras), "frames": int(len(frame_index)), "outliers": int(outlier.sum()), "dropouts": int((seen & (conf == 0)).sum())}
+
+
+def _boxes(joints: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """``(C, T, 4)`` xywh around the detected joints (zeros where none was)."""
+    lo = np.where(conf[..., None] > 0, joints, np.inf).min(2)
+    hi = np.where(conf[..., None] > 0, joints, -np.inf).max(2)
+    return np.where(np.isfinite(lo).all(-1, keepdims=True), np.concatenate([lo, hi - lo], -1), 0.0)
+
+
+def _from_dataset(capture_path: str | Path, out: str | Path, cfg: DetectConfig) -> dict[str, Any]:
+    """The 2D keypoints an adapter brought along (``keypoints2d/<set>``, frames first), as they are."""
+    key = f"keypoints2d/{cfg.joint_set}"
+    with Capture(capture_path) as cap:
+        joints = np.moveaxis(require(cap.h5, f"{key}/joints")[()], 0, 1).astype(np.float64)  # (C, T, J, 2)
+        conf = np.moveaxis(require(cap.h5, f"{key}/confidence")[()], 0, 1).astype(np.float64)
+        cameras, frame_index = cap.cameras, cap.frame_index
+    _write(out, cfg.joint_set, cameras, frame_index, joints, conf, _boxes(joints, conf), {"backend": "dataset", "joint_set": cfg.joint_set}, [capture_path], {})
+    return {"cameras": len(cameras), "frames": int(len(frame_index)), "detected": int((conf > 0).any(-1).sum())}
 
 
 def _write(
@@ -122,12 +139,14 @@ def _write(
 
 
 def _mask_source(path: str | Path, cameras: list[Any]) -> tuple[Any, Any]:
-    """An open masks file (``segment``'s masks.h5) or a capture with ground-truth masks, and
+    """An open masks file (``segment``'s masks.h5) or a capture with masks (the dataset's or the ground truth), and
     ``mask(camera_index, t)``."""
     f = open_stage(path, ("masks", "capture"))
     if f.attrs["schema"] == "masks":
         for cam in cameras:
             require(f, f"masks/{cam.name}")
+        return f, lambda c, t: f[f"masks/{cameras[c].name}"][t] > 0
+    if "masks" in f:  # the dataset's own, per camera
         return f, lambda c, t: f[f"masks/{cameras[c].name}"][t] > 0
     require(f, "gt/masks")
     return f, lambda c, t: f["gt/masks"][c, t] > 0

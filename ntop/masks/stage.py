@@ -140,12 +140,10 @@ def _read_backgrounds(path: str | Path, cams: list[Camera]) -> dict[str, Backgro
 
 
 def _provided(cap: Capture) -> list[Any]:
-    """The dataset's own masks per camera ``(T, H, W)``: ``masks/<camera>`` from an adapter, else the ground truth."""
-    if "masks" in cap.h5:
-        return [require(cap.h5, f"masks/{c.name}") for c in cap.cameras]
-    if "gt/masks" in cap.h5:
-        return list(cap.h5["gt/masks"])
-    raise NtopError("method 'provided' but the capture has no masks", cap.path, "masks")
+    masks = cap.masks()
+    if masks is None:
+        raise NtopError("method 'provided' but the capture has no masks", cap.path, "masks")
+    return masks
 
 
 def _segment_frame(frame: np.ndarray, prior: np.ndarray, provided: np.ndarray | None, bg: Background | None, cfg: MasksConfig, bcfg: BgsubConfig) -> np.ndarray:

@@ -56,7 +56,10 @@ def _render_pair(field: CanonicalField, ds: NerfDataset, cam: str, t: int, sampl
 
 
 def heldout_metrics(field: CanonicalField, ds: NerfDataset, frames: list[int] | None = None, samples: int = 64) -> dict[str, float]:
-    """Mean held-out metrics over the held-out cameras at the given frames (default: the middle one)."""
+    """Mean held-out metrics over the held-out cameras at the given frames (default: the middle one);
+    nothing when no camera is held out (a monocular capture)."""
+    if not ds.heldout_cameras:
+        return {}
     frames = frames if frames is not None else [ds.num_frames // 2]
     rows = [image_metrics(*_render_pair(field, ds, cam, t, samples)) for cam in ds.heldout_cameras for t in frames]
     return {f"heldout_{k}": round(float(np.mean([r[k] for r in rows])), 3) for k in rows[0]}
@@ -66,7 +69,8 @@ def evaluate(dataset: str | Path, field: CanonicalField, out_json: str | Path, o
     ds = load_dataset(dataset)
     frames = list(range(0, ds.num_frames, frame_stride))
     per_image, tiles = [], []
-    for cam in ds.heldout_cameras:
+    cams = ds.heldout_cameras or ds.train_cameras  # one camera: how well it fits the view it learned from
+    for cam in cams:
         for i, t in enumerate(frames):
             pred, truth, mask = _render_pair(field, ds, cam, t, samples)
             m = image_metrics(pred, truth, mask)
@@ -77,7 +81,8 @@ def evaluate(dataset: str | Path, field: CanonicalField, out_json: str | Path, o
                     tiles.append(label((img * 255).astype(np.uint8).copy(), text))
     keys = [k for k in per_image[0] if k not in ("camera", "frame", "action")]
     summary = {k: float(np.mean([r[k] for r in per_image])) for k in keys}
-    report = {"subject": ds.subject, "heldout_cameras": ds.heldout_cameras, "frames": len(frames), "mean": summary, "images": per_image}
+    report = {"subject": ds.subject, "heldout_cameras": ds.heldout_cameras, "evaluated_cameras": cams, "on_training_cameras": not ds.heldout_cameras,
+              "frames": len(frames), "mean": summary, "images": per_image}  # fmt: skip
     with atomic_path(out_sheet) as tmp:
         cv2.imwrite(str(tmp), cv2.cvtColor(grid(tiles, cols=3), cv2.COLOR_RGB2BGR))
     write_json(out_json, report)
