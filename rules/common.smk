@@ -4,9 +4,22 @@ import os
 import re
 import zlib
 
+import yaml
 from snakemake.utils import validate
 
 
+def _replace_demo_subjects():
+    """Snakemake merges a --configfile into config/config.yaml key by key; a dataset config's subjects
+    (and splits) must replace the demo's, not join them."""
+    for path in workflow.overwrite_configfiles:
+        given = yaml.safe_load(open(path)) or {}
+        if "subjects" in given:
+            config["subjects"] = given["subjects"]
+        if "splits" in given.get("dataset", {}):
+            config["dataset"]["splits"] = given["dataset"]["splits"]
+
+
+_replace_demo_subjects()
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 
 SUBJECTS = list(config["subjects"])
@@ -64,8 +77,9 @@ def synthetic_params(wildcards):
 
 
 def ingest_params(wildcards):
-    """Frame range and format, plus the subject's adapter settings (camera file, field of view, ...)."""
+    """Frame range and format, plus the subject's adapter settings ({subject} and {action} filled in)."""
     adapter = config["subjects"][wildcards.subject].get("adapter", {})
+    adapter = {k: v.format(subject=wildcards.subject, action=wildcards.action) if isinstance(v, str) else v for k, v in adapter.items()}
     return json.dumps({**config["ingest"], "adapter": adapter}, sort_keys=True)
 
 

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from ntop.datasets.canonical import Capture
 from ntop.datasets.ingest import ingest
 from ntop.datasets.synthetic.capture import SyntheticConfig, generate
 from ntop.errors import NtopError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +300,93 @@ def test_genebody_adapter_names_the_missing_file_or_key(synthetic, body, tmp_pat
     with pytest.raises(NtopError, match=r"annots.npy: field 'cams/99'"):
         ingest("genebody", raw, "a", "all", tmp_path / "c.h5", tmp_path / "f.h5", context=AdapterContext({"cameras": ["99"], "smpl": "none"}, body))
     assert not (tmp_path / "c.h5").exists() and not (tmp_path / "f.h5").exists()
+
+
+def _video_tree(synthetic, tmp_path):
+    """One camera of the synthetic capture as a video, with OpenPose BODY_25 JSON per frame."""
+    from ntop.datasets.video import OPENPOSE_TO_COCO17
+
+    raw = tmp_path / "video"
+    (raw / "phone_openpose").mkdir(parents=True)
+    shutil.copy(synthetic / "raw" / "videos" / "cam00.avi", raw / "phone.mp4")
+    with Capture(synthetic / "capture.h5") as cap:
+        uv, vis, cam = cap.gt("joints2d/coco17")[0], cap.gt("visibility/coco17")[0], cap.cameras[0]
+    for t in range(len(uv)):
+        body25 = np.zeros((25, 3))
+        body25[OPENPOSE_TO_COCO17[25]] = np.c_[uv[t], vis[t] * 0.9]
+        (raw / "phone_openpose" / f"{t:012d}_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": body25.ravel().tolist()}]}))
+    return raw, cam, uv, vis
+
+
+def test_video_adapter_reads_one_camera_and_openpose_keypoints(synthetic, tmp_path):
+    from ntop.datasets.canonical import AdapterContext
+    from ntop.keypoints.detect import DetectConfig, detect_keypoints
+
+    raw, cam, uv, vis = _video_tree(synthetic, tmp_path)
+    K = [float(v) for v in cam.K]
+    ctx = AdapterContext({"intrinsics": K, "distortion": cam.dist.tolist(), "keypoints": str(raw / "phone_openpose")})
+    assert ingest("video", raw / "phone.mp4", "phone", "clip", tmp_path / "c.h5", tmp_path / "f.h5", context=ctx)["cameras"] == ["cam00"]
+    with Capture(tmp_path / "c.h5") as got:
+        c = got.cameras[0]
+        assert np.allclose(c.K, cam.K) and np.allclose(c.R[2], [0, 1, 0]) and np.allclose(-c.R.T @ c.t, [0, 0, 1.5])  # level, 1.5 m up
+    detect_keypoints(tmp_path / "c.h5", tmp_path / "k.h5", DetectConfig(backend="dataset"))
+    import h5py
+
+    with h5py.File(tmp_path / "k.h5") as f:
+        assert np.allclose(f["joints"][0][vis > 0], uv[vis > 0]) and np.allclose(f["confidence"][0], vis * 0.9)
+    fov = AdapterContext({"hfov_deg": 90})
+    ingest("video", raw / "phone.mp4", "phone", "clip", tmp_path / "c2.h5", tmp_path / "f2.h5", context=fov)
+    with Capture(tmp_path / "c2.h5") as got:
+        assert np.isclose(got.cameras[0].K[0], cam.width / 2) and np.isclose(got.cameras[0].K[2], cam.width / 2)
+    with pytest.raises(NtopError, match="has 3 JSON files, the video has 4 frames"):
+        (raw / "phone_openpose" / f"{3:012d}_keypoints.json").unlink()
+        ingest("video", raw / "phone.mp4", "phone", "clip", tmp_path / "c3.h5", tmp_path / "f3.h5", context=ctx)
+
+
+def _example_tree(name, synthetic, body, tmp_path):
+    """The example config's raw paths, filled with a tree in that dataset's layout; returns the config."""
+    cfg = yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text().replace("/data/", f"{tmp_path}/data/").replace("/models/", f"{tmp_path}/models/"))
+    for model in (cfg["body_model"]["path"], cfg.get("keypoints", {}).get("onnx", {}).get("model")):
+        if model:
+            Path(model).parent.mkdir(parents=True, exist_ok=True)
+            Path(model).write_bytes(b"")  # planning only needs the file to exist
+    build = {"h36m": lambda: _h36m_tree(synthetic, tmp_path / "t")[0] / "S1", "zju_mocap": lambda: _zju_tree(synthetic, body, tmp_path / "t")[0],
+             "genebody": lambda: _genebody_tree(synthetic, body, tmp_path / "t")[0], "rig": lambda: _rig_tree(synthetic, tmp_path / "t")[0],
+             "video": lambda: _video_tree(synthetic, tmp_path / "t")[0]}  # fmt: skip
+    (tmp_path / "t").mkdir()
+    tree = build[name]()
+    for subject, entry in cfg["subjects"].items():
+        for action in entry["actions"]:
+            dest = Path(entry["raw"].format(subject=subject, action=action))
+            if name == "video":
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(tree / "phone.mp4", dest)
+                shutil.copytree(tree / "phone_openpose", dest.parent / f"{subject}_openpose", dirs_exist_ok=True)
+            elif not dest.exists():
+                shutil.copytree(tree, dest)
+    if name == "h36m":
+        shutil.copy(tree.parent / "cameras.h5", Path(cfg["subjects"]["S1"]["adapter"]["cameras"]))
+    return cfg
+
+
+@pytest.mark.parametrize("name", ["h36m", "zju_mocap", "genebody", "rig", "video"])
+def test_example_config_ingests_and_plans_on_a_tree_in_the_real_layout(name, synthetic, body, tmp_path):
+    from ntop.datasets.canonical import AdapterContext
+
+    cfg = _example_tree(name, synthetic, body, tmp_path)
+    subject, entry = next(iter(cfg["subjects"].items()))
+    action = next(a for a in entry["actions"] if a != "Directions_1")  # the H3.6M tree holds Walking 1
+    settings = {k: v.format(subject=subject, action=action) if isinstance(v, str) else v for k, v in entry.get("adapter", {}).items()}
+    ingest(entry["source"], entry["raw"].format(subject=subject, action=action), subject, action, tmp_path / "c.h5", tmp_path / "f.h5",
+           context=AdapterContext(settings, body))  # fmt: skip
+    wd = tmp_path / "wf"
+    wd.mkdir()
+    for part in ("Snakefile", "rules", "workflow", "config", "envs"):
+        (shutil.copytree if (ROOT / part).is_dir() else shutil.copy)(ROOT / part, wd / part)
+    (wd / "mine.yaml").write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "mine.yaml"], cwd=wd, capture_output=True, text=True, timeout=300)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    for rule in ("ingest", "segment", "train_nerf", "render", "annotate", "assemble_dataset", "qa_labels"):
+        assert rule in out, rule
+    assert "demo" not in out  # the dataset config's subjects replace the demo's
