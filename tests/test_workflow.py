@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -77,3 +78,62 @@ def test_invalid_config_is_rejected_by_the_schema(workdir):
     (workdir / "bad.yaml").write_text(yaml.safe_dump(cfg))
     r = _snakemake(workdir, "-n", "--configfile", "bad.yaml")
     assert r.returncode != 0 and "num_cameras" in r.stderr + r.stdout
+
+
+def _merge(base, extra):
+    for k, v in extra.items():
+        base[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return base
+
+
+def test_monocular_video_runs_end_to_end(tmp_path, body):
+    """config/video.yaml on one static camera of a synthetic capture: OpenPose JSON -> monocular fit ->
+    masks -> NeRF -> top-view renders and labels that pass the label checks."""
+    from ntop.datasets.canonical import Capture
+    from ntop.datasets.ingest import ingest
+    from ntop.datasets.synthetic.capture import SyntheticConfig, generate
+    from ntop.datasets.video import OPENPOSE_TO_COCO17
+
+    generate(body, "mono", "walk", SyntheticConfig(num_frames=8, num_cameras=1, width=96, height=96, seed=3), tmp_path / "raw")
+    ingest("synthetic", tmp_path / "raw", "mono", "clip", tmp_path / "truth.h5", tmp_path / "truth_frames.h5")
+    data = tmp_path / "data" / "video"
+    (data / "mono_openpose").mkdir(parents=True)
+    shutil.copy(tmp_path / "raw" / "videos" / "cam00.avi", data / "mono.mp4")
+    with Capture(tmp_path / "truth.h5") as cap:
+        cam, uv, vis = cap.cameras[0], cap.gt("joints2d/coco17")[0], cap.gt("visibility/coco17")[0]
+    noisy = uv + np.random.default_rng(0).normal(0, 1.0, uv.shape)  # a good detector's pixel noise
+    for t in range(len(uv)):
+        body25 = np.zeros((25, 3))
+        body25[OPENPOSE_TO_COCO17[25]] = np.c_[noisy[t], vis[t] * 0.9]
+        (data / "mono_openpose" / f"{t:012d}_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": body25.ravel().tolist()}]}))
+    centre = -cam.R.T @ cam.t
+    wd = tmp_path / "wf"
+    wd.mkdir()
+    for name in ("Snakefile", "rules", "workflow", "config", "envs"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, wd / name)
+    cfg = yaml.safe_load((ROOT / "config" / "video.yaml").read_text().replace("/data/", f"{tmp_path}/data/"))
+    cfg["subjects"]["mono"] = cfg["subjects"].pop("phone")
+    _merge(cfg, {
+        "body_model": {"kind": "procedural", "path": None},
+        "subjects": {"mono": {"adapter": {"intrinsics": cam.K.tolist(), "distortion": cam.dist.tolist(), "camera_height_m": float(centre[2]),
+                                          "pitch_deg": float(np.degrees(np.arcsin(-cam.R[2, 2]))), "hfov_deg": None}}},
+        "dataset": {"splits": {"train": ["mono"]}},
+        "fit": {"iterations": 150},
+        "nerf": {"volume_resolution": 16, "eval": {"frame_stride": 4, "samples": 32},
+                 "train": {"iterations": 20, "rays": 256, "samples": 32, "checkpoint_every": 10, "eval_every": 20,
+                           "field": {"levels": 6, "log2_table_size": 12, "max_resolution": 64, "width": 32}}},
+        "views": {"size": 64, "frame_stride": 2},
+        "render": {"samples": 32},
+        "qa": {"strict": False},
+    })  # fmt: skip
+    del cfg["subjects"]["mono"]["adapter"]["hfov_deg"]
+    (wd / "mine.yaml").write_text(yaml.safe_dump(cfg))
+    r = _snakemake(wd, "--cores", "2", "--configfile", "mine.yaml")
+    assert r.returncode == 0, r.stderr[-3000:]
+    labels = json.loads((wd / "results" / "qa" / "labels" / "mono" / "clip.json").read_text())
+    for check in ("keypoints_vs_cv2_fisheye", "visibility_vs_raycast", "cocoeval_self_ap"):
+        assert labels["checks"][check]["passed"], (check, labels["checks"][check])
+    nerf = json.loads((wd / "results" / "nerf" / "mono" / "eval.json").read_text())
+    assert nerf["on_training_cameras"] and nerf["evaluated_cameras"] == ["cam00"]
+    manifest = json.loads((wd / "results" / "dataset" / "manifest.json").read_text())
+    assert manifest["counts"]["train"]["images"] == 4 * 9  # frames / view stride x NToP's nine cameras

@@ -164,35 +164,36 @@ def segment(
         raise NtopError("method bgsub needs the subject's background file (rule background)", field="masks.method")
     bcfg = cfg.bgsub_config()
     cv2.setNumThreads(1)  # parallel over frames instead
-    with Capture(capture_path, frames_path) as cap:
+    inputs = [capture_path, frames_path] + [p for p in (smpl, cameras_path, background) if p]
+    kept: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # the preview's frames only: one camera in memory at a time
+    fractions, agree = [], []
+    with Capture(capture_path, frames_path) as cap, create_stage(out, MASKS_SCHEMA, 1, params=asdict(cfg), inputs=inputs, units="pixels") as f:
         cams = _rig(cap, cameras_path)
         verts = _bodies(body, cap, smpl)
         bgs = _read_backgrounds(background, cams) if cfg.uses_background else {}
         provided = _provided(cap) if "provided" in cfg.method else None
         T = len(cap.frame_index)
-        results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        picks = sorted({0, T // 2, T - 1})
+        f.attrs.update(subject=cap.subject, action=cap.action, method=",".join(cfg.method))
+        f.create_dataset("frame_index", data=cap.frame_index)
+        write_cameras(f.create_group("cameras"), cams)
         with ThreadPoolExecutor(max(1, threads)) as pool:
             for c, cam in enumerate(cams):
                 priors = silhouettes(body, verts, cam)
                 given = provided[c][()] > 0 if provided is not None else [None] * T
                 work = lambda t: _segment_frame(cap.frame(c, t), priors[t], given[t], bgs.get(cam.name), cfg, bcfg)  # noqa: E731, B023
-                results[cam.name] = (np.stack(list(pool.map(work, range(T)))), priors)
-        sheet = _preview(cap, cams, results, bgs) if preview is not None else None
-        frame_index, action, subject = cap.frame_index, cap.action, cap.subject
-    inputs = [capture_path, frames_path] + [p for p in (smpl, cameras_path, background) if p]
-    with create_stage(out, MASKS_SCHEMA, 1, params=asdict(cfg), inputs=inputs, units="pixels") as f:
-        f.attrs.update(subject=subject, action=action, method=",".join(cfg.method))
-        f.create_dataset("frame_index", data=frame_index)
-        write_cameras(f.create_group("cameras"), cams)
-        for name, (masks, priors) in results.items():
-            for key, data in (("masks", masks), ("prior", priors)):
-                ds = f.create_dataset(f"{key}/{name}", data=data.astype(np.uint8), chunks=(1,) + data.shape[1:], compression="gzip", compression_opts=4)
-                ds.attrs["meaning"] = "1 where the person is" if key == "masks" else "1 where the projected SMPL body is"
+                masks = np.stack(list(pool.map(work, range(T))))
+                for key, data in (("masks", masks), ("prior", priors)):
+                    ds = f.create_dataset(f"{key}/{cam.name}", data=data.astype(np.uint8), chunks=(1,) + data.shape[1:], compression="gzip", compression_opts=4)
+                    ds.attrs["meaning"] = "1 where the person is" if key == "masks" else "1 where the projected SMPL body is"
+                kept[cam.name] = (masks[picks], priors[picks])
+                fractions.append(masks.mean())
+                agree.append(frame_ious(masks, priors))
+        sheet = _preview(cap, cams, picks, kept, bgs) if preview is not None else None
     if sheet is not None and preview is not None:
         with atomic_path(preview) as tmp:
             cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    agree = [frame_ious(m, p) for m, p in results.values()]
-    return {"cameras": len(cams), "frames": T, "method": cfg.method, "foreground_fraction": float(np.mean([m.mean() for m, _ in results.values()])),
+    return {"cameras": len(cams), "frames": T, "method": cfg.method, "foreground_fraction": float(np.mean(fractions)),
             "iou_with_smpl": float(np.mean(np.concatenate(agree)))}  # fmt: skip
 
 
@@ -202,21 +203,19 @@ def frame_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
-def _preview(cap: Capture, cams: list[Camera], results: dict[str, tuple[np.ndarray, np.ndarray]], bgs: dict[str, Background]) -> np.ndarray:
-    """Per camera: its background (when modelled) and the first, middle and last frames with the mask
-    tinted and outlined (yellow) and the SMPL prior outlined (red)."""
-    T = len(cap.frame_index)
-    picks = sorted({0, T // 2, T - 1})
+def _preview(cap: Capture, cams: list[Camera], picks: list[int], kept: dict[str, tuple[np.ndarray, np.ndarray]], bgs: dict[str, Background]) -> np.ndarray:
+    """Per camera: its background (when modelled) and the ``picks`` frames (first, middle, last) with the
+    mask tinted and outlined (yellow) and the SMPL prior outlined (red); ``kept`` holds those frames' masks."""
     tiles = []
     for c, cam in enumerate(cams):
-        masks, priors = results[cam.name]
+        masks, priors = kept[cam.name]
         if cam.name in bgs:
             tiles.append(label(bgs[cam.name].image.copy(), f"{cam.name} background"))
-        for t in picks:
+        for k, t in enumerate(picks):
             img = cap.frame(c, t)
-            img = np.where(masks[t][..., None], (0.6 * img + 0.4 * np.array([0, 200, 80])).astype(np.uint8), img)
-            draw_mask_outline(img, priors[t], (230, 40, 40))
-            draw_mask_outline(img, masks[t])
+            img = np.where(masks[k][..., None], (0.6 * img + 0.4 * np.array([0, 200, 80])).astype(np.uint8), img)
+            draw_mask_outline(img, priors[k], (230, 40, 40))
+            draw_mask_outline(img, masks[k])
             tiles.append(label(img, f"{cam.name} frame {int(cap.frame_index[t])}"))
     return grid(tiles, len(picks) + (1 if bgs else 0))
 
