@@ -199,12 +199,17 @@ def nerf_training_captures(wildcards):
     }
 
 
+def subject_masks(subject):
+    """The masks settings overlaid with the subject's own (a mixed dataset: provided masks for some, bgsub for others)."""
+    return {**config["masks"], **config["subjects"][subject].get("masks", {})}
+
+
 def masks_params(wildcards):
-    return json.dumps(config["masks"], sort_keys=True)
+    return json.dumps(subject_masks(wildcards.subject), sort_keys=True)
 
 
-def uses_background():
-    return "bgsub" in config["masks"].get("method", ["bgsub", "smpl_refine"])
+def uses_background(subject):
+    return "bgsub" in subject_masks(subject).get("method", ["bgsub", "smpl_refine"])
 
 
 def background_inputs(wildcards):
@@ -217,7 +222,7 @@ def background_inputs(wildcards):
 
 
 def segment_inputs(wildcards):
-    return {"background": results("masks", wildcards.subject, "background.h5")} if uses_background() else {}
+    return {"background": results("masks", wildcards.subject, "background.h5")} if uses_background(wildcards.subject) else {}
 
 
 def nerf_prepare_params(wildcards):
