@@ -52,6 +52,7 @@ class RenderOutput:
     depth: torch.Tensor  # (R,) expected distance along the ray where alpha > 0, else 0
     offset_sq: torch.Tensor  # scalar: mean squared residual offset (a regulariser)
     outside: torch.Tensor  # scalar: mean opacity of samples outside the SMPL surface (a prior)
+    inside: torch.Tensor  # scalar: mean transparency of samples inside it (a prior for parts no camera saw)
 
 
 def ray_box(origins: torch.Tensor, dirs: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -109,8 +110,9 @@ def render_rays(
     bg = background.expand(R, 3)
     offset_sq = (off**2).sum(-1).mean() if len(off) else origins.new_zeros(())
     outside = ((1 - torch.exp(-s)) * (dist > 0)).mean() if len(s) else origins.new_zeros(())
+    inside = (torch.exp(-s) * (dist < 0)).mean() if len(s) else origins.new_zeros(())
     depth = torch.where(acc > 1e-4, dep / acc.clamp(min=1e-4), torch.zeros_like(dep))
-    return RenderOutput(col + (1 - acc[:, None]) * bg, acc, depth, offset_sq, outside)
+    return RenderOutput(col + (1 - acc[:, None]) * bg, acc, depth, offset_sq, outside, inside)
 
 
 @torch.no_grad()

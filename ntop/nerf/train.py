@@ -47,6 +47,7 @@ class TrainConfig:
     ssim_weight: float = 0.2
     offset_weight: float = 10.0
     outside_weight: float = 0.05  # prior: no opacity outside the SMPL surface unless the images demand it
+    inside_weight: float = 0.0  # prior: opacity inside it, where no camera looked (one camera: set it, e.g. 0.05)
     residual_start: int = 1000
     residual_full: int = 2500
     checkpoint_every: int = 500
@@ -282,7 +283,7 @@ def train(
                 out = render_rays(field, posed, batch["origins"], batch["dirs"], batch["frame"], bg, cfg.samples, perturb=True)
             rgb = out.rgb.float()
             loss_rgb = F.mse_loss(rgb, target)
-            loss = loss_rgb + cfg.mask_weight * F.mse_loss(out.alpha.float(), batch["mask"]) + cfg.offset_weight * out.offset_sq.float() + cfg.outside_weight * out.outside.float()
+            loss = loss_rgb + cfg.mask_weight * F.mse_loss(out.alpha.float(), batch["mask"]) + cfg.offset_weight * out.offset_sq.float() + cfg.outside_weight * out.outside.float() + cfg.inside_weight * out.inside.float()
             if patch is not None:
                 P, n = cfg.patch_size, cfg.patches * cfg.patch_size**2
                 to_img = lambda x: x[-n:].reshape(cfg.patches, P, P, 3).permute(0, 3, 1, 2)  # noqa: E731
