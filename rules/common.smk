@@ -12,7 +12,8 @@ def _replace_demo_subjects():
     """Snakemake merges a --configfile into config/config.yaml key by key; a dataset config's subjects
     (and splits) must replace the demo's, not join them."""
     for path in workflow.overwrite_configfiles:
-        given = yaml.safe_load(open(path)) or {}
+        with open(path) as f:
+            given = yaml.safe_load(f) or {}
         if "subjects" in given:
             config["subjects"] = given["subjects"]
         if "splits" in given.get("dataset", {}):
