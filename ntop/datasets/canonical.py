@@ -17,7 +17,7 @@ from ntop.cameras import Camera, CameraError
 from ntop.errors import NtopError
 from ntop.io import FrameStore, create_stage, encode_image, open_stage, read_cameras, require, write_cameras
 
-__all__ = ["CAPTURE_SCHEMA", "FRAMES_SCHEMA", "AdapterContext", "RawCapture", "load_npy_dict", "pinhole_camera", "write_capture", "Capture"]
+__all__ = ["CAPTURE_SCHEMA", "FRAMES_SCHEMA", "AdapterContext", "RawCapture", "as_array", "load_npy_dict", "pinhole_camera", "write_capture", "Capture"]
 
 CAPTURE_SCHEMA = "capture"
 FRAMES_SCHEMA = "frames"
@@ -32,6 +32,16 @@ def pinhole_camera(name: str, K: np.ndarray, dist: np.ndarray, R: np.ndarray, t:
         return Camera("pinhole", [K[0, 0], K[1, 1], K[0, 2], K[1, 2]], int(width), int(height), dist, R, t, name=name)
     except CameraError as e:
         raise NtopError(str(e), source) from None
+
+
+def as_array(value: Any, shape: tuple[int, ...], path: str | Path, field: str) -> np.ndarray:
+    """A dataset's numbers as float64 of ``shape``; missing or misshapen ones name the file and field."""
+    try:
+        if value is None:
+            raise ValueError
+        return np.asarray(value, dtype=np.float64).reshape(shape)
+    except (ValueError, TypeError):
+        raise NtopError(f"missing or not of shape {shape}", path, field) from None
 
 
 def load_npy_dict(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:

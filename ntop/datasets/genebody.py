@@ -20,20 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from ntop.body.convert import from_smplx_joints
-from ntop.datasets.canonical import AdapterContext, RawCapture, load_npy_dict, pinhole_camera
+from ntop.datasets.canonical import AdapterContext, RawCapture, as_array, load_npy_dict, pinhole_camera
 from ntop.errors import NtopError
 from ntop.io import read_image, read_image_files
 
 __all__ = ["open_genebody"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def _matrix(entry: dict, key: str, shape: tuple[int, ...], path: Path, view: str) -> np.ndarray:
-    try:
-        return np.asarray(entry[key], dtype=np.float64).reshape(shape)
-    except (KeyError, ValueError, TypeError):
-        raise NtopError(f"missing or not of shape {shape}", path, f"cams/{view}/{key}") from None
 
 
 def _smpl(root: Path, stems: list[str], settings: dict, context: AdapterContext) -> tuple[dict[str, np.ndarray], dict[str, float]]:
@@ -76,9 +69,10 @@ def open_genebody(raw_dir: str | Path, subject: str, action: str, context: Adapt
     cams = []
     for v in views:
         h, w = read_image(root / "image" / v / f"{stems[0]}{suffix}").shape[:2]
-        w2c = np.linalg.inv(_matrix(cams_d[v], "c2w", (4, 4), annots_path, v))
-        D = _matrix(cams_d[v], "D", (-1,), annots_path, v) if "D" in cams_d[v] else np.zeros(5)
-        cams.append(pinhole_camera(v, _matrix(cams_d[v], "K", (3, 3), annots_path, v), D, w2c[:3, :3], w2c[:3, 3], w, h, annots_path))
+        entry = cams_d[v]
+        w2c = np.linalg.inv(as_array(entry.get("c2w"), (4, 4), annots_path, f"cams/{v}/c2w"))
+        D = as_array(entry["D"], (-1,), annots_path, f"cams/{v}/D") if "D" in entry else np.zeros(5)
+        cams.append(pinhole_camera(v, as_array(entry.get("K"), (3, 3), annots_path, f"cams/{v}/K"), D, w2c[:3, :3], w2c[:3, 3], w, h, annots_path))
     annotations, notes = _smpl(root, stems, settings, context) if settings.get("smpl", "convert") == "convert" else ({}, {})
 
     def read(camera: int, indices: np.ndarray):  # noqa: ANN202 - a generator of (index, rgb)

@@ -88,8 +88,13 @@ def _read_cameras(path: Path, number: int) -> list[dict[str, Any]]:
     return out
 
 
+def _stems(action: str) -> list[str]:
+    """File names an ``action`` wildcard may stand for: itself, and with its underscores as spaces."""
+    return list(dict.fromkeys((action, action.replace("_", " "))))
+
+
 def _video(raw_dir: Path, action: str, camera: str) -> Path:
-    for stem in dict.fromkeys((action, action.replace("_", " "))):
+    for stem in _stems(action):
         p = raw_dir / "Videos" / f"{stem}.{camera}.mp4"
         if p.is_file():
             return p
@@ -97,7 +102,7 @@ def _video(raw_dir: Path, action: str, camera: str) -> Path:
 
 
 def _poses(raw_dir: Path, action: str) -> np.ndarray | None:
-    for stem in dict.fromkeys((action, action.replace("_", " "))):
+    for stem in _stems(action):
         p = raw_dir / "MyPoseFeatures" / "D3_Positions" / f"{stem}.cdf"
         if p.is_file():
             import cdflib

@@ -22,7 +22,7 @@ import numpy as np
 
 from ntop.datasets.canonical import AdapterContext, RawCapture, pinhole_camera
 from ntop.errors import NtopError
-from ntop.io import count_frames, read_frames
+from ntop.io import count_frames, read_frames, video_fps
 
 __all__ = ["open_rig", "read_rig_cameras", "VIDEO_SUFFIXES"]
 
@@ -113,11 +113,7 @@ def open_rig(raw_dir: str | Path, subject: str, action: str, context: AdapterCon
     for e, p in zip(entries, paths):
         _, first = next(iter(read_frames(p, [0])))
         cams.append(pinhole_camera(e["name"], e["K"], e["dist"], e["R"], e["T"], first.shape[1], first.shape[0], raw_dir))
-    fps = 25.0
-    if paths[0].is_file():
-        cap = cv2.VideoCapture(str(paths[0]))
-        fps = float(cap.get(cv2.CAP_PROP_FPS)) or 25.0
-        cap.release()
+    fps = video_fps(paths[0])
 
     def read(camera: int, indices: np.ndarray):  # noqa: ANN202 - a generator of (index, rgb)
         return read_frames(paths[camera], indices)

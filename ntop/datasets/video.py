@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ntop.datasets.canonical import AdapterContext, RawCapture, pinhole_camera
 from ntop.errors import NtopError
-from ntop.io import count_frames, read_frames
+from ntop.io import count_frames, read_frames, video_fps
 
 __all__ = ["open_video", "read_openpose", "level_camera_pose"]
 
@@ -79,11 +78,6 @@ def open_video(raw_path: str | Path, subject: str, action: str, context: Adapter
         cx, cy = w / 2, h / 2
     R, t = level_camera_pose(float(settings.get("camera_height_m", 1.5)), float(settings.get("pitch_deg", 0.0)))
     cam = pinhole_camera("cam00", np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]]), settings.get("distortion", []), R, t, w, h, raw_path)
-    fps = 25.0
-    if raw_path.is_file():
-        cap = cv2.VideoCapture(str(raw_path))
-        fps = float(cap.get(cv2.CAP_PROP_FPS)) or 25.0
-        cap.release()
     annotations = {}
     if settings.get("keypoints"):
         uv, conf = read_openpose(Path(settings["keypoints"]), count)
@@ -92,5 +86,5 @@ def open_video(raw_path: str | Path, subject: str, action: str, context: Adapter
     def read(camera: int, indices: np.ndarray):  # noqa: ANN202 - a generator of (index, rgb)
         return read_frames(raw_path, indices)
 
-    return RawCapture(subject=subject, action=action, source="video", fps=float(settings.get("fps", fps)), num_frames=count, cameras=[cam], read=read,
+    return RawCapture(subject=subject, action=action, source="video", fps=float(settings.get("fps", video_fps(raw_path))), num_frames=count, cameras=[cam], read=read,
                       inputs=[str(raw_path)], annotations=annotations)  # fmt: skip

@@ -23,7 +23,7 @@ import numpy as np
 
 from ntop.body.convert import from_rh_th
 from ntop.cameras import Camera
-from ntop.datasets.canonical import AdapterContext, RawCapture, load_npy_dict, pinhole_camera
+from ntop.datasets.canonical import AdapterContext, RawCapture, as_array, load_npy_dict, pinhole_camera
 from ntop.errors import NtopError
 from ntop.io import read_image, read_image_files
 
@@ -37,13 +37,6 @@ def camera_name(folder: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", folder).strip("_")
 
 
-def _array(d: dict[str, Any], key: str, shape: tuple[int, ...], path: Path) -> np.ndarray:
-    try:
-        return np.asarray(d[key], dtype=np.float64).reshape(shape)
-    except (KeyError, ValueError):
-        raise NtopError(f"missing or not of shape {shape}", path, key) from None
-
-
 def _cameras(annots: dict[str, Any], frame0: list[str], root: Path, keep: list[int]) -> list[Camera]:
     path = root / "annots.npy"
     cams = annots["cams"]
@@ -53,7 +46,7 @@ def _cameras(annots: dict[str, Any], frame0: list[str], root: Path, keep: list[i
     out = []
     for c in keep:
         h, w = read_image(root / frame0[c]).shape[:2]
-        K, D, R, T = (_array({k: cams[k][c]}, k, shape, path) for k, shape in (("K", (3, 3)), ("D", (-1,)), ("R", (3, 3)), ("T", (3,))))
+        K, D, R, T = (as_array(cams[k][c], shape, path, f"cams/{k}") for k, shape in (("K", (3, 3)), ("D", (-1,)), ("R", (3, 3)), ("T", (3,))))
         out.append(pinhole_camera(camera_name(Path(frame0[c]).parent.as_posix()), K, D, R, T / 1000.0, w, h, path))
     return out
 
@@ -63,7 +56,7 @@ def _smpl(root: Path, params_dir: str, numbers: list[int], context: AdapterConte
     for n in numbers:
         path = root / params_dir / f"{n}.npy"
         d = load_npy_dict(path, ("Rh", "Th", "poses", "shapes"))
-        rows.append([_array(d, "Rh", (3,), path), _array(d, "Th", (3,), path), _array(d, "poses", (72,), path), _array(d, "shapes", (10,), path)])
+        rows.append([as_array(d[k], shape, path, k) for k, shape in (("Rh", (3,)), ("Th", (3,)), ("poses", (72,)), ("shapes", (10,)))])
     Rh, Th, poses, shapes = (np.stack(col) for col in zip(*rows))
     smpl = from_rh_th(context.require_body("zju_mocap"), Rh, Th, poses, shapes.mean(0))
     return {f"smpl/{k}": v for k, v in smpl.items()}

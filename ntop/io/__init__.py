@@ -10,6 +10,7 @@ from ntop.io.frames import (
     read_image_files,
     read_image_folder,
     read_video,
+    video_fps,
     write_image_folder,
     write_video,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "read_image_folder",
     "read_provenance",
     "read_video",
+    "video_fps",
     "require",
     "write_cameras",
     "write_image_folder",

@@ -20,6 +20,7 @@ from ntop.errors import NtopError
 __all__ = [
     "IMAGE_SUFFIXES",
     "read_video",
+    "video_fps",
     "write_video",
     "read_image",
     "read_image_files",
@@ -45,6 +46,16 @@ def count_frames(path: str | os.PathLike) -> int:
     if path.is_dir():
         return len(_image_files(path))
     return sum(1 for _ in read_video(path))
+
+
+def video_fps(path: str | os.PathLike, default: float = 25.0) -> float:
+    """The frame rate a video file declares (``default`` for image folders or when it declares none)."""
+    if not Path(path).is_file():
+        return default
+    cap = cv2.VideoCapture(str(path))
+    fps = float(cap.get(cv2.CAP_PROP_FPS))
+    cap.release()
+    return fps or default
 
 
 def read_video(path: str | os.PathLike, indices: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
