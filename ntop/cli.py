@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ntop.errors import NtopError
+from ntop.errors import NtopError, WriteError, quiet_failed_writes
 
 __all__ = ["main"]
 
@@ -228,7 +229,7 @@ def _cmd_annotate(a: argparse.Namespace) -> None:
     p = _params(a.params)
     codes = tuple(p.get("codes", [0, 1, 1]))
     licence = p.get("licence", {"name": "see the source capture's licence", "url": ""})
-    print(json.dumps(annotate(a.views, a.render, _body(a.body_model), a.out, codes, licence, p.get("bbox_margin", 0.05))))
+    print(json.dumps(annotate(a.views, a.render, _body(a.body_model), a.out, codes, licence, p.get("bbox_margin", 0.05), a.body_model)))
 
 
 def _cmd_qa_fit(a: argparse.Namespace) -> None:
@@ -247,6 +248,14 @@ def _cmd_qa_labels(a: argparse.Namespace) -> None:
     _qa_verdict(report, a, "label", report["checks"])
 
 
+def _cmd_provenance(a: argparse.Namespace) -> None:
+    """Print where a file came from: stages, parameters, code version, raw inputs."""
+    from ntop.provenance import explain, format_tree
+
+    tree = explain(a.path)
+    print(json.dumps(tree, indent=1) if a.json else "\n".join(format_tree(tree, full=a.full)))
+
+
 def _cmd_assemble(a: argparse.Namespace) -> None:
     """Merge every subject/action into the dataset folder (splits, card, manifest)."""
     from ntop.assemble import assemble
@@ -255,7 +264,7 @@ def _cmd_assemble(a: argparse.Namespace) -> None:
     items = [dict(zip(("subject", "action", "render", "labels"), spec.split(",", 3))) for spec in a.item]
     if any(len(it) != 4 for it in items):
         raise NtopError("--item takes subject,action,render_dir,labels_dir")
-    print(json.dumps(assemble(items, p.get("splits", {}), a.out, p.get("images", "copy"), p.get("title", "ntop dataset"))))
+    print(json.dumps(assemble(items, p.get("splits", {}), a.out, p.get("images", "copy"), p.get("title", "ntop dataset"), p.get("config"))))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -393,6 +402,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="{}", help="splits, images (copy|link), title as JSON")
     p.add_argument("--out", required=True, type=Path)
 
+    p = add("provenance", _cmd_provenance)
+    p.add_argument("path", type=Path, help="a stage output, an assembled dataset, or a file inside one")
+    p.add_argument("--full", action="store_true", help="print parameters in full")
+    p.add_argument("--json", action="store_true", help="the lineage as nested JSON")
+
     qa = sub.add_parser("qa", help="measure stages against ground truth").add_subparsers(dest="qa_command", required=True)
 
     def add_qa(name: str, fn: Callable[[argparse.Namespace], None]) -> argparse.ArgumentParser:
@@ -430,10 +444,18 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     t0 = time.perf_counter()
+    quiet_failed_writes()
     try:
         args.fn(args)
     except NtopError as e:
         print(f"ntop {args.label}: error: {e}", file=sys.stderr)
+        if isinstance(e, WriteError):  # HDF5 crashes in its own teardown after a failed write
+            sys.stderr.flush()
+            os._exit(2)
+        return 2
+    except OSError as e:  # unwritable folder, disk full, vanished file: the system's words, with the path
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"ntop {args.label}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"ntop {args.label}: interrupted; no output was written", file=sys.stderr)

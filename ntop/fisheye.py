@@ -20,7 +20,7 @@ import torch
 
 from ntop.body import BodyModel
 from ntop.errors import NtopError
-from ntop.io import create_stage
+from ntop.io import create_stage, write_image
 from ntop.nerf.render import posed_frames, render_views
 from ntop.nerf.train import load_model
 from ntop.settings import resolve_device, settings_from_dict
@@ -89,9 +89,7 @@ class Backgrounds:
 def _write_image(path: Path, rgb: np.ndarray, cfg: RenderConfig) -> None:
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality] if cfg.image_format == "jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
-    bgr = cv2.cvtColor(np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
-    if not cv2.imwrite(str(tmp), bgr, params):
-        raise NtopError("cannot write image", path)
+    write_image(tmp, np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8) if rgb.ndim == 3 else rgb, params)
     os.replace(tmp, path)
 
 

@@ -9,6 +9,7 @@ rule annotate:
     output:
         directory(results("labels", "{subject}", "{action}")),
     params:
+        code=code_digest("ntop.annotate.stage"),
         spec=annotate_params,
     threads: 1
     log:

@@ -7,6 +7,7 @@ rule assemble_dataset:
     output:
         directory(results("dataset")),
     params:
+        code=code_digest("ntop.assemble"),
         spec=assemble_params,
         parts=assemble_args,
     log:

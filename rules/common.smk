@@ -2,10 +2,21 @@
 import json
 import os
 import re
+import sys
 import zlib
 
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+try:
+    from ntop.provenance import code_digest
+except ImportError:  # snakemake runs outside ntop's environment (--sdm conda): use the checkout's copy
+    sys.path.insert(0, workflow.basedir)
+    from ntop.provenance import code_digest
+
+# Each rule passes code_digest(<its stage module>) as a parameter: Snakemake tracks a rule's own
+# code but not the ntop modules its command imports, and an edit there must rerun the stage.
 
 
 def _replace_demo_subjects():
@@ -20,8 +31,22 @@ def _replace_demo_subjects():
             config["dataset"]["splits"] = given["dataset"]["splits"]
 
 
+def _check_config():
+    """The first schema violation as one line naming the field (snakemake's validate prints the whole schema)."""
+    import jsonschema
+
+    with open(os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")) as f:
+        schema = yaml.safe_load(f)
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is not None:
+        field = ".".join(map(str, error.absolute_path)) or "(top level)"
+        files = ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml"
+        raise WorkflowError(f"config ({files}): field {field!r}: {error.message}")
+
+
 _replace_demo_subjects()
-validate(config, schema="../workflow/schemas/config.schema.yaml")
+_check_config()
+validate(config, schema="../workflow/schemas/config.schema.yaml")  # fills in the schema's defaults
 
 SUBJECTS = list(config["subjects"])
 
@@ -283,7 +308,8 @@ def assemble_args(wildcards, input):
 
 def assemble_params(wildcards):
     d = config["dataset"]
-    return json.dumps({"splits": d["splits"], "images": d.get("images", "copy"), "title": d.get("title", "ntop dataset")}, sort_keys=True)
+    spec = {"splits": d["splits"], "images": d.get("images", "copy"), "title": d.get("title", "ntop dataset")}
+    return json.dumps({**spec, "config": config}, sort_keys=True)  # the whole config goes into provenance.json
 
 
 def ground_truth_pairs_pattern(pattern):

@@ -9,6 +9,7 @@ rule fit_smpl:
         smpl=results("fit", "{subject}", "smpl.h5"),
         easymocap=directory(results("fit", "{subject}", "easymocap")),
     params:
+        code=code_digest("ntop.fit.stage"),
         spec=fit_params,
         args=fit_args,
     threads: 2

@@ -4,6 +4,8 @@
 rule build_body_model:
     output:
         "resources/body_model/procedural_smpl.npz",
+    params:
+        code=code_digest("ntop.body.procedural"),
     log:
         logs("build_body_model.log"),
     benchmark:
@@ -20,6 +22,7 @@ rule synthesize_capture:
     output:
         directory("resources/synthetic/{subject}/{action}"),
     params:
+        code=code_digest("ntop.datasets.synthetic.capture"),
         spec=synthetic_params,
     threads: 1
     log:
@@ -41,6 +44,7 @@ rule ingest:
         capture=results("ingest", "{subject}", "{action}", "capture.h5"),
         frames=results("ingest", "{subject}", "{action}", "frames.h5"),
     params:
+        code=code_digest("ntop.datasets.ingest"),
         source=subject_source,
         spec=ingest_params,
     log:

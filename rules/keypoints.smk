@@ -8,6 +8,7 @@ rule detect_keypoints:
     output:
         results("keypoints", "{subject}", "{action}", "keypoints2d.h5"),
     params:
+        code=code_digest("ntop.keypoints.detect"),
         spec=keypoints_params,
         masks=keypoint_masks_arg,
     threads: 1
@@ -31,6 +32,7 @@ rule calibrate:
     output:
         results("calibration", "{subject}", "calibration.h5"),
     params:
+        code=code_digest("ntop.keypoints.calibrate"),
         spec=calibration_params,
         args=lambda w, input: " ".join(f"--keypoints2d {p}" for p in input.keypoints),
     threads: 1
@@ -50,6 +52,7 @@ rule triangulate:
     output:
         results("keypoints", "{subject}", "{action}", "keypoints3d.h5"),
     params:
+        code=code_digest("ntop.keypoints.triangulate"),
         spec=lambda w: json.dumps(config["triangulation"], sort_keys=True),
         cameras=lambda w, input: f"--cameras {input.cameras}" if "cameras" in input.keys() else "",
     threads: 1

@@ -10,6 +10,7 @@ rule background:
     output:
         results("masks", "{subject}", "background.h5"),
     params:
+        code=code_digest("ntop.masks.stage"),
         spec=masks_params,
         smpl=smpl_arg,
         cameras=calibration_arg,
@@ -43,6 +44,7 @@ rule segment:
             labels={"subject": "{subject}", "action": "{action}"},
         ),
     params:
+        code=code_digest("ntop.masks.stage"),
         spec=masks_params,
         smpl=smpl_arg,
         cameras=calibration_arg,

@@ -10,6 +10,7 @@ rule prepare_nerf:
     output:
         results("nerf", "{subject}", "dataset.h5"),
     params:
+        code=code_digest("ntop.nerf.prepare"),
         spec=nerf_prepare_params,
         smpl=smpl_arg,
         cameras=calibration_arg,
@@ -33,6 +34,7 @@ rule train_nerf:
     output:
         results("nerf", "{subject}", "model.pt"),
     params:
+        code=code_digest("ntop.nerf.train", "ntop.nerf.evaluate"),
         spec=nerf_train_params,
         workdir=results("nerf", "{subject}", "work"),
     threads: 8
@@ -62,6 +64,7 @@ rule eval_nerf:
             labels={"subject": "{subject}"},
         ),
     params:
+        code=code_digest("ntop.nerf.evaluate"),
         spec=nerf_eval_params,
     threads: 8
     log:

@@ -15,6 +15,7 @@ rule qa_capture:
             labels={"subject": "{subject}", "action": "{action}"},
         ),
     params:
+        code=code_digest("ntop.qa.capture"),
         strict="--strict" if config["qa"]["strict"] else "",
     threads: 1
     log:
@@ -37,6 +38,7 @@ rule qa_labels:
     output:
         results("qa", "labels", "{subject}", "{action}.json"),
     params:
+        code=code_digest("ntop.qa.labels"),
         strict="--strict" if config["qa"]["strict"] else "",
     threads: 1
     log:
@@ -56,6 +58,7 @@ rule qa_keypoints:
     output:
         results("qa", "keypoints", "{subject}", "{action}.json"),
     params:
+        code=code_digest("ntop.qa.keypoints"),
         strict="--strict" if config["qa"]["strict"] else "",
         calibration=lambda w, input: f"--calibration {input.calibration}" if "calibration" in input.keys() else "",
     threads: 1
@@ -77,6 +80,7 @@ rule qa_masks:
     output:
         results("qa", "masks", "{subject}", "{action}.json"),
     params:
+        code=code_digest("ntop.qa.masks"),
         strict="--strict" if config["qa"]["strict"] else "",
     threads: 1
     log:
@@ -98,6 +102,7 @@ rule qa_fit:
     output:
         results("qa", "fit", "{subject}.json"),
     params:
+        code=code_digest("ntop.qa.fit"),
         strict="--strict" if config["qa"]["strict"] else "",
         captures=lambda w, input: " ".join(f"--capture {c}" for c in input.captures),
     threads: 1

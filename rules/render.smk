@@ -9,6 +9,7 @@ rule render_fisheye:
     output:
         directory(results("render", "{subject}", "{action}")),
     params:
+        code=code_digest("ntop.fisheye"),
         spec=render_params,
     threads: 8
     resources:

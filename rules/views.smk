@@ -8,6 +8,7 @@ rule plan_views:
     output:
         results("views", "{subject}", "{action}", "views.h5"),
     params:
+        code=code_digest("ntop.views"),
         spec=views_params,
         smpl=smpl_arg,
     log:

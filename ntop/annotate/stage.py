@@ -14,7 +14,7 @@ from ntop.annotate.labels import compute_labels
 from ntop.body import BodyModel
 from ntop.errors import NtopError
 from ntop.fisheye import RENDER_SCHEMA
-from ntop.io import atomic_path, open_stage, require
+from ntop.io import atomic_path, open_stage, provenance_record, require
 from ntop.views import load_views
 
 __all__ = ["annotate", "LABEL_FILES"]
@@ -23,7 +23,7 @@ LABEL_FILES = ("coco.json", "bboxes.json", "hybrik_h36m.json", "hybrik_pw3d.json
 
 
 def annotate(views_path: str | Path, render_dir: str | Path, body: BodyModel, out: str | Path, codes: tuple[int, int, int],
-             licence: dict[str, str], bbox_margin: float = 0.05) -> dict[str, Any]:  # fmt: skip
+             licence: dict[str, str], bbox_margin: float = 0.05, body_path: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     pv = load_views(views_path)
     with open_stage(Path(render_dir) / "render.h5", RENDER_SCHEMA) as f:
         alpha = require(f, "alpha")[()].astype(np.float32)
@@ -43,10 +43,13 @@ def annotate(views_path: str | Path, render_dir: str | Path, body: BodyModel, ou
     files = {"coco.json": coco, "bboxes.json": boxes, "hybrik_h36m.json": h36m, "hybrik_pw3d.json": pw3d}
     if has_h36m:
         files["3dmppe.json"] = mppe_file(meta, labels)
+    record = provenance_record("labels", {"codes": list(codes), "licence": licence, "bbox_margin": bbox_margin},
+                               [views_path, Path(render_dir) / "render.h5"] + ([body_path] if body_path else []))  # fmt: skip
     with atomic_path(out) as tmp:
         tmp.mkdir()
         for name, obj in files.items():
             (tmp / name).write_text(json.dumps(obj, allow_nan=False))
+        (tmp / "provenance.json").write_text(json.dumps(record, indent=1))
     vis = labels.vis["coco17"]
     return {"images": int(vis.shape[0] * vis.shape[1]), "annotations": len(coco["annotations"]),
             "visibility": {str(k): int((vis == k).sum()) for k in (0, 1, 2)}}  # fmt: skip

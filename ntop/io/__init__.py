@@ -11,6 +11,7 @@ from ntop.io.frames import (
     read_image_folder,
     read_video,
     video_fps,
+    write_image,
     write_image_folder,
     write_video,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "video_fps",
     "require",
     "write_cameras",
+    "write_image",
     "write_image_folder",
     "write_json",
     "write_video",

@@ -8,10 +8,13 @@ Frames are RGB ``uint8 (H, W, 3)`` everywhere in ntop; OpenCV's BGR stays inside
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import cv2
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # decoder chatter (ffmpeg's, OpenCV's) would bury
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # ntop's one-line errors about the same file
+import cv2  # noqa: E402 - after the log levels, which OpenCV reads when it first logs
 import h5py
 import numpy as np
 
@@ -26,6 +29,7 @@ __all__ = [
     "read_image_files",
     "read_image_folder",
     "read_frames",
+    "write_image",
     "write_image_folder",
     "count_frames",
     "encode_image",
@@ -34,6 +38,20 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def _open_video(path: Path) -> cv2.VideoCapture:
+    """cv2.VideoCapture with C-level stderr silenced: OpenCV's own AVI parser prints to it directly
+    on a damaged file, which the caller reports in one line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        return cv2.VideoCapture(str(path))
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _rgb(bgr: np.ndarray) -> np.ndarray:
@@ -45,14 +63,20 @@ def count_frames(path: str | os.PathLike) -> int:
     path = Path(path)
     if path.is_dir():
         return len(_image_files(path))
-    return sum(1 for _ in read_video(path))
+    decoded = sum(1 for _ in read_video(path))
+    cap = _open_video(path)
+    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    if decoded == 0 or decoded < declared - 1:  # headers may round by one; more is damage
+        raise NtopError(f"only {decoded} of the {declared} frames its header declares can be decoded (truncated or damaged)", path, "frames")
+    return decoded
 
 
 def video_fps(path: str | os.PathLike, default: float = 25.0) -> float:
     """The frame rate a video file declares (``default`` for image folders or when it declares none)."""
     if not Path(path).is_file():
         return default
-    cap = cv2.VideoCapture(str(path))
+    cap = _open_video(path)
     fps = float(cap.get(cv2.CAP_PROP_FPS))
     cap.release()
     return fps or default
@@ -63,7 +87,7 @@ def read_video(path: str | os.PathLike, indices: Iterable[int] | None = None) ->
     path = Path(path)
     if not path.is_file():
         raise NtopError("video not found", path)
-    cap = cv2.VideoCapture(str(path))
+    cap = _open_video(path)
     if not cap.isOpened():
         raise NtopError("cannot open video (corrupt or unsupported codec)", path)
     wanted = None if indices is None else sorted(set(int(i) for i in indices))
@@ -136,12 +160,19 @@ def read_image_folder(folder: str | os.PathLike, indices: Iterable[int] | None =
     return read_image_files(_image_files(folder), indices, folder)
 
 
+def write_image(path: str | os.PathLike, rgb: np.ndarray, params: Iterable[int] = ()) -> None:
+    """cv2.imwrite of an RGB (or grey) image, which must not fail silently: it returns False on a full disk."""
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    if not cv2.imwrite(os.fspath(path), bgr, list(params)):
+        raise NtopError("cannot write image (is the disk full, or the format unknown?)", path)
+
+
 def write_image_folder(folder: str | os.PathLike, frames: Iterable[np.ndarray], pattern: str = "{:06d}.png") -> int:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
     for n, rgb in enumerate(frames, 1):
-        cv2.imwrite(str(folder / pattern.format(n - 1)), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        write_image(folder / pattern.format(n - 1), rgb)
     return n
 
 

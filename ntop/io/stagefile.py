@@ -26,7 +26,8 @@ import numpy as np
 
 import ntop
 from ntop.cameras import Camera, CameraError
-from ntop.errors import NtopError
+from ntop.errors import NtopError, WriteError, write_failure
+from ntop.provenance import package_digest
 
 __all__ = [
     "atomic_path",
@@ -48,11 +49,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     Works for files and directories; an interrupted or failed write leaves nothing at ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(p for p in [path.parent, *path.parent.parents] if p.exists() and not p.is_dir())
+        raise NtopError("is a file, so the output folder cannot be made", blocker) from None
+    except PermissionError:
+        raise NtopError("the output folder cannot be made here (permission denied)", path.parent) from None
+    if not os.access(path.parent, os.W_OK):
+        raise NtopError("the output folder is not writable", path.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
     _remove(tmp)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except (OSError, RuntimeError) as e:  # HDF5 reports a failed write as a RuntimeError
+            reason = write_failure(e)
+            if reason is None:
+                raise
+            raise WriteError(f"writing failed ({reason}): the disk is full or a file size limit was reached", path) from None
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -119,6 +134,7 @@ def provenance_record(stage: str, params: dict[str, Any] | None = None, inputs: 
         "stage": stage,
         "ntop_version": ntop.__version__,
         "git_commit": _git_commit(),
+        "code": package_digest(),
         "params": params or {},
         "inputs": {os.fspath(p): file_digest(p) for p in inputs},
         "host": socket.gethostname(),

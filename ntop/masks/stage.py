@@ -23,7 +23,7 @@ from ntop.body.params import read_smpl
 from ntop.cameras import Camera
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
-from ntop.io import atomic_path, create_stage, open_stage, read_cameras, require, write_cameras
+from ntop.io import atomic_path, create_stage, open_stage, read_cameras, require, write_cameras, write_image
 from ntop.io.frames import IMAGE_SUFFIXES
 from ntop.masks.background import Background, BgsubConfig, model_background, segment_frame
 from ntop.masks.prior import posed_vertices, silhouettes
@@ -192,7 +192,7 @@ def segment(
         sheet = _preview(cap, cams, picks, kept, bgs) if preview is not None else None
     if sheet is not None and preview is not None:
         with atomic_path(preview) as tmp:
-            cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+            write_image(tmp, sheet)
     return {"cameras": len(cams), "frames": T, "method": cfg.method, "foreground_fraction": float(np.mean(fractions)),
             "iou_with_smpl": float(np.mean(np.concatenate(agree)))}  # fmt: skip
 

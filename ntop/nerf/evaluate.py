@@ -13,11 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from ntop.io import atomic_path, write_json
+from ntop.io import atomic_path, write_image, write_json
 from ntop.nerf.field import CanonicalField
 from ntop.nerf.prepare import NerfDataset, load_dataset
 from ntop.nerf.render import render_image
@@ -84,6 +83,6 @@ def evaluate(dataset: str | Path, field: CanonicalField, out_json: str | Path, o
     report = {"subject": ds.subject, "heldout_cameras": ds.heldout_cameras, "evaluated_cameras": cams, "on_training_cameras": not ds.heldout_cameras,
               "frames": len(frames), "mean": summary, "images": per_image}  # fmt: skip
     with atomic_path(out_sheet) as tmp:
-        cv2.imwrite(str(tmp), cv2.cvtColor(grid(tiles, cols=3), cv2.COLOR_RGB2BGR))
+        write_image(tmp, grid(tiles, cols=3))
     write_json(out_json, report)
     return report

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ntop.errors import NtopError
-from ntop.io import atomic_path
+from ntop.io import atomic_path, provenance_record
 from ntop.nerf.field import CanonicalField, FieldConfig
 from ntop.nerf.prepare import NerfDataset, load_dataset
 from ntop.nerf.render import render_rays
@@ -167,8 +167,10 @@ def ssim_loss(a: torch.Tensor, b: torch.Tensor, window: int = 5) -> torch.Tensor
 # ----------------------------------------------------------------------------------------------
 
 
-def save_model(path: str | Path, field: CanonicalField, ds: NerfDataset, cfg: TrainConfig, step: int, metrics: dict[str, Any]) -> None:
+def save_model(path: str | Path, field: CanonicalField, ds: NerfDataset, cfg: TrainConfig, step: int, metrics: dict[str, Any],
+               provenance: dict[str, Any] | None = None) -> None:  # fmt: skip
     state = {
+        "provenance": provenance,
         "format": MODEL_FORMAT,
         "subject": ds.subject,
         "field_config": field.config(),
@@ -239,6 +241,7 @@ def train(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(dataset_path)
+    record = provenance_record("nerf-model", asdict(cfg), [dataset_path])
     torch.manual_seed(cfg.seed)
     field = CanonicalField(ds.canonical_lo, ds.canonical_hi, cfg.field).to(device)
     table = [p for n, p in field.named_parameters() if n.startswith("grid.")]
@@ -312,6 +315,6 @@ def train(
         print(file=sys.stderr)
     if last < cfg.iterations:
         return {"steps": last, "resumed_from": start, "stopped_early": True, **metrics}
-    save_model(model_out, field.eval(), ds, cfg, cfg.iterations, metrics)
+    save_model(model_out, field.eval(), ds, cfg, cfg.iterations, metrics, record)
     ckpt_path.unlink()  # finished: a rerun starts over (the model file is the result)
     return {"steps": cfg.iterations, "resumed_from": start, **metrics}

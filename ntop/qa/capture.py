@@ -13,14 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from ntop.body import JOINT_SETS, BodyModel
 from ntop.body.params import read_smpl
 from ntop.datasets.canonical import Capture
-from ntop.io import atomic_path, write_json
+from ntop.io import atomic_path, write_image, write_json
 from ntop.masks.prior import silhouettes
 from ntop.masks.stage import frame_ious
 from ntop.qa.sheets import draw_mask_outline, draw_skeleton, grid, label
@@ -96,6 +95,6 @@ def run(capture: str | Path, frames: str | Path, body: BodyModel, out_json: str 
         report = check_capture(cap, body)
         sheet = contact_sheet(cap)
     with atomic_path(out_sheet) as tmp:
-        cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        write_image(tmp, sheet)
     write_json(out_json, report)
     return report

@@ -1,0 +1,265 @@
+"""Where a file came from: code digests for rerun triggers, stage records, and lineage trees.
+
+Every stage output carries a record (``ntop.io.provenance_record``: stage, parameters, code version,
+input digests); this module follows the records' inputs back to the raw capture. The Snakefile
+imports :func:`code_digest` to give each rule its code as a parameter, because Snakemake does not see
+the package a rule's command imports, and an edit there must rerun the stage.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from ntop.errors import NtopError
+
+__all__ = ["code_digest", "package_digest", "read_record", "collect_records", "lineage", "explain", "format_tree", "DATASET_KIND"]
+
+PACKAGE = Path(__file__).resolve().parent
+DATASET_KIND = "ntop-dataset-provenance"
+
+
+# ----------------------------------------------------------------------------------------------
+# code digests
+# ----------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _module_file(name: str) -> Path | None:
+    """The source file of ``ntop.a.b`` (module or package), or None if it is not ntop's."""
+    parts = name.split(".")
+    if parts[0] != "ntop":
+        return None
+    base = PACKAGE.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)|import[ \t]+([^\n#]+))", re.M)
+
+
+@functools.lru_cache(maxsize=None)
+def _imports(path: Path) -> frozenset[str]:
+    """ntop modules ``path`` imports anywhere (lazy imports inside functions count too).
+
+    A line scan, not a parse: it is many times faster (the Snakefile runs it on every start), and a
+    false hit (an import statement quoted in a docstring) only makes the digest cover one more file.
+    """
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for m in _IMPORT.finditer(path.read_text()):
+        if m.group(3):
+            found.update(part.split()[0] for part in m.group(3).split(",") if part.strip())
+            continue
+        base = m.group(1)
+        level = len(base) - len(base.lstrip("."))
+        if level:
+            anchor = package.split(".")[: len(package.split(".")) - level + 1]
+            base = ".".join(anchor + ([base.lstrip(".")] if base.lstrip(".") else []))
+        found.add(base)
+        names = m.group(2).strip("()")
+        found.update(f"{base}.{part.split()[0]}" for part in names.split(",") if part.strip())  # ``from pkg import submodule``
+    return frozenset(m for m in found if m.split(".")[0] == "ntop")
+
+
+@functools.lru_cache(maxsize=None)
+def _closure(module: str) -> frozenset[Path]:
+    """Source files executed by ``import module``: its imports, transitively, and their parent packages."""
+    seen: set[Path] = set()
+    names: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+            prefix = ".".join(parts[:i])
+            if prefix in names:
+                continue
+            names.add(prefix)
+            path = _module_file(prefix)
+            if path is not None:
+                seen.add(path)
+                todo.extend(_imports(path))
+    if not seen or _module_file(module) is None:
+        raise NtopError(f"no such ntop module: {module!r}")
+    return frozenset(seen)
+
+
+def _digest_files(paths: Iterable[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(f"{p.relative_to(PACKAGE.parent)}\0".encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def code_digest(*modules: str) -> str:
+    """A short hash of the source of ``modules`` and every ntop module they import.
+
+    A rule that passes this as a parameter reruns when, and only when, code its stage runs changes.
+    """
+    return _digest_files(set().union(*(_closure(m) for m in modules)))
+
+
+@functools.lru_cache(maxsize=1)
+def package_digest() -> str:
+    """A short hash of the whole package's source: the code identity in every stage record."""
+    return _digest_files(PACKAGE.rglob("*.py"))
+
+
+# ----------------------------------------------------------------------------------------------
+# records
+# ----------------------------------------------------------------------------------------------
+
+
+def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The provenance record ``path`` carries, or None for a raw input (which carries none).
+
+    HDF5 stage files keep it in an attribute, model files in a key, stage folders in
+    ``provenance.json`` (labels, dataset) or in their stage file (renders, synthetic captures).
+    """
+    path = Path(path)
+    if path.is_dir():
+        if (path / "provenance.json").is_file():
+            record = json.loads((path / "provenance.json").read_text())
+            return record.get("record", record) if record.get("kind") == DATASET_KIND else record
+        for name in ("render.h5", "gt.h5"):
+            if (path / name).is_file():
+                return read_record(path / name)
+        return None
+    if path.suffix == ".h5" and path.is_file():
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                text = f.attrs.get("provenance")
+        except OSError as e:
+            raise NtopError(f"not a readable HDF5 file ({e})", path) from None
+        return json.loads(text) if text else None
+    if path.suffix == ".pt" and path.is_file():
+        import torch
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        except Exception as e:  # torch raises many kinds for a damaged file
+            raise NtopError(f"cannot read model ({type(e).__name__})", path) from None
+        return state.get("provenance") if isinstance(state, dict) else None
+    return None
+
+
+def collect_records(roots: Iterable[str | os.PathLike]) -> dict[str, dict[str, Any]]:
+    """Every record reachable from ``roots`` through the records' inputs, keyed by path as recorded."""
+    records: dict[str, dict[str, Any]] = {}
+    todo = [os.fspath(r) for r in roots]
+    while todo:
+        path = todo.pop()
+        if path in records:
+            continue
+        record = read_record(path) if os.path.exists(path) else None
+        if record is not None:
+            records[path] = record
+            todo.extend(record.get("inputs", {}))
+    return records
+
+
+# ----------------------------------------------------------------------------------------------
+# lineage trees
+# ----------------------------------------------------------------------------------------------
+
+
+def lineage(path: str, records: dict[str, dict[str, Any]], digest: str | None = None) -> dict[str, Any]:
+    """``path`` with its record and its inputs' lineages, nested; raw inputs are leaves."""
+    record = records.get(path)
+    node: dict[str, Any] = {"path": path}
+    if digest:
+        node["sha256"] = digest
+    if record is None:
+        node["raw"] = True
+        return node
+    node["record"] = {k: v for k, v in record.items() if k != "inputs"}
+    node["inputs"] = [lineage(p, records, d) for p, d in sorted(record.get("inputs", {}).items())]
+    return node
+
+
+def _dataset_root(path: Path) -> Path | None:
+    start = path.resolve()
+    for candidate in [start, *start.parents] if start.is_dir() else start.parents:
+        marker = candidate / "provenance.json"
+        if marker.is_file() and json.loads(marker.read_text()).get("kind") == DATASET_KIND:
+            return candidate
+    return None
+
+
+def explain(path: str | os.PathLike) -> dict[str, Any]:
+    """The lineage tree of a stage output, an assembled dataset, or one file inside a dataset.
+
+    Inside a dataset the embedded records are used (results/ may be gone): an image leads to its
+    render and labels, a merged annotation file to the labels folders merged into it.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise NtopError("no such file or folder", p)
+    root = _dataset_root(p)
+    if root is None:
+        records = collect_records([os.fspath(p)])
+        if os.fspath(p) not in records:
+            raise NtopError("carries no provenance record (a raw input, or not written by ntop)", p)
+        return lineage(os.fspath(p), records)
+    prov = json.loads((root / "provenance.json").read_text())
+    rel = p.resolve().relative_to(root.resolve()).as_posix()
+    items = prov["items"]
+    if rel.startswith("images/"):
+        items = [it for it in items if p.name in it["images"]]
+        sources = [d for it in items for d in (it["render"], it["labels"])]
+    elif rel in prov["annotations"]:
+        sources = prov["annotations"][rel]
+    else:  # the dataset itself, its card or manifest: everything
+        sources = [d for it in items for d in (it["render"], it["labels"])]
+    node = lineage(os.fspath(p), {os.fspath(p): {**prov["record"], "inputs": {}}})
+    node["inputs"] = [lineage(s, prov["records"], prov["record"]["inputs"].get(s)) for s in sources]
+    return node
+
+
+def _describe(record: dict[str, Any]) -> str:
+    code = record.get("git_commit") or record.get("code") or "?"
+    when = record.get("finished") or record.get("started") or "?"
+    return f"[{record.get('stage', '?')}; ntop {record.get('ntop_version', '?')} @ {str(code)[:12]}; {when}; {record.get('device', '?')}]"
+
+
+def format_tree(node: dict[str, Any], full: bool = False, seen: set[str] | None = None) -> list[str]:
+    """Lines of an indented tree; a subtree shown once (in this call or with the same ``seen``) is referred to, not repeated."""
+    seen = set() if seen is None else seen
+    lines: list[str] = []
+    if "record" not in node:
+        lines.append(f"{node['path']}  (raw input{', sha256 ' + node['sha256'][:12] if node.get('sha256') else ''})")
+        return lines
+    if node["path"] in seen:
+        return [f"{node['path']}  (lineage shown above)"]
+    seen.add(node["path"])
+    record = node["record"]
+    lines.append(f"{node['path']}  {_describe(record)}")
+    params = json.dumps(record.get("params", {}), sort_keys=True)
+    if not full and len(params) > 160:
+        params = params[:157] + "..."
+    children = node.get("inputs", [])
+    lines.append(f"{'│   ' if children else '    '}params: {params}")
+    for i, child in enumerate(children):
+        last = i == len(children) - 1
+        sub = format_tree(child, full, seen)
+        lines.append(("└── " if last else "├── ") + sub[0])
+        lines.extend(("    " if last else "│   ") + line for line in sub[1:])
+    return lines
