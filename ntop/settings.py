@@ -3,13 +3,17 @@ that turns a device setting into a torch device."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import fcntl
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import torch
 
 from ntop.errors import NtopError
 
-__all__ = ["settings_from_dict", "resolve_device"]
+__all__ = ["settings_from_dict", "resolve_device", "claim_gpu"]
 
 T = TypeVar("T")
 
@@ -26,9 +30,47 @@ def settings_from_dict(cls: type[T], d: dict[str, Any], where: str) -> T:
 
 
 def resolve_device(name: str, field: str) -> torch.device:
-    """``auto`` | ``cpu`` | ``cuda[:n]`` -> a torch device; asking for CUDA without one is an error naming ``field``."""
+    """``auto`` | ``cpu`` | ``cuda[:n]`` -> a torch device; asking for CUDA without one is an error naming ``field``.
+
+    Plain ``cuda`` (or ``auto`` on a GPU machine) takes a GPU no other ntop job holds: see :func:`claim_gpu`.
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise NtopError("CUDA was asked for but no CUDA device is available (use cpu or auto)", field=field)
+    if name == "cuda":
+        return torch.device("cuda", claim_gpu(torch.cuda.device_count()))
     return torch.device(name)
+
+
+_held: list[tuple[int, IO[str]]] = []  # the claimed GPU and its lock file, open until the process ends
+
+
+def claim_gpu(count: int, lock_dir: str | os.PathLike | None = None) -> int:
+    """Index of a GPU that no other ntop process on this machine holds; it stays held until this one exits.
+
+    Snakemake runs as many GPU jobs at once as ``--resources gpu=N`` allows but never says which
+    device each should use (it sets no CUDA_VISIBLE_DEVICES), so on a workstation each job locks one
+    (a file lock: released even when the job is killed). Where a scheduler already chose the devices
+    (CUDA_VISIBLE_DEVICES set, as Slurm does) or there is one GPU, this is device 0.
+    """
+    if _held:
+        return _held[0][0]
+    if count <= 1 or os.environ.get("CUDA_VISIBLE_DEVICES"):
+        return 0
+    folder = Path(lock_dir or os.environ.get("NTOP_GPU_LOCKS") or tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        handle = open(folder / f"ntop-gpu{index}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _held.append((index, handle))
+        return index
+    index = os.getpid() % count  # more GPU jobs than GPUs (no --resources gpu=N): wait for one
+    handle = open(folder / f"ntop-gpu{index}.lock", "w")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    _held.append((index, handle))
+    return index

@@ -266,7 +266,8 @@ def nerf_eval_params(wildcards):
 
 
 def nerf_gpus():
-    return 1 if config["nerf"].get("device") == "cuda" else 0
+    """A GPU unless the config says cpu: ``auto`` takes one where there is one (--resources gpu=N caps them)."""
+    return 0 if config["nerf"].get("device", "auto") == "cpu" else 1
 
 
 def codes(wildcards):
@@ -286,7 +287,7 @@ def render_params(wildcards):
 
 
 def render_gpus():
-    return 1 if config["render"].get("device") == "cuda" else 0
+    return 0 if config["render"].get("device", "auto") == "cpu" else 1
 
 
 def annotate_params(wildcards):

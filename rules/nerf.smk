@@ -67,6 +67,8 @@ rule eval_nerf:
         code=code_digest("ntop.nerf.evaluate"),
         spec=nerf_eval_params,
     threads: 8
+    resources:
+        gpu=nerf_gpus(),
     log:
         logs("eval_nerf", "{subject}.log"),
     benchmark:

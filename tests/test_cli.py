@@ -49,3 +49,22 @@ def test_body_model_command_writes_a_loadable_model(tmp_path):
     from ntop.body import BodyModel
 
     assert BodyModel.from_file(tmp_path / "m.npz").num_vertices > 3000
+
+
+def test_gpu_jobs_on_one_machine_claim_distinct_devices(tmp_path):
+    """Three concurrent jobs on a 4-GPU workstation get three different devices; a killed job's device is free again."""
+    code = "import sys, time; from ntop.settings import claim_gpu; print(claim_gpu(4, sys.argv[1]), flush=True); time.sleep(30)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    jobs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env) for _ in range(3)]
+    try:
+        claimed = [int(job.stdout.readline()) for job in jobs]
+        assert sorted(claimed) == [0, 1, 2]
+        jobs[0].kill()
+        jobs[0].wait()
+        late = subprocess.run([sys.executable, "-c", code.replace("time.sleep(30)", "pass"), str(tmp_path)], capture_output=True, text=True, env=env, timeout=60)
+        assert int(late.stdout) == claimed[0]  # the lowest free index
+    finally:
+        for job in jobs:
+            job.kill()
+            job.wait()

@@ -241,7 +241,7 @@ def train(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(dataset_path)
-    record = provenance_record("nerf-model", asdict(cfg), [dataset_path])
+    provenance = provenance_record("nerf-model", asdict(cfg), [dataset_path])
     torch.manual_seed(cfg.seed)
     field = CanonicalField(ds.canonical_lo, ds.canonical_hi, cfg.field).to(device)
     table = [p for n, p in field.named_parameters() if n.startswith("grid.")]
@@ -315,6 +315,6 @@ def train(
         print(file=sys.stderr)
     if last < cfg.iterations:
         return {"steps": last, "resumed_from": start, "stopped_early": True, **metrics}
-    save_model(model_out, field.eval(), ds, cfg, cfg.iterations, metrics, record)
+    save_model(model_out, field.eval(), ds, cfg, cfg.iterations, metrics, provenance)
     ckpt_path.unlink()  # finished: a rerun starts over (the model file is the result)
     return {"steps": cfg.iterations, "resumed_from": start, **metrics}

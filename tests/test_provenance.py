@@ -1,0 +1,62 @@
+"""Code digests (what makes a rule rerun) and lineage trees."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import ntop
+from ntop import provenance
+from ntop.errors import NtopError
+
+
+@pytest.fixture()
+def package_copy(tmp_path, monkeypatch):
+    """A copy of the ntop sources that the test may edit; the digests read it instead of the real one."""
+    copy = tmp_path / "ntop"
+    shutil.copytree(provenance.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(provenance, "PACKAGE", copy)
+    for cached in (provenance._module_file, provenance._imports, provenance._closure):
+        cached.cache_clear()
+    yield copy
+    for cached in (provenance._module_file, provenance._imports, provenance._closure):
+        cached.cache_clear()
+
+
+def test_a_stage_digest_covers_exactly_the_code_it_imports(package_copy):
+    files = {p.relative_to(package_copy).as_posix() for p in provenance._closure("ntop.views")}
+    assert {"views.py", "cameras.py", "errors.py", "__init__.py", "io/stagefile.py", "body/model.py"} <= files  # lazy and relative imports count
+    assert "nerf/train.py" not in files and "fisheye.py" not in files
+    before = provenance.code_digest("ntop.views")
+    (package_copy / "nerf" / "train.py").write_text((package_copy / "nerf" / "train.py").read_text() + "\n# an edit elsewhere\n")
+    for cached in (provenance._imports, provenance._closure):
+        cached.cache_clear()
+    assert provenance.code_digest("ntop.views") == before
+    (package_copy / "cameras.py").write_text((package_copy / "cameras.py").read_text() + "\n# an edit the stage runs\n")
+    assert provenance.code_digest("ntop.views") != before
+    assert provenance.code_digest("ntop.views", "ntop.fisheye") != provenance.code_digest("ntop.views")
+
+
+def test_unknown_module_and_unrecorded_file_are_errors(tmp_path):
+    with pytest.raises(NtopError, match="no such ntop module: 'ntop.nope'"):
+        provenance.code_digest("ntop.nope")
+    (tmp_path / "raw.txt").write_text("x")
+    with pytest.raises(NtopError, match="raw.txt: carries no provenance record"):
+        provenance.explain(tmp_path / "raw.txt")
+
+
+def test_lineage_of_a_stage_file_reaches_the_raw_capture(body, tmp_path, monkeypatch):
+    from ntop.datasets.ingest import ingest
+    from ntop.datasets.synthetic.capture import SyntheticConfig, generate
+
+    monkeypatch.chdir(tmp_path)  # records keep paths as given, relative to the workflow's folder
+    generate(body, "s", "walk", SyntheticConfig(num_frames=2, num_cameras=1, width=32, height=32), "raw")
+    ingest("synthetic", "raw", "s", "walk", "capture.h5", "frames.h5")
+    tree = provenance.explain("capture.h5")
+    assert tree["record"]["stage"] == "capture" and tree["record"]["code"] == provenance.package_digest()
+    assert tree["record"]["ntop_version"] == ntop.__version__
+    (raw,) = tree["inputs"]
+    assert raw["path"] == "raw" and raw["record"]["stage"] == "synthetic_gt" and len(raw["sha256"]) == 64
+    lines = provenance.format_tree(tree)
+    assert lines[0].startswith("capture.h5  [capture; ntop") and lines[2].startswith("└── raw  [synthetic_gt;")
