@@ -256,6 +256,13 @@ def _cmd_provenance(a: argparse.Namespace) -> None:
     print(json.dumps(tree, indent=1) if a.json else "\n".join(format_tree(tree, full=a.full)))
 
 
+def _cmd_qa_summary(a: argparse.Namespace) -> None:
+    """One table (HTML and TSV) of every QA report's figures and verdicts."""
+    from ntop.qa.summary import write_summary
+
+    print(json.dumps(write_summary(a.report, a.out_html, a.out_tsv)))
+
+
 def _cmd_assemble(a: argparse.Namespace) -> None:
     """Merge every subject/action into the dataset folder (splits, card, manifest)."""
     from ntop.assemble import assemble
@@ -433,6 +440,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--smpl", required=True, type=Path)
     p.add_argument("--capture", required=True, type=Path, action="append", help="capture.h5 of an action (repeat)")
     p.add_argument("--body-model", required=True)
+    p = add("summary", _cmd_qa_summary, qa)
+    p.set_defaults(label="qa summary")
+    p.add_argument("--report", required=True, action="append", help="a QA JSON file (repeat)")
+    p.add_argument("--out-html", required=True, type=Path)
+    p.add_argument("--out-tsv", required=True, type=Path)
+
     p = add_qa("labels", _cmd_qa_labels)
     p.add_argument("--views", required=True, type=Path)
     p.add_argument("--render", required=True, type=Path)

@@ -164,11 +164,13 @@ def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
 def collect_records(roots: Iterable[str | os.PathLike]) -> dict[str, dict[str, Any]]:
     """Every record reachable from ``roots`` through the records' inputs, keyed by path as recorded."""
     records: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
     todo = [os.fspath(r) for r in roots]
     while todo:
         path = todo.pop()
-        if path in records:
+        if path in seen:
             continue
+        seen.add(path)
         record = read_record(path) if os.path.exists(path) else None
         if record is not None:
             records[path] = record

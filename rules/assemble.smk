@@ -5,7 +5,12 @@ rule assemble_dataset:
     input:
         unpack(assemble_items),
     output:
-        directory(results("dataset")),
+        report(
+            directory(results("dataset")),
+            patterns=["card/{name}.png"],
+            caption="../workflow/report/dataset.rst",
+            category="Dataset",
+        ),
     params:
         code=code_digest("ntop.assemble"),
         spec=assemble_params,

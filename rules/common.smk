@@ -15,7 +15,7 @@ except ImportError:  # snakemake runs outside ntop's environment (--sdm conda): 
     sys.path.insert(0, workflow.basedir)
     from ntop.provenance import code_digest
 
-# Each rule passes code_digest(<its stage module>) as a parameter: Snakemake tracks a rule's own
+# Every rules file passes code_digest(<its stage module>) as a parameter - Snakemake tracks a rule's own
 # code but not the ntop modules its command imports, and an edit there must rerun the stage.
 
 
@@ -318,7 +318,8 @@ def ground_truth_pairs_pattern(pattern):
     return [pattern.format(subject=s, action=a) for s, a in subject_actions() if config["subjects"][s]["source"] == "synthetic"]
 
 
-def all_targets():
+def qa_reports():
+    """Every QA report of the run, and each subject's NeRF evaluation."""
     return (
         expand_pairs(results("qa", "capture", "{subject}", "{action}.json"))
         + ground_truth_pairs_pattern(results("qa", "keypoints", "{subject}", "{action}.json"))
@@ -326,5 +327,8 @@ def all_targets():
         + ground_truth_pairs_pattern(results("qa", "masks", "{subject}", "{action}.json"))
         + expand_pairs(results("qa", "labels", "{subject}", "{action}.json"))
         + [results("nerf", s, "eval.json") for s in SUBJECTS]
-        + [results("dataset")]
     )
+
+
+def all_targets():
+    return qa_reports() + [results("qa", "summary.html"), results("dataset")]

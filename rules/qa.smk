@@ -115,3 +115,22 @@ rule qa_fit:
     shell:
         "OMP_NUM_THREADS={threads} ntop qa fit --smpl {input.smpl} {params.captures} --body-model {input.body}"
         " --out-json {output} {params.strict} > {log} 2>&1"
+
+
+rule qa_summary:
+    input:
+        reports=qa_reports(),
+    output:
+        html=report(results("qa", "summary.html"), caption="../workflow/report/qa_summary.rst", category="QA"),
+        tsv=results("qa", "summary.tsv"),
+    params:
+        code=code_digest("ntop.qa.summary"),
+        reports=lambda wildcards, input: " ".join(f"--report {r}" for r in input.reports),
+    log:
+        logs("qa_summary.log"),
+    benchmark:
+        benchmarks("qa_summary.tsv")
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "ntop qa summary {params.reports} --out-html {output.html} --out-tsv {output.tsv} > {log} 2>&1"

@@ -78,15 +78,19 @@ def test_ten_random_kills_end_identical_to_an_uninterrupted_run(tmp_path):
     wall = time.monotonic() - start
 
     wd = make_tiny_workflow(tmp_path / "interrupted")
+    # Kill moments spread over the whole run, in run time summed over the attempts: a rerun redoes
+    # killed jobs, so the work done stays behind the uninterrupted run's and every moment comes.
     rng = random.Random(8)
-    kills = []
-    while len(kills) < KILLS:
-        moment = rng.uniform(2.0, max(4.0, wall / 12))
-        if not _run_until_killed(wd, moment):
+    moments = sorted(rng.uniform(0.03, 0.9) * wall for _ in range(KILLS))
+    kills, elapsed = [], 0.0
+    for moment in moments:
+        seconds = max(1.5, moment - elapsed)
+        if not _run_until_killed(wd, seconds):
             break  # finished before the moment came
-        kills.append(round(moment, 1))
+        elapsed += seconds
+        kills.append(round(elapsed, 1))
         assert snakemake(wd, "--unlock").returncode == 0  # a killed snakemake leaves its lock
-    print(f"killed {len(kills)} times, at {kills} s into each run (uninterrupted run: {wall:.0f} s)")
+    print(f"killed {len(kills)} times, at {kills} s of summed run time (uninterrupted run: {wall:.0f} s)")
     r = snakemake(wd, "--cores", "2", "--rerun-incomplete", timeout=1200)
     assert r.returncode == 0, r.stderr[-3000:]
     assert len(kills) == KILLS, f"the run finished after {len(kills)} kills; kill sooner"
