@@ -36,7 +36,12 @@ def _h5_digest(path: Path) -> str:
                 if key != "provenance":
                     h.update(f"{key}={obj.attrs[key]!r}".encode())
             if isinstance(obj, h5py.Dataset):
-                h.update(np.ascontiguousarray(obj[()]).tobytes())
+                value = obj[()]
+                if isinstance(value, np.ndarray) and value.dtype == object:  # encoded images: hash the bytes, not the pointers
+                    for item in value.ravel():
+                        h.update(bytes(item))
+                else:
+                    h.update(np.ascontiguousarray(value).tobytes())
 
         visit("/", f)
         f.visititems(visit)
@@ -57,40 +62,51 @@ def outputs(wd: Path) -> dict[str, str]:
     return found
 
 
-def _run_until_killed(wd: Path, seconds: float) -> bool:
-    """Run the workflow; SIGKILL its whole process group after ``seconds``. True if it was killed."""
-    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=snakemake_env(), start_new_session=True)  # fmt: skip
-    try:
-        proc.wait(timeout=seconds)
-        return False
-    except subprocess.TimeoutExpired:
+def _run_until_killed(wd: Path, done_before: int, target: int, delay: float) -> tuple[bool, int]:
+    """Run the workflow until ``target`` jobs have finished in all (``done_before`` in earlier runs),
+    then SIGKILL its whole process group ``delay`` seconds later, whatever is running then.
+    Returns (killed, jobs finished so far)."""
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--rerun-incomplete"], cwd=wd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=snakemake_env(), start_new_session=True)  # fmt: skip
+    done, text = done_before, []
+    for line in proc.stdout:
+        text.append(line)
+        done += line.startswith("Finished jobid")
+        if done >= target:
+            time.sleep(delay)
+            break
+    killed = proc.poll() is None
+    if killed:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        return True
+    for line in proc.stdout:  # what it printed during the delay: jobs that finished then count too
+        text.append(line)
+        done += line.startswith("Finished jobid")
+    proc.wait()
+    assert killed or proc.returncode == 0, "".join(text)[-3000:]
+    return killed, done
 
 
 def test_ten_random_kills_end_identical_to_an_uninterrupted_run(tmp_path):
     reference = make_tiny_workflow(tmp_path / "reference")
-    start = time.monotonic()
     r = snakemake(reference, "--cores", "2", timeout=1200)
     assert r.returncode == 0, r.stderr[-3000:]
-    wall = time.monotonic() - start
+    total = r.stderr.count("Finished jobid")
 
     wd = make_tiny_workflow(tmp_path / "interrupted")
-    # Kill moments spread over the whole run, in run time summed over the attempts: a rerun redoes
-    # killed jobs, so the work done stays behind the uninterrupted run's and every moment comes.
+    # Kill moments spread over the whole graph: after a random number of finished jobs (any stage,
+    # NeRF training and rendering included) plus a random delay into whatever runs next.
     rng = random.Random(8)
-    moments = sorted(rng.uniform(0.03, 0.9) * wall for _ in range(KILLS))
-    kills, elapsed = [], 0.0
-    for moment in moments:
-        seconds = max(1.5, moment - elapsed)
-        if not _run_until_killed(wd, seconds):
+    targets = sorted(rng.sample(range(1, total - 3), KILLS))
+    kills, done = [], 0
+    for target in targets:
+        delay = rng.uniform(0.0, 4.0)
+        killed, done = _run_until_killed(wd, done, target, delay)
+        if not killed:
             break  # finished before the moment came
-        elapsed += seconds
-        kills.append(round(elapsed, 1))
-        assert snakemake(wd, "--unlock").returncode == 0  # a killed snakemake leaves its lock
-    print(f"killed {len(kills)} times, at {kills} s of summed run time (uninterrupted run: {wall:.0f} s)")
+        kills.append(f"{done}+{delay:.1f}s")
+        unlock = snakemake(wd, "--unlock")  # a killed snakemake leaves its lock
+        assert unlock.returncode == 0, (unlock.stdout + unlock.stderr)[-3000:]
+    print(f"killed {len(kills)} times, after <jobs finished>+<seconds>: {kills} (of {total} jobs)")
     r = snakemake(wd, "--cores", "2", "--rerun-incomplete", timeout=1200)
     assert r.returncode == 0, r.stderr[-3000:]
     assert len(kills) == KILLS, f"the run finished after {len(kills)} kills; kill sooner"

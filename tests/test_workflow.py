@@ -2,6 +2,9 @@
 
 import json
 import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +46,13 @@ def test_tiny_config_builds_and_passes_qa(workdir):
     nerf = json.loads((workdir / "results" / "nerf" / "s1" / "eval.json").read_text())
     assert nerf["heldout_cameras"] == ["cam01"] and nerf["frames"] == 3 and nerf["mean"]["psnr_full"] > 10
     assert (workdir / "results" / "nerf" / "s1" / "work" / "train_log.jsonl").exists()
+    summary = (workdir / "results" / "qa" / "summary.tsv").read_text()
+    assert "labels\ts1/turn\tchecks.keypoints_vs_cv2_fisheye\t" in summary and "nerf\ts1\tmean\tpsnr_full" in summary
+    report = snakemake(workdir, "--report", "report.zip")
+    assert report.returncode == 0, report.stderr[-2000:]
+    names = zipfile.ZipFile(workdir / "report.zip").namelist()
+    for item in ("summary.html", "eval.png", "preview.png", "contact_sheet.png"):
+        assert any(n.endswith(item) for n in names), (item, names[:20])
     again = snakemake(workdir, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
@@ -116,9 +126,6 @@ def test_monocular_video_runs_end_to_end(tmp_path, body):
 
 def test_provenance_leads_from_an_image_to_the_raw_capture(workdir):
     """After the build: the dataset's images and annotation files trace back through every stage."""
-    import subprocess
-    import sys
-
     image = sorted((workdir / "results" / "dataset" / "images").iterdir())[0]
     r = subprocess.run([sys.executable, "-m", "ntop.cli", "provenance", str(image)], cwd=workdir, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
