@@ -124,7 +124,12 @@ def test_ingest_reports_broken_raw_captures(raw, tmp_path):
     shutil.copytree(raw, broken)
     data = (broken / "videos" / "cam01.avi").read_bytes()
     (broken / "videos" / "cam01.avi").write_bytes(data[: len(data) // 2])
-    with pytest.raises(NtopError, match=r"cam01.avi: field 'num_frames': has \d frames, meta.json says 8"):
+    with pytest.raises(NtopError, match=r"cam01.avi: field 'frames': only \d of the 8 frames its header declares can be decoded"):
+        ingest("synthetic", broken, "demo", "wave", tmp_path / "c.h5", tmp_path / "f.h5")
+    from ntop.io import write_video
+
+    write_video(broken / "videos" / "cam01.avi", [np.zeros((8, 8, 3), np.uint8)] * 3)  # whole, but short
+    with pytest.raises(NtopError, match=r"cam01.avi: field 'num_frames': has 3 frames, meta.json says 8"):
         ingest("synthetic", broken, "demo", "wave", tmp_path / "c.h5", tmp_path / "f.h5")
     (broken / "videos" / "cam01.avi").unlink()
     with pytest.raises(NtopError, match="cam01.avi: missing camera stream"):
