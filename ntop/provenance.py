@@ -197,12 +197,15 @@ def lineage(path: str, records: dict[str, dict[str, Any]], digest: str | None = 
     return node
 
 
-def _dataset_root(path: Path) -> Path | None:
+def _dataset_provenance(path: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The dataset folder holding ``path`` (or ``path`` itself) and its parsed provenance.json, if any."""
     start = path.resolve()
     for candidate in [start, *start.parents] if start.is_dir() else start.parents:
         marker = candidate / "provenance.json"
-        if marker.is_file() and json.loads(marker.read_text()).get("kind") == DATASET_KIND:
-            return candidate
+        if marker.is_file():
+            prov = json.loads(marker.read_text())
+            if prov.get("kind") == DATASET_KIND:
+                return candidate, prov
     return None
 
 
@@ -215,21 +218,18 @@ def explain(path: str | os.PathLike) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise NtopError("no such file or folder", p)
-    root = _dataset_root(p)
-    if root is None:
+    found = _dataset_provenance(p)
+    if found is None:
         records = collect_records([os.fspath(p)])
         if os.fspath(p) not in records:
             raise NtopError("carries no provenance record (a raw input, or not written by ntop)", p)
         return lineage(os.fspath(p), records)
-    prov = json.loads((root / "provenance.json").read_text())
+    root, prov = found
     rel = p.resolve().relative_to(root.resolve()).as_posix()
-    items = prov["items"]
-    if rel.startswith("images/"):
-        items = [it for it in items if p.name in it["images"]]
-        sources = [d for it in items for d in (it["render"], it["labels"])]
-    elif rel in prov["annotations"]:
+    if rel in prov["annotations"]:
         sources = prov["annotations"][rel]
-    else:  # the dataset itself, its card or manifest: everything
+    else:  # an image: its item; the dataset itself, its card or manifest: every item
+        items = [it for it in prov["items"] if not rel.startswith("images/") or p.name in it["images"]]
         sources = [d for it in items for d in (it["render"], it["labels"])]
     node = lineage(os.fspath(p), {os.fspath(p): {**prov["record"], "inputs": {}}})
     node["inputs"] = [lineage(s, prov["records"], prov["record"]["inputs"].get(s)) for s in sources]

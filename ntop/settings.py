@@ -60,17 +60,20 @@ def claim_gpu(count: int, lock_dir: str | os.PathLike | None = None) -> int:
         return 0
     folder = Path(lock_dir or os.environ.get("NTOP_GPU_LOCKS") or tempfile.gettempdir())
     folder.mkdir(parents=True, exist_ok=True)
-    for index in range(count):
-        handle = open(folder / f"ntop-gpu{index}.lock", "w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        _held.append((index, handle))
-        return index
-    index = os.getpid() % count  # more GPU jobs than GPUs (no --resources gpu=N): wait for one
+    free = next((i for i in range(count) if _lock(folder, i, wait=False)), None)
+    if free is None:  # more GPU jobs than GPUs (no --resources gpu=N): wait for one
+        free = os.getpid() % count
+        _lock(folder, free, wait=True)
+    return free
+
+
+def _lock(folder: Path, index: int, wait: bool) -> bool:
+    """Hold GPU ``index``'s lock file (kept open in ``_held``); False if another process holds it and not ``wait``."""
     handle = open(folder / f"ntop-gpu{index}.lock", "w")
-    fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        handle.close()
+        return False
     _held.append((index, handle))
-    return index
+    return True

@@ -31,22 +31,24 @@ def _replace_demo_subjects():
             config["dataset"]["splits"] = given["dataset"]["splits"]
 
 
-def _check_config():
-    """The first schema violation as one line naming the field (snakemake's validate prints the whole schema)."""
-    import jsonschema
+def _validate_config():
+    """Validate (filling in the schema's defaults); on failure say the first violation in one line naming
+    the field, instead of snakemake's message, which prints the whole schema."""
+    try:
+        validate(config, schema="../workflow/schemas/config.schema.yaml")
+    except WorkflowError:
+        import jsonschema
 
-    with open(os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")) as f:
-        schema = yaml.safe_load(f)
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
-    if error is not None:
+        with open(os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")) as f:
+            schema = yaml.safe_load(f)
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
         field = ".".join(map(str, error.absolute_path)) or "(top level)"
         files = ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml"
-        raise WorkflowError(f"config ({files}): field {field!r}: {error.message}")
+        raise WorkflowError(f"config ({files}): field {field!r}: {error.message}") from None
 
 
 _replace_demo_subjects()
-_check_config()
-validate(config, schema="../workflow/schemas/config.schema.yaml")  # fills in the schema's defaults
+_validate_config()
 
 SUBJECTS = list(config["subjects"])
 
