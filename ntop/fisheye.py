@@ -1,7 +1,7 @@
 """``render_fisheye``: every planned (frame, view) rendered with the subject's NeRF.
 
 Writes ``images/<name>.png|jpg`` (RGB over the chosen background), ``alpha/<name>.png`` and
-``render.h5`` (alpha and depth of every view, for the labels). Work in progress lives in a hidden
+``render.h5`` (alpha and depth of every view, and each alpha's box and area, for the labels). Work in progress lives in a hidden
 sibling folder, one finished frame at a time, so an interrupted run continues where it stopped; the
 output folder appears, complete, only at the end.
 """
@@ -24,11 +24,12 @@ from ntop.io import create_stage, write_image
 from ntop.nerf.render import posed_frames, render_views
 from ntop.nerf.train import load_model
 from ntop.settings import resolve_device, settings_from_dict
-from ntop.views import load_views
+from ntop.views import PlannedViews, load_views
 
-__all__ = ["RENDER_SCHEMA", "RenderConfig", "Backgrounds", "render_fisheye"]
+__all__ = ["RENDER_SCHEMA", "ALPHA_THRESHOLD", "RenderConfig", "Backgrounds", "alpha_boxes", "write_render_stage", "render_fisheye"]
 
 RENDER_SCHEMA = "fisheye_render"
+ALPHA_THRESHOLD = 0.5  # a pixel belongs to the person where its alpha exceeds this
 
 
 @dataclass
@@ -93,6 +94,31 @@ def _write_image(path: Path, rgb: np.ndarray, cfg: RenderConfig) -> None:
     os.replace(tmp, path)
 
 
+def alpha_boxes(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tight boxes ``(..., 4)`` x0, y0, x1, y1 (pixel edges) around ``alpha > ALPHA_THRESHOLD`` and the
+    areas ``(...)`` in pixels; empty masks give zeros."""
+    lead, (H, W) = alpha.shape[:-2], alpha.shape[-2:]
+    m = alpha.reshape(-1, H, W) > ALPHA_THRESHOLD
+    cols, rows = m.any(1), m.any(2)
+    box = np.stack([cols.argmax(1), rows.argmax(1), W - cols[:, ::-1].argmax(1), H - rows[:, ::-1].argmax(1)], 1) - 0.5
+    box = np.where(cols.any(1)[:, None], box, 0.0)
+    return box.reshape(lead + (4,)), m.sum((1, 2)).reshape(lead)
+
+
+def write_render_stage(path: Path, pv: PlannedViews, alpha: np.ndarray, depth: np.ndarray, image_format: str,
+                       params: dict[str, Any], inputs: list[str | Path]) -> None:  # fmt: skip
+    """``render.h5``: alpha and depth ``(F, V, H, W)`` of every view with the boxes and areas the labels use."""
+    box, area = alpha_boxes(alpha)
+    with create_stage(path, RENDER_SCHEMA, 2, params=params, inputs=inputs) as h5:
+        h5.attrs.update(subject=pv.subject, action=pv.action, image_format=image_format)
+        h5.create_dataset("alpha", data=alpha, chunks=(1, 1, pv.size, pv.size), compression="gzip")
+        h5.create_dataset("depth", data=depth, chunks=(1, 1, pv.size, pv.size), compression="gzip")
+        h5.create_dataset("box", data=box)
+        h5.create_dataset("area", data=area)
+        h5.create_dataset("ids", data=pv.ids)
+        h5.create_dataset("names", data=pv.names.astype("S"))
+
+
 def render_fisheye(model_path: str | Path, views_path: str | Path, body: BodyModel, out: str | Path, cfg: RenderConfig) -> dict[str, Any]:
     """Render every view of ``views.h5`` into ``out`` (a folder); resumes a previous partial run."""
     device = resolve_device(cfg.device, "render.device")
@@ -124,13 +150,9 @@ def render_fisheye(model_path: str | Path, views_path: str | Path, body: BodyMod
         tmp = done.with_name(f".{done.stem}.tmp.npz")
         np.savez_compressed(tmp, alpha=alpha.astype(np.float16), depth=depth.astype(np.float16))
         os.replace(tmp, done)  # the frame counts as finished only now
-    with create_stage(partial / "render.h5", RENDER_SCHEMA, 1, params={**cfg.__dict__, "colour": list(cfg.colour)}, inputs=[model_path, views_path]) as h5:
-        h5.attrs.update(subject=pv.subject, action=pv.action, image_format=cfg.image_format)
-        stacks = [np.load(partial / "frames" / f"{f:06d}.npz") for f in range(F)]
-        h5.create_dataset("alpha", data=np.stack([z["alpha"] for z in stacks]), chunks=(1, 1, pv.size, pv.size), compression="gzip")
-        h5.create_dataset("depth", data=np.stack([z["depth"] for z in stacks]), chunks=(1, 1, pv.size, pv.size), compression="gzip")
-        h5.create_dataset("ids", data=pv.ids)
-        h5.create_dataset("names", data=pv.names.astype("S"))
+    stacks = [np.load(partial / "frames" / f"{f:06d}.npz") for f in range(F)]
+    write_render_stage(partial / "render.h5", pv, np.stack([z["alpha"] for z in stacks]), np.stack([z["depth"] for z in stacks]),
+                       cfg.image_format, {**cfg.__dict__, "colour": list(cfg.colour)}, [model_path, views_path])  # fmt: skip
     shutil.rmtree(partial / "frames")
     if out.exists():
         shutil.rmtree(out)

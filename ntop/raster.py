@@ -1,7 +1,7 @@
 """A batched z-buffer mesh rasterizer in torch, for every camera model of ``ntop.cameras``.
 
-Used for the synthetic capture's images, the ground-truth masks and depth, silhouettes of fitted
-bodies and label visibility. Vertices are projected through the camera model one by one and the
+Used for the synthetic capture's images, the ground-truth masks and depth, and silhouettes of
+fitted and label bodies. Vertices are projected through the camera model one by one and the
 triangles between them are drawn straight in the image, which is accurate for triangles a few pixels
 wide (the bodies here), whatever the lens. The kernel is vectorised over (triangle, pixel)
 candidates: every triangle's pixel box is expanded, barycentrics are computed for all candidates at
@@ -16,7 +16,7 @@ import torch
 
 from ntop.cameras import project
 
-__all__ = ["Fragments", "rasterize", "interpolate", "vertex_normals", "first_surface"]
+__all__ = ["Fragments", "rasterize", "interpolate", "vertex_normals"]
 
 
 @dataclass
@@ -187,63 +187,3 @@ def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     for i in range(3):
         n.index_add_(1, faces[:, i], fn)
     return torch.nn.functional.normalize(n, dim=-1)
-
-
-def first_surface(
-    verts_cam: torch.Tensor,
-    faces: torch.Tensor,
-    model: str,
-    K: torch.Tensor,
-    dist: torch.Tensor,
-    points_uv: torch.Tensor,
-    width: int,
-    height: int,
-    fov_deg: float | None = None,
-    cell: int = 1,
-) -> torch.Tensor:
-    """Distance to the first surface along the rays through sub-pixel points ``(B, Q, 2)``: the z-buffer
-    of :func:`rasterize` evaluated exactly at those points instead of at pixel centres (``inf`` = none).
-
-    Used for keypoint visibility, where a joint's own ray matters, not its pixel's. Only triangles
-    facing the camera take part (on a closed, outward mesh the first surface always does), binned
-    into ``cell``-pixel squares so that each point is tested only against its square's.
-    """
-    B, Q = points_uv.shape[:2]
-    device = verts_cam.device
-    uv, valid = project(model, verts_cam, K[:, None], dist[:, None], fov_deg)
-    inv_depth = _inverse_depth(model, verts_cam)
-    cw, ch = -(-width // cell), -(-height // cell)
-    tri = uv[:, faces]  # (B, F, 3, 2)
-    lo = torch.floor(tri.amin(2) / cell).long()
-    hi = torch.floor(tri.amax(2) / cell).long()
-    lo[..., 0].clamp_(min=0)
-    lo[..., 1].clamp_(min=0)
-    hi[..., 0].clamp_(max=cw - 1)
-    hi[..., 1].clamp_(max=ch - 1)
-    size = (hi - lo + 1).clamp(min=0)
-    corners = verts_cam[:, faces]  # (B, F, 3, 3)
-    normal = torch.cross(corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0], dim=-1)
-    facing = (normal * corners.mean(2)).sum(-1) < 0
-    count = size[..., 0] * size[..., 1] * (valid[:, faces].all(-1) & facing)
-    b_idx, f_idx = torch.nonzero(count, as_tuple=True)
-    owner, offset = _expand(count[b_idx, f_idx])
-    b_t, f_t = b_idx[owner], f_idx[owner]
-    nx = size[b_t, f_t, 0]
-    key = (b_t * ch + lo[b_t, f_t, 1] + offset // nx) * cw + lo[b_t, f_t, 0] + offset % nx
-    key, order = torch.sort(key)
-    f_sorted, b_sorted = f_t[order], b_t[order]
-    # each query point against the triangles of its cell
-    q = points_uv
-    qc = torch.floor(q / cell).long()
-    inside_img = (qc[..., 0] >= 0) & (qc[..., 0] < cw) & (qc[..., 1] >= 0) & (qc[..., 1] < ch)
-    qkey = (torch.arange(B, device=device)[:, None] * ch + qc[..., 1].clamp(0, ch - 1)) * cw + qc[..., 0].clamp(0, cw - 1)
-    start = torch.searchsorted(key, qkey.reshape(-1))
-    stop = torch.searchsorted(key, qkey.reshape(-1), right=True)
-    qowner, rank = _expand((stop - start) * inside_img.reshape(-1))
-    cand = start[qowner] + rank
-    b, f = b_sorted[cand], f_sorted[cand]
-    hit, bary = _surface_hits(tri[b, f], q.reshape(-1, 2)[qowner], inv_depth[b[:, None], faces[f]])
-    dist = _distance(bary, verts_cam[b[hit][:, None], faces[f[hit]]])
-    out = torch.full((B * Q,), float("inf"), dtype=verts_cam.dtype, device=device)
-    out.scatter_reduce_(0, qowner[hit], dist, reduce="amin")
-    return out.reshape(B, Q)

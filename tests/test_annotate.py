@@ -10,15 +10,14 @@ from pycocotools.coco import COCO
 from scipy.spatial.transform import Rotation
 
 from ntop.annotate.formats import HYBRIK_PARENTS, twist_angles
-from ntop.annotate.labels import body_depth, boxes_from_alpha
+from ntop.annotate.labels import grow_boxes
 from ntop.annotate.stage import annotate
 from ntop.assemble import assemble
 from ntop.datasets.ingest import ingest
 from ntop.datasets.synthetic.capture import SyntheticConfig, generate
 from ntop.errors import NtopError
-from ntop.fisheye import RENDER_SCHEMA
-from ntop.io import create_stage
-from ntop.qa.labels import check_labels, coco_self_ap
+from ntop.fisheye import alpha_boxes, write_render_stage
+from ntop.qa.labels import body_depth, check_labels, coco_self_ap
 from ntop.views import RigConfig, load_views, plan_views
 
 
@@ -35,12 +34,7 @@ def _silhouette_render(body, views_path, out, shift=0):
         for v in range(pv.shape[1]):
             img = np.where(alpha[f, v, ..., None] > 0.5, 90, 255).astype(np.uint8).repeat(3, -1)
             cv2.imwrite(str(out / "images" / f"{pv.names[f, v]}.png"), img)
-    with create_stage(out / "render.h5", RENDER_SCHEMA, 1) as h5:
-        h5.attrs.update(subject=pv.subject, action=pv.action, image_format="png")
-        h5.create_dataset("alpha", data=alpha.astype(np.float16))
-        h5.create_dataset("depth", data=np.zeros_like(alpha, dtype=np.float16))
-        h5.create_dataset("ids", data=pv.ids)
-        h5.create_dataset("names", data=pv.names.astype("S"))
+    write_render_stage(out / "render.h5", pv, alpha.astype(np.float16), np.zeros_like(alpha, dtype=np.float16), "png", {}, [])
 
 
 @pytest.fixture(scope="module")
@@ -129,16 +123,18 @@ def test_twist_angles_isolate_rotation_about_the_bone():
     assert tw["cos"][17] == pytest.approx(np.cos(0.7), abs=1e-6)
 
 
-def test_boxes_from_alpha_are_tight_grown_and_clipped():
+def test_alpha_boxes_are_tight_then_grown_and_clipped():
     alpha = np.zeros((2, 20, 30))
     alpha[0, 5:10, 8:18] = 1
     alpha[1, 0:4, 25:30] = 1
-    boxes, area = boxes_from_alpha(alpha, 0.1)
-    np.testing.assert_allclose(boxes[0], [7.5 - 1.0, 4.5 - 0.5, 12.0, 6.0])
+    tight, area = alpha_boxes(alpha)
+    np.testing.assert_allclose(tight[0], [7.5, 4.5, 17.5, 9.5])
     assert area.tolist() == [50, 20]
+    boxes = grow_boxes(tight, 0.1, 30)  # a square image 30 wide (taller than this one: no clipping in y)
+    np.testing.assert_allclose(boxes[0], [7.5 - 1.0, 4.5 - 0.5, 12.0, 6.0])
     assert boxes[1][0] + boxes[1][2] == 30 and boxes[1][1] == 0  # clipped at the image border
-    empty, _ = boxes_from_alpha(np.zeros((1, 5, 5)), 0.1)
-    assert (empty == 0).all()
+    empty, _ = alpha_boxes(np.zeros((1, 5, 5)))
+    assert (empty == 0).all() and (grow_boxes(empty, 0.1, 5) == 0).all()
 
 
 def test_label_qa_passes_and_catches_drift(labelled, body, tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import torch
 
 from ntop.annotate.formats import ImageMeta, coco_files, hybrik_files, mppe_file
@@ -25,14 +26,15 @@ LABEL_FILES = ("coco.json", "bboxes.json", "hybrik_h36m.json", "hybrik_pw3d.json
 def annotate(views_path: str | Path, render_dir: str | Path, body: BodyModel, out: str | Path, codes: tuple[int, int, int],
              licence: dict[str, str], bbox_margin: float = 0.05, body_path: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     pv = load_views(views_path)
-    with open_stage(Path(render_dir) / "render.h5", RENDER_SCHEMA) as f:
-        alpha = require(f, "alpha")[()].astype(np.float32)
-        ids = require(f, "ids")[()]
+    with open_stage(Path(render_dir) / "render.h5", RENDER_SCHEMA, min_version=2) as f:
+        box, area, ids = (require(f, k)[()] for k in ("box", "area", "ids"))
         image_format = str(f.attrs["image_format"])
     if not np.array_equal(ids, pv.ids):
         raise NtopError("the renders belong to other views (ids differ)", Path(render_dir) / "render.h5", "ids")
     sets = [s for s in ("coco17", "smpl24", "hybrik29", "h36m17") if s in body.available_joint_sets()]
-    labels = compute_labels(body, pv, alpha, sets, bbox_margin)
+    labels = compute_labels(body, pv, box, area, sets, bbox_margin)
+    if not all(np.isfinite(x).all() for x in (*labels.joints_cam.values(), labels.global_orient_cam, labels.body_pose, labels.betas)):
+        raise NtopError("the bodies or cameras give non-finite joints", views_path, "smpl")
     with torch.no_grad():
         betas = torch.as_tensor(pv.smpl["betas"], dtype=torch.float32)[None]
         rest29 = body.joint_set(body(torch.zeros(1, 3), torch.zeros(1, 69), betas), "hybrik29")[0].double().numpy()
@@ -48,7 +50,7 @@ def annotate(views_path: str | Path, render_dir: str | Path, body: BodyModel, ou
     with atomic_path(out) as tmp:
         tmp.mkdir()
         for name, obj in files.items():
-            (tmp / name).write_text(json.dumps(obj, allow_nan=False))
+            (tmp / name).write_bytes(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY))
         (tmp / "provenance.json").write_text(json.dumps(record, indent=1))
     vis = labels.vis["coco17"]
     return {"images": int(vis.shape[0] * vis.shape[1]), "annotations": len(coco["annotations"]),

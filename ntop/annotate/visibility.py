@@ -12,24 +12,37 @@ import torch
 
 from ntop.body import BodyModel
 from ntop.body.joints import JOINT_SETS
+from ntop.raycast import first_hits
 
 __all__ = ["depth_margins", "visibility_codes"]
 
 _SLACK = 0.03  # metres
 
 
-def depth_margins(body: BodyModel, joint_set: str, betas: torch.Tensor | None = None) -> torch.Tensor:
-    """Per joint: how far below the skin the joint sits in the rest pose, plus slack ``(J,)`` metres."""
+def depth_margins(body: BodyModel, joint_sets: list[str], betas: torch.Tensor | None = None) -> np.ndarray:
+    """Per joint of the sets, one after the other: how far below the skin the joint sits in the rest
+    pose, plus slack ``(J,)`` metres."""
     dtype = body.template.dtype
-    rest = body(torch.zeros(1, 3, dtype=dtype), torch.zeros(1, 69, dtype=dtype), betas)
-    joints = body.joint_set(rest, joint_set)[0]
-    d = torch.cdist(joints, rest.vertices[0]).amin(1)
-    vertex_joint = torch.tensor([s.startswith("vertex:") for s in JOINT_SETS[joint_set].sources])
-    return torch.where(vertex_joint, torch.zeros_like(d), d) * 1.5 + _SLACK
+    with torch.no_grad():
+        rest = body(torch.zeros(1, 3, dtype=dtype), torch.zeros(1, 69, dtype=dtype), betas)
+        joints = torch.cat([body.joint_set(rest, n)[0] for n in joint_sets])
+        d = torch.cdist(joints, rest.vertices[0]).amin(1).numpy()
+    vertex_joint = np.array([s.startswith("vertex:") for n in joint_sets for s in JOINT_SETS[n].sources])
+    return np.where(vertex_joint, 0.0, d) * 1.5 + _SLACK
 
 
-def visibility_codes(valid: np.ndarray, surface: np.ndarray, joint_range: np.ndarray, margins: np.ndarray) -> np.ndarray:
-    """Codes ``(..., J)`` uint8 from in-image flags, the distance to the first body surface on each
-    joint's ray (``ntop.raster.first_surface``), the joints' own distances and their margins."""
-    hidden = surface < joint_range - margins
+def visibility_codes(valid: np.ndarray, vertices: np.ndarray, faces: np.ndarray, centres: np.ndarray, joints: np.ndarray, margins: np.ndarray) -> np.ndarray:
+    """Codes ``(F, V, J)`` uint8 for joints ``(F, J, 3)`` seen from camera centres ``(F, V, 3)``, with
+    the frame's mesh ``vertices (F, N, 3)``: 0 where not ``valid`` (outside the image), 1 where a body
+    surface lies on the joint's ray more than its margin in front of it, else 2. Rays are cast only
+    for the distinct joints (sets share many) and only as far as they matter."""
+    F, V, J = valid.shape
+    _, first, inverse = np.unique(joints.transpose(1, 0, 2).reshape(J, -1), axis=0, return_index=True, return_inverse=True)
+    shown = joints[:, first]  # (F, U, 3)
+    ray = shown[:, None] - centres[:, :, None]  # (F, V, U, 3)
+    length = np.linalg.norm(ray, axis=-1)
+    reach = np.clip(1 - margins[first] / np.maximum(length, 1e-12), 0, None)  # how far to look: up to the margin
+    ends = centres[:, :, None] + ray * reach[..., None]
+    hit = first_hits(vertices, faces, np.repeat(centres, len(first), axis=1), ends.reshape(F, -1, 3))
+    hidden = np.isfinite(hit).reshape(F, V, -1)[:, :, inverse.reshape(-1)]
     return np.where(valid, np.where(hidden, 1, 2), 0).astype(np.uint8)

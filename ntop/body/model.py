@@ -141,17 +141,19 @@ class BodyModel(torch.nn.Module):
         """Joints of the named set (``smpl24``, ``hybrik29``, ``coco17``, ``h36m17``): ``(B, J, 3)``."""
         if name not in JOINT_SETS:
             raise NtopError(f"unknown joint set {name!r}; known: {', '.join(JOINT_SETS)}")
+        sources = [src.split(":") for src in JOINT_SETS[name].sources]
+        rows = [int(key) for kind, key in sources if kind == "regressor"]
+        if rows and self.J_regressor_h36m is None:
+            raise NtopError("this body model has no H36M joint regressor", self.source, "J_regressor_h36m")
+        regressed = iter(torch.einsum("jv,bvc->jbc", self.J_regressor_h36m[rows], out.vertices) if rows else ())
         cols = []
-        for src in JOINT_SETS[name].sources:
-            kind, key = src.split(":")
+        for kind, key in sources:
             if kind == "smpl":
                 cols.append(out.joints[:, int(key)])
             elif kind == "vertex":
                 cols.append(out.vertices[:, self.landmark_ids[key]])
             else:
-                if self.J_regressor_h36m is None:
-                    raise NtopError("this body model has no H36M joint regressor", self.source, "J_regressor_h36m")
-                cols.append(torch.einsum("v,bvc->bc", self.J_regressor_h36m[int(key)], out.vertices))
+                cols.append(next(regressed))
         return torch.stack(cols, 1)
 
     def joints_only(

@@ -21,18 +21,29 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ntop.annotate.labels import ALPHA_THRESHOLD, body_depth
 from ntop.annotate.visibility import depth_margins
 from ntop.body import BodyModel
-from ntop.fisheye import RENDER_SCHEMA
+from ntop.fisheye import ALPHA_THRESHOLD, RENDER_SCHEMA
 from ntop.io import open_stage, write_json
-from ntop.views import load_views
+from ntop.raster import rasterize
+from ntop.views import PlannedViews, load_views
 
-__all__ = ["check_labels", "ray_mesh_first_hit", "coco_self_ap"]
+__all__ = ["check_labels", "body_depth", "ray_mesh_first_hit", "coco_self_ap"]
 
 REPROJ_MAX_PX = 0.5
 IOU_MIN = 0.95
 VIS_AGREE_MIN = 0.99
+
+
+def body_depth(body: BodyModel, vertices: torch.Tensor, pv: PlannedViews, f: int) -> np.ndarray:
+    """Ray distance to the SMPL body ``(V, H, W)`` in every view of frame ``f`` (``inf`` = none)."""
+    V = pv.shape[1]
+    cams = [pv.camera(f, v) for v in range(V)]
+    verts_cam = torch.stack([c.world_to_camera(vertices.double()) for c in cams]).float()
+    K = torch.as_tensor(np.stack([c.K for c in cams]), dtype=torch.float32)
+    dist = torch.as_tensor(np.stack([c.dist for c in cams]), dtype=torch.float32).reshape(V, -1)
+    frags = rasterize(verts_cam, body.faces, pv.model, K, dist, pv.size, pv.size, pv.fov_deg)
+    return frags.depth.numpy()
 
 
 def ray_mesh_first_hit(origin: np.ndarray, dirs: np.ndarray, tris: np.ndarray) -> np.ndarray:
@@ -80,7 +91,7 @@ def check_labels(views_path: str | Path, render_dir: str | Path, labels_dir: str
     with torch.no_grad():
         out = body(s["global_orient"], s["body_pose"], s["betas"][None], s["transl"])
         coco_world = body.joint_set(out, "coco17").double().numpy()
-        margins = depth_margins(body, "coco17", s["betas"][None]).numpy()
+        margins = depth_margins(body, ["coco17"], s["betas"][None])
     faces = body.faces.numpy()
     F, V = pv.shape
     errors, ious, agree, checked, independent = [], [], 0, 0, pv.model in ("equidistant", "opencv_fisheye")

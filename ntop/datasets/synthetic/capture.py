@@ -24,7 +24,7 @@ from ntop.datasets.synthetic.motions import MOTIONS, motion
 from ntop.datasets.synthetic.scene import Appearance, Room
 from ntop.errors import NtopError
 from ntop.io import atomic_path, create_stage, write_cameras, write_image_folder, write_video
-from ntop.raster import first_surface, interpolate, rasterize, vertex_normals
+from ntop.raster import interpolate, rasterize, vertex_normals
 from ntop.settings import settings_from_dict
 
 __all__ = ["SyntheticConfig", "make_cameras", "pose_sequence", "generate", "GT_SCHEMA"]
@@ -144,7 +144,8 @@ def generate(body: BodyModel, subject: str, action: str, cfg: SyntheticConfig, o
     pelvis_xy = out.joints[:, 0, :2].numpy()
     sets = body.available_joint_sets()
     joints3d = {s: body.joint_set(out, s).numpy().astype(np.float64) for s in sets}
-    margins = {s: depth_margins(body, s, betas).numpy() for s in sets}
+    vertices, faces = out.vertices.numpy(), body.faces.numpy()
+    margins = {s: depth_margins(body, [s], betas) for s in sets}
 
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
@@ -167,14 +168,11 @@ def generate(body: BodyModel, subject: str, action: str, cfg: SyntheticConfig, o
                 images, masks, depth = _render_camera(body, out.vertices, cam, app_attrs, room, pelvis_xy, cfg, rng)
                 dmask[c] = masks.astype(np.uint8)
                 ddepth[c] = np.where(np.isfinite(depth), depth, 0).astype(np.float16)
-                verts_cam = cam.world_to_camera(out.vertices.double()).float()
-                K = torch.as_tensor(cam.K, dtype=torch.float32).expand(T, 4)
-                dist = torch.as_tensor(cam.dist, dtype=torch.float32).expand(T, -1)
+                centre = np.broadcast_to(cam.center, (T, 1, 3))
                 for s in sets:
                     uv, valid = cam.project(joints3d[s])
-                    surface = first_surface(verts_cam, body.faces, cam.model, K, dist, torch.as_tensor(uv, dtype=torch.float32), W, H, cam.fov_deg).numpy()
                     uv_all[s][c] = np.where(valid[..., None], uv, 0.0)
-                    vis_all[s][c] = visibility_codes(valid, surface, np.linalg.norm(cam.world_to_camera(joints3d[s]), axis=-1), margins[s])
+                    vis_all[s][c] = visibility_codes(valid[:, None], vertices, faces, centre, joints3d[s], margins[s])[:, 0]
                 if cfg.format == "video":
                     (tmp / "videos").mkdir(exist_ok=True)
                     write_video(tmp / "videos" / f"{cam.name}.avi", images, fps=cfg.fps)
