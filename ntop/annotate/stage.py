@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,21 @@ __all__ = ["annotate", "LABEL_FILES"]
 LABEL_FILES = ("coco.json", "bboxes.json", "hybrik_h36m.json", "hybrik_pw3d.json", "3dmppe.json")
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the label dicts are built: they hold no cycles, and the
+    collector's passes over millions of fresh containers made building superlinear in their number."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _write(path: Path, obj: Any) -> None:
+    path.write_bytes(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
 def annotate(views_path: str | Path, render_dir: str | Path, body: BodyModel, out: str | Path, codes: tuple[int, int, int],
              licence: dict[str, str], bbox_margin: float = 0.05, body_path: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     pv = load_views(views_path)
@@ -39,18 +57,19 @@ def annotate(views_path: str | Path, render_dir: str | Path, body: BodyModel, ou
         betas = torch.as_tensor(pv.smpl["betas"], dtype=torch.float32)[None]
         rest29 = body.joint_set(body(torch.zeros(1, 3), torch.zeros(1, 69), betas), "hybrik29")[0].double().numpy()
     meta = ImageMeta(pv, image_format, codes[1], codes[2], licence)
-    coco, boxes = coco_files(meta, labels)
     has_h36m = "h36m17" in sets
-    h36m, pw3d = hybrik_files(meta, labels, rest29, has_h36m)
-    files = {"coco.json": coco, "bboxes.json": boxes, "hybrik_h36m.json": h36m, "hybrik_pw3d.json": pw3d}
-    if has_h36m:
-        files["3dmppe.json"] = mppe_file(meta, labels)
     record = provenance_record("labels", {"codes": list(codes), "licence": licence, "bbox_margin": bbox_margin},
                                [views_path, Path(render_dir) / "render.h5"] + ([body_path] if body_path else []))  # fmt: skip
-    with atomic_path(out) as tmp:
+    with atomic_path(out) as tmp, _gc_paused():
         tmp.mkdir()
-        for name, obj in files.items():
-            (tmp / name).write_bytes(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY))
+        coco, boxes = coco_files(meta, labels)
+        _write(tmp / "coco.json", coco)
+        _write(tmp / "bboxes.json", boxes)
+        h36m, pw3d = hybrik_files(meta, labels, rest29, has_h36m)
+        _write(tmp / "hybrik_h36m.json", h36m)
+        _write(tmp / "hybrik_pw3d.json", pw3d)
+        if has_h36m:
+            _write(tmp / "3dmppe.json", mppe_file(meta, labels))
         (tmp / "provenance.json").write_text(json.dumps(record, indent=1))
     vis = labels.vis["coco17"]
     return {"images": int(vis.shape[0] * vis.shape[1]), "annotations": len(coco["annotations"]),
