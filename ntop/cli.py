@@ -72,12 +72,20 @@ def _qa_verdict(report: dict[str, Any], a: argparse.Namespace, what: str, figure
         raise NtopError(f"{what} checks failed (see the report)", a.out_json)
 
 
+def _paired(a: argparse.Namespace, *names: str) -> list[tuple[Path, ...]]:
+    """The repeated options ``names`` zipped into one tuple per item; they must come in equal numbers."""
+    lists = [getattr(a, n) for n in names]
+    if len({len(x) for x in lists}) != 1:
+        raise NtopError(f"give --{' and --'.join(n.replace('_', '-') for n in names)} the same number of times")
+    return list(zip(*lists))
+
+
 def _cmd_qa_capture(a: argparse.Namespace) -> None:
-    """Check a capture's ground truth and draw its contact sheet."""
+    """Check a subject's captures against their ground truth and draw its contact sheet."""
     from ntop.qa.capture import run
 
-    report = run(a.capture, a.frames, _body(a.body_model), a.out_json, a.out_sheet)
-    _qa_verdict(report, a, "ground-truth", report["checks"])
+    report = run(_paired(a, "capture", "frames"), _body(a.body_model), a.out_json, a.out_sheet)
+    _qa_verdict(report, a, "ground-truth", {k: r["checks"] for k, r in report["actions"].items()})
 
 
 def _cmd_detect_keypoints(a: argparse.Namespace) -> None:
@@ -244,8 +252,8 @@ def _cmd_qa_labels(a: argparse.Namespace) -> None:
     """Check labels against independent projections, the rendered alpha and ray casting."""
     from ntop.qa.labels import run
 
-    report = run(a.views, a.render, a.labels, _body(a.body_model), a.out_json)
-    _qa_verdict(report, a, "label", report["checks"])
+    report = run(_paired(a, "views", "render", "labels"), _body(a.body_model), a.out_json)
+    _qa_verdict(report, a, "label", {k: r["checks"] for k, r in report["actions"].items()})
 
 
 def _cmd_provenance(a: argparse.Namespace) -> None:
@@ -424,8 +432,8 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     p = add_qa("capture", _cmd_qa_capture)
-    p.add_argument("--capture", required=True, type=Path)
-    p.add_argument("--frames", required=True, type=Path)
+    p.add_argument("--capture", required=True, type=Path, action="append", help="an action's capture.h5 (repeat, with --frames)")
+    p.add_argument("--frames", required=True, type=Path, action="append", help="its frames.h5")
     p.add_argument("--body-model", required=True)
     p.add_argument("--out-sheet", required=True, type=Path)
     p = add_qa("keypoints", _cmd_qa_keypoints)
@@ -447,9 +455,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out-tsv", required=True, type=Path)
 
     p = add_qa("labels", _cmd_qa_labels)
-    p.add_argument("--views", required=True, type=Path)
-    p.add_argument("--render", required=True, type=Path)
-    p.add_argument("--labels", required=True, type=Path)
+    p.add_argument("--views", required=True, type=Path, action="append", help="an action's views.h5 (repeat, with --render and --labels)")
+    p.add_argument("--render", required=True, type=Path, action="append")
+    p.add_argument("--labels", required=True, type=Path, action="append")
     p.add_argument("--body-model", required=True)
     return ap
 

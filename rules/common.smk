@@ -79,6 +79,11 @@ def expand_pairs(pattern):
     return [pattern.format(subject=s, action=a) for s, a in subject_actions()]
 
 
+def per_action(pattern):
+    """An input function: ``pattern`` for every action of the job's subject (per-subject rules)."""
+    return lambda w: [pattern.format(subject=w.subject, action=a) for a in config["subjects"][w.subject]["actions"]]
+
+
 def body_model_path():
     """The SMPL-format model every stage poses bodies with: the user's file or the generated one."""
     bm = config["body_model"]
@@ -323,11 +328,11 @@ def ground_truth_pairs_pattern(pattern):
 def qa_reports():
     """Every QA report of the run, and each subject's NeRF evaluation."""
     return (
-        expand_pairs(results("qa", "capture", "{subject}", "{action}.json"))
+        [results("qa", "capture", f"{s}.json") for s in SUBJECTS]
         + ground_truth_pairs_pattern(results("qa", "keypoints", "{subject}", "{action}.json"))
         + [results("qa", "fit", f"{s}.json") for s in SUBJECTS if config["subjects"][s]["source"] == "synthetic"]
         + ground_truth_pairs_pattern(results("qa", "masks", "{subject}", "{action}.json"))
-        + expand_pairs(results("qa", "labels", "{subject}", "{action}.json"))
+        + [results("qa", "labels", f"{s}.json") for s in SUBJECTS]
         + [results("nerf", s, "eval.json") for s in SUBJECTS]
     )
 

@@ -27,7 +27,7 @@ rule detect_keypoints:
 
 rule calibrate:
     input:
-        keypoints=lambda w: [results("keypoints", w.subject, a, "keypoints2d.h5") for a in config["subjects"][w.subject]["actions"]],
+        keypoints=per_action(results("keypoints", "{subject}", "{action}", "keypoints2d.h5")),
         body=body_model_path(),
     output:
         results("calibration", "{subject}", "calibration.h5"),

@@ -3,53 +3,54 @@
 
 rule qa_capture:
     input:
-        capture=rules.ingest.output.capture,
-        frames=rules.ingest.output.frames,
+        captures=per_action(results("ingest", "{subject}", "{action}", "capture.h5")),
+        frames=per_action(results("ingest", "{subject}", "{action}", "frames.h5")),
         body=body_model_path(),
     output:
-        report=results("qa", "capture", "{subject}", "{action}.json"),
+        report=results("qa", "capture", "{subject}.json"),
         sheet=report(
-            results("qa", "capture", "{subject}", "{action}.png"),
+            results("qa", "capture", "{subject}.png"),
             caption="../workflow/report/qa_capture.rst",
             category="Capture",
-            labels={"subject": "{subject}", "action": "{action}"},
+            labels={"subject": "{subject}"},
         ),
     params:
         code=code_digest("ntop.qa.capture"),
         strict="--strict" if config["qa"]["strict"] else "",
+        captures=lambda w, input: " ".join(f"--capture {c} --frames {f}" for c, f in zip(input.captures, input.frames)),
     threads: 1
     log:
-        logs("qa_capture", "{subject}", "{action}.log"),
+        logs("qa_capture", "{subject}.log"),
     benchmark:
-        benchmarks("qa_capture", "{subject}", "{action}.tsv")
+        benchmarks("qa_capture", "{subject}.tsv")
     conda:
         "../envs/ntop.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} ntop qa capture --capture {input.capture} --frames {input.frames} --body-model {input.body}"
+        "OMP_NUM_THREADS={threads} ntop qa capture {params.captures} --body-model {input.body}"
         " --out-json {output.report} --out-sheet {output.sheet} {params.strict} > {log} 2>&1"
 
 
 rule qa_labels:
     input:
-        views=results("views", "{subject}", "{action}", "views.h5"),
-        render=results("render", "{subject}", "{action}"),
-        labels=results("labels", "{subject}", "{action}"),
+        views=per_action(results("views", "{subject}", "{action}", "views.h5")),
+        renders=per_action(results("render", "{subject}", "{action}")),
+        labels=per_action(results("labels", "{subject}", "{action}")),
         body=body_model_path(),
     output:
-        results("qa", "labels", "{subject}", "{action}.json"),
+        results("qa", "labels", "{subject}.json"),
     params:
         code=code_digest("ntop.qa.labels"),
         strict="--strict" if config["qa"]["strict"] else "",
+        actions=lambda w, input: " ".join(f"--views {v} --render {r} --labels {l}" for v, r, l in zip(input.views, input.renders, input.labels)),
     threads: 1
     log:
-        logs("qa_labels", "{subject}", "{action}.log"),
+        logs("qa_labels", "{subject}.log"),
     benchmark:
-        benchmarks("qa_labels", "{subject}", "{action}.tsv")
+        benchmarks("qa_labels", "{subject}.tsv")
     conda:
         "../envs/ntop.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} ntop qa labels --views {input.views} --render {input.render} --labels {input.labels}"
-        " --body-model {input.body} --out-json {output} {params.strict} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} ntop qa labels {params.actions} --body-model {input.body} --out-json {output} {params.strict} > {log} 2>&1"
 
 
 rule qa_keypoints:
@@ -97,7 +98,7 @@ rule qa_masks:
 rule qa_fit:
     input:
         smpl=results("fit", "{subject}", "smpl.h5"),
-        captures=lambda w: [results("ingest", w.subject, a, "capture.h5") for a in config["subjects"][w.subject]["actions"]],
+        captures=per_action(results("ingest", "{subject}", "{action}", "capture.h5")),
         body=body_model_path(),
     output:
         results("qa", "fit", "{subject}.json"),

@@ -95,9 +95,10 @@ def test_ingest_applies_the_stride_and_keeps_ground_truth(capture, raw):
 
 
 def test_qa_capture_passes_on_good_data_and_fails_on_tampered(capture, body, tmp_path):
-    report = run(*capture, body, tmp_path / "qa.json", tmp_path / "sheet.png")
+    report = run([capture], body, tmp_path / "qa.json", tmp_path / "sheet.png")
     assert report["passed"], report
-    assert report["checks"]["mask_vs_silhouette"]["min_iou"] >= 0.99
+    (checks,) = [r["checks"] for r in report["actions"].values()]
+    assert checks["mask_vs_silhouette"]["min_iou"] >= 0.99
     import cv2
 
     sheet = cv2.imread(str(tmp_path / "sheet.png"))

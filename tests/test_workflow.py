@@ -25,15 +25,18 @@ def test_tiny_config_builds_and_passes_qa(workdir):
     assert snakemake(workdir, "--lint").returncode == 0
     r = snakemake(workdir, "--cores", "2")
     assert r.returncode == 0, r.stderr[-3000:]
+    captures = json.loads((workdir / "results" / "qa" / "capture" / "s1.json").read_text())
+    labels = json.loads((workdir / "results" / "qa" / "labels" / "s1.json").read_text())
+    assert sorted(captures["actions"]) == sorted(labels["actions"]) == ["squat", "turn"]
     for action in ("turn", "squat"):
-        report = json.loads((workdir / "results" / "qa" / "capture" / "s1" / f"{action}.json").read_text())
+        report = captures["actions"][action]
         assert report["passed"] and report["capture"]["frames"] == 3
         assert (workdir / "logs" / "ingest" / "s1" / f"{action}.log").exists()
         assert (workdir / "results" / "benchmarks" / "ingest" / "s1" / f"{action}.tsv").exists()
     for action in ("turn", "squat"):
-        labels = json.loads((workdir / "results" / "qa" / "labels" / "s1" / f"{action}.json").read_text())
+        checks = labels["actions"][action]["checks"]
         for check in ("keypoints_vs_cv2_fisheye", "visibility_vs_raycast", "cocoeval_self_ap"):
-            assert labels["checks"][check]["passed"], (action, check, labels["checks"][check])
+            assert checks[check]["passed"], (action, check, checks[check])
         keypoints = json.loads((workdir / "results" / "qa" / "keypoints" / "s1" / f"{action}.json").read_text())
         assert keypoints["checks"]["triangulation"]["triangulated_pct"] > 80
         masks = json.loads((workdir / "results" / "qa" / "masks" / "s1" / f"{action}.json").read_text())
@@ -115,7 +118,7 @@ def test_monocular_video_runs_end_to_end(tmp_path, body):
     (wd / "mine.yaml").write_text(yaml.safe_dump(cfg))
     r = snakemake(wd, "--cores", "2", "--configfile", "mine.yaml")
     assert r.returncode == 0, r.stderr[-3000:]
-    labels = json.loads((wd / "results" / "qa" / "labels" / "mono" / "clip.json").read_text())
+    labels = json.loads((wd / "results" / "qa" / "labels" / "mono.json").read_text())["actions"]["clip"]
     for check in ("keypoints_vs_cv2_fisheye", "visibility_vs_raycast", "cocoeval_self_ap"):
         assert labels["checks"][check]["passed"], (check, labels["checks"][check])
     nerf = json.loads((wd / "results" / "nerf" / "mono" / "eval.json").read_text())

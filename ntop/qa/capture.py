@@ -10,6 +10,7 @@ a contact sheet (every camera, first/middle/last frame, skeleton and outline whe
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -71,29 +72,35 @@ def check_capture(cap: Capture, body: BodyModel) -> dict[str, Any]:
     return report
 
 
-def contact_sheet(cap: Capture, joint_set: str = "coco17", rows: int = 3) -> np.ndarray:
-    """Every camera (columns) at the first, middle and last frame (rows), skeleton and mask outline drawn."""
-    T = len(cap.frame_index)
-    picks = sorted(set(np.linspace(0, T - 1, rows).round().astype(int).tolist()))
-    masks = cap.masks()
-    skeleton = cap.has_gt and f"gt/joints2d/{joint_set}" in cap.h5
-    j2, vis = (cap.gt(f"joints2d/{joint_set}"), cap.gt(f"visibility/{joint_set}")) if skeleton else (None, None)
+def contact_sheet(caps: list[Capture], joint_set: str = "coco17") -> np.ndarray:
+    """Every camera (columns) of every action: at the first, middle and last frame (rows) for one
+    action, at the middle frame for several; skeleton and mask outline drawn."""
     tiles = []
-    for k in picks:
-        for c, cam in enumerate(cap.cameras):
-            img = cap.frame(c, k).copy()
-            if masks is not None:
-                draw_mask_outline(img, masks[c][k])
-            if skeleton:
-                draw_skeleton(img, j2[c, k], vis[c, k], JOINT_SETS[joint_set].edges)
-            tiles.append(label(img, f"{cam.name} f{int(cap.frame_index[k])}"))
-    return grid(tiles, cols=len(cap.cameras))
+    for cap in caps:
+        T = len(cap.frame_index)
+        picks = sorted(set(np.linspace(0, T - 1, 3).round().astype(int).tolist())) if len(caps) == 1 else [T // 2]
+        masks = cap.masks()
+        skeleton = cap.has_gt and f"gt/joints2d/{joint_set}" in cap.h5
+        j2, vis = (cap.gt(f"joints2d/{joint_set}"), cap.gt(f"visibility/{joint_set}")) if skeleton else (None, None)
+        for k in picks:
+            for c, cam in enumerate(cap.cameras):
+                img = cap.frame(c, k).copy()
+                if masks is not None:
+                    draw_mask_outline(img, masks[c][k])
+                if skeleton:
+                    draw_skeleton(img, j2[c, k], vis[c, k], JOINT_SETS[joint_set].edges)
+                tiles.append(label(img, f"{cap.action} {cam.name} f{int(cap.frame_index[k])}"))
+    return grid(tiles, cols=max(len(cap.cameras) for cap in caps))
 
 
-def run(capture: str | Path, frames: str | Path, body: BodyModel, out_json: str | Path, out_sheet: str | Path) -> dict[str, Any]:
-    with Capture(capture, frames) as cap:
-        report = check_capture(cap, body)
-        sheet = contact_sheet(cap)
+def run(captures: list[tuple[str | Path, str | Path]], body: BodyModel, out_json: str | Path, out_sheet: str | Path) -> dict[str, Any]:
+    """One subject's report (``actions`` -> each capture's checks) and contact sheet, from its
+    (capture.h5, frames.h5) pairs."""
+    with contextlib.ExitStack() as stack:
+        caps = [stack.enter_context(Capture(capture, frames)) for capture, frames in captures]
+        actions = {cap.action: check_capture(cap, body) for cap in caps}
+        sheet = contact_sheet(caps)
+    report = {"actions": actions, "passed": all(r["passed"] for r in actions.values())}
     with atomic_path(out_sheet) as tmp:
         write_image(tmp, sheet)
     write_json(out_json, report)

@@ -141,7 +141,12 @@ def check_labels(views_path: str | Path, render_dir: str | Path, labels_dir: str
     return report
 
 
-def run(views_path: str | Path, render_dir: str | Path, labels_dir: str | Path, body: BodyModel, out_json: str | Path) -> dict[str, Any]:
-    report = check_labels(views_path, render_dir, labels_dir, body)
+def run(items: list[tuple[str | Path, str | Path, str | Path]], body: BodyModel, out_json: str | Path) -> dict[str, Any]:
+    """One subject's report (``actions`` -> each action's checks) from its (views.h5, render folder,
+    labels folder) triples."""
+    actions = {}
+    for views, render, labels in items:
+        actions[load_views(views).action] = check_labels(views, render, labels, body)
+    report = {"actions": actions, "passed": all(r["passed"] for r in actions.values())}
     write_json(out_json, report)
     return report

@@ -32,7 +32,7 @@ def _checks(node: Any, path: str, depth: int = 0) -> Iterator[tuple[str, str, bo
 
 
 def summary_rows(reports: list[str | Path]) -> list[dict[str, Any]]:
-    """Rows ``{stage, item, check, figures, passed}``; the item is the report's file name (subject or action)."""
+    """Rows ``{stage, item, check, figures, passed}``; the item is the subject, or subject/action."""
     rows = []
     for path in map(Path, reports):
         try:
@@ -45,10 +45,13 @@ def summary_rows(reports: list[str | Path]) -> list[dict[str, Any]]:
             stage, item = path.parent.name, path.stem
         else:  # results/qa/<stage>/<subject>/<action>.json
             stage, item = path.parent.parent.name, f"{path.parent.name}/{path.stem}"
-        found = [c for c in _checks(report, "") if not c[0].startswith("images")]
-        rows += [{"stage": stage, "item": item, "check": c, "figures": f, "passed": p} for c, f, p in found]
-        if "passed" in report:
-            rows.append({"stage": stage, "item": item, "check": "(all)", "figures": "", "passed": bool(report["passed"])})
+        # a subject's report may hold one report per action
+        parts = [(f"{item}/{a}", r) for a, r in report["actions"].items()] if isinstance(report.get("actions"), dict) else [(item, report)]
+        for name, part in parts:
+            found = [c for c in _checks(part, "") if not c[0].startswith("images")]
+            rows += [{"stage": stage, "item": name, "check": c, "figures": f, "passed": p} for c, f, p in found]
+            if "passed" in part:
+                rows.append({"stage": stage, "item": name, "check": "(all)", "figures": "", "passed": bool(part["passed"])})
     return rows
 
 
