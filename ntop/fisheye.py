@@ -1,9 +1,9 @@
 """``render_fisheye``: every planned (frame, view) rendered with the subject's NeRF.
 
 Writes ``images/<name>.png|jpg`` (RGB over the chosen background), ``alpha/<name>.png`` and
-``render.h5`` (alpha and depth of every view, and each alpha's box and area, for the labels). Work in progress lives in a hidden
-sibling folder, one finished frame at a time, so an interrupted run continues where it stopped; the
-output folder appears, complete, only at the end.
+``render.h5`` (alpha and depth of every view, and each alpha's box and area, for the labels). Work
+in progress lives in a hidden sibling folder, one finished frame at a time, so an interrupted run
+continues where it stopped; the output folder appears, complete, only at the end.
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ def write_render_stage(path: Path, pv: PlannedViews, alpha: np.ndarray, depth: n
         h5.attrs.update(subject=pv.subject, action=pv.action, image_format=image_format)
         h5.create_dataset("alpha", data=alpha, chunks=(1, 1, pv.size, pv.size), compression="gzip")
         h5.create_dataset("depth", data=depth, chunks=(1, 1, pv.size, pv.size), compression="gzip")
-        h5.create_dataset("box", data=box)
-        h5.create_dataset("area", data=area)
+        h5.create_dataset("box", data=box).attrs["meaning"] = f"x0, y0, x1, y1 (pixel edges) of alpha > {ALPHA_THRESHOLD}; zeros where none"
+        h5.create_dataset("area", data=area).attrs["meaning"] = f"pixels with alpha > {ALPHA_THRESHOLD}"
         h5.create_dataset("ids", data=pv.ids)
         h5.create_dataset("names", data=pv.names.astype("S"))
 
