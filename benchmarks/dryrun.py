@@ -5,8 +5,10 @@
 Writes NToP's dataset as a config (7 Human3.6M subjects x 15 actions, fitted bodies, background
 subtraction; 27 GeneBody and 9 ZJU-MoCap subjects, their own bodies and masks), with empty stand-ins
 for the raw trees and model files (planning reads no data), in a copy of the workflow, and times
-``snakemake -n --configfile`` on it. The peer is the demo's own dry run in the same copy: the ratio
-says what 43 subjects cost over one. Bar: < 5 s, one job per subject x action (never per frame).
+``snakemake -n --configfile`` on it. Two peers in the same run: the demo's own dry run (what 43
+subjects cost over one) and Snakemake's floor, a trivial Snakefile with as many jobs (one input, one
+parameter, a log and a benchmark each), which also shows how fast this machine is at the moment.
+Bar: < 5 s, one job per subject x action (never per frame).
 """
 
 from __future__ import annotations
@@ -58,6 +60,18 @@ def ntop_config(root: Path) -> dict:
     }  # fmt: skip
 
 
+def trivial_workflow(root: Path, jobs: int) -> Path:
+    """A Snakefile planning ``jobs`` jobs of one rule and a target rule, with nothing to read."""
+    root.mkdir()
+    (root / "Snakefile").write_text(
+        f"N = {jobs - 1}\n"
+        "rule all:\n    input: expand('out/{i}.txt', i=range(N))\n"
+        "rule one:\n    input: lambda w: 'Snakefile'\n    output: 'out/{i}.txt'\n    params: p=lambda w: w.i\n"
+        "    log: 'logs/{i}.log'\n    benchmark: 'bench/{i}.tsv'\n    shell: 'echo {params.p} > {output}'\n"
+    )
+    return root
+
+
 def dry_run(workdir: Path, *args: str) -> tuple[float, str]:
     start = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", *args], cwd=workdir, capture_output=True, text=True)
@@ -85,11 +99,14 @@ def main() -> None:
         demo = min(dry_run(wd)[0] for _ in range(a.repeats))
         runs = [dry_run(wd, "--configfile", "ntop_scale.yaml") for _ in range(a.repeats)]
         seconds, text = min(runs, key=lambda r: r[0])
-    jobs = job_counts(text)
+        jobs = job_counts(text)
+        trivial = trivial_workflow(Path(tmp) / "trivial", jobs.get("total", 0))
+        floor = min(dry_run(trivial)[0] for _ in range(a.repeats))
     pairs = len(H36M_SUBJECTS) * len(H36M_ACTIONS) + 27 + len(ZJU_SUBJECTS)
     print(f"NToP scale: 43 subjects, {pairs} subject x action pairs")
     print(f"snakemake -n: {seconds:.2f} s for {jobs.get('total', 0)} jobs (bar < 5 s: {'pass' if seconds < 5 else 'FAIL'})")
     print(f"demo (1 subject, 2 actions) dry run: {demo:.2f} s; ratio NToP / demo = {seconds / demo:.2f}x")
+    print(f"Snakemake's floor, a trivial Snakefile with {jobs.get('total', 0)} jobs: {floor:.2f} s; ratio NToP / floor = {seconds / floor:.2f}x")
     per_pair = {r: n for r, n in jobs.items() if r != "total"}
     print("jobs per rule: " + ", ".join(f"{r} {n}" for r, n in sorted(per_pair.items())))
     worst = max(per_pair.values())
