@@ -24,19 +24,28 @@ def _slurm_is_up() -> bool:
     return r.returncode == 0 and any(state in ("idle", "mixed", "allocated") for state in r.stdout.split())
 
 
+def _accounting() -> bool:
+    """Whether sacct answers (slurmdbd running, as on most clusters)."""
+    return shutil.which("sacct") is not None and subprocess.run(["sacct", "-n", "-X", "-o", "JobID"], capture_output=True).returncode == 0
+
+
 def ci_profile(dst: Path) -> Path:
-    """workflow/profiles/slurm, fitted to a GPU-less one-node CI cluster without accounting."""
+    """workflow/profiles/slurm, fitted to a GPU-less one-node CI cluster."""
     profile = yaml.safe_load((ROOT / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
     for resources in profile["set-resources"].values():
         for key in ("gpu", "gpu_model", "cpus_per_gpu"):
             resources.pop(key, None)
         resources.update(mem_mb=400, cpus_per_task=1)
     profile["default-resources"].update(slurm_partition="debug", mem_mb=400, cpus_per_task=1)
-    profile.update({"jobs": 2, "latency-wait": 5, "slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 1,
+    profile.update({"jobs": 2, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 1,
                     "slurm-keep-successful-logs": True, "max-status-checks-per-second": 2})  # fmt: skip
     (dst / "config.yaml").parent.mkdir(parents=True, exist_ok=True)
     (dst / "config.yaml").write_text(yaml.safe_dump(profile))
     return dst
+
+
+def profile_status(profile: Path) -> str:
+    return yaml.safe_load((profile / "config.yaml").read_text()).get("slurm-status-command", "sacct (the plugin's default)")
 
 
 def _running(rule: str) -> str | None:
@@ -52,6 +61,7 @@ def test_slurm_profile_runs_the_workflow_and_retries_a_cancelled_job(tmp_path):
     cfg["nerf"]["device"] = cfg["render"]["device"] = "cpu"  # the CI cluster has no GPUs: request none
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
     profile = ci_profile(tmp_path / "profile")
+    print(f"cluster {'with' if _accounting() else 'without'} accounting; status checks: {profile_status(profile)}")
     log = (tmp_path / "snakemake.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--workflow-profile", str(profile)], cwd=wd, stdout=log, stderr=subprocess.STDOUT,
                             env=snakemake_env(), start_new_session=True)  # fmt: skip

@@ -4,8 +4,8 @@ With ground truth (synthetic): the stored 2D joints are the projections of the s
 through the stored cameras (visibility 0 exactly where a joint leaves the image or the field of
 view), and the stored masks are the silhouettes of the body posed from the stored SMPL parameters.
 With a dataset's own SMPL and masks (ZJU-MoCap, GeneBody): the masks overlap the SMPL silhouettes,
-which catches a wrong unit, axis or SMPL convention in the conversion. Writes the figures as JSON and
-a contact sheet (every camera, first/middle/last frame, skeleton and outline where known).
+which catches a wrong unit, axis or SMPL convention in the conversion. Writes one subject's figures
+(a section per action) as JSON and one contact sheet (every camera; skeleton and outline where known).
 """
 
 from __future__ import annotations
