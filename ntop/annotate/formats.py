@@ -61,7 +61,6 @@ def _r(x: np.ndarray, nd: int) -> np.ndarray:
 
 def coco_files(meta: ImageMeta, labels: ViewLabels) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The COCO keypoints file and mmpose's detection-box file (``[{image_id, category_id, bbox, score}]``)."""
-    F, V = meta.pv.shape
     category = {
         "id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO17.names),
         "skeleton": [[a + 1, b + 1] for a, b in COCO17.edges],

@@ -30,11 +30,13 @@ LABEL_FILES = ("coco.json", "bboxes.json", "hybrik_h36m.json", "hybrik_pw3d.json
 def _gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while the label dicts are built: they hold no cycles, and the
     collector's passes over millions of fresh containers made building superlinear in their number."""
+    enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if enabled:
+            gc.enable()
 
 
 def _write(path: Path, obj: Any) -> None:
