@@ -18,6 +18,11 @@ def test_bad_input_gives_one_clear_line_and_no_output(tmp_path, body_model_path)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [f"ntop qa capture: error: {tmp_path / 'missing.h5'}: stage file not found"]
     assert "Traceback" not in r.stderr and not out_json.exists()
+    # a subject's repeated options must pair up
+    r = ntop("qa", "labels", "--views", "a.h5", "--views", "b.h5", "--render", "r", "--labels", "l", "--body-model", str(body_model_path),
+             "--out-json", str(out_json))  # fmt: skip
+    assert r.returncode == 2 and not out_json.exists()
+    assert r.stderr.strip().splitlines() == ["ntop qa labels: error: give --views and --render and --labels the same number of times"]
 
 
 @pytest.mark.parametrize(
