@@ -144,8 +144,8 @@ def generate(body: BodyModel, subject: str, action: str, cfg: SyntheticConfig, o
     pelvis_xy = out.joints[:, 0, :2].numpy()
     sets = body.available_joint_sets()
     joints3d = {s: body.joint_set(out, s).numpy().astype(np.float64) for s in sets}
-    vertices, faces = out.vertices.numpy(), body.faces.numpy()
-    margins = {s: depth_margins(body, [s], betas) for s in sets}
+    joints = np.concatenate([joints3d[s] for s in sets], 1)  # every set at once: one visibility pass
+    split = np.cumsum([joints3d[s].shape[1] for s in sets])[:-1]
 
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
@@ -162,25 +162,23 @@ def generate(body: BodyModel, subject: str, action: str, cfg: SyntheticConfig, o
             ddepth.attrs["meaning"] = "distance from the camera centre along the pixel ray to the body (metres); 0 = no body"
             for s in sets:
                 f.create_dataset(f"joints3d/{s}", data=joints3d[s])
-            uv_all = {s: np.zeros((C, T, len(margins[s]), 2)) for s in sets}
-            vis_all = {s: np.zeros((C, T, len(margins[s])), dtype=np.uint8) for s in sets}
+            uv_all, valid_all = np.zeros((C, T, joints.shape[1], 2)), np.zeros((T, C, joints.shape[1]), dtype=bool)
             for c, cam in enumerate(cams):
                 images, masks, depth = _render_camera(body, out.vertices, cam, app_attrs, room, pelvis_xy, cfg, rng)
                 dmask[c] = masks.astype(np.uint8)
                 ddepth[c] = np.where(np.isfinite(depth), depth, 0).astype(np.float16)
-                centre = np.broadcast_to(cam.center, (T, 1, 3))
-                for s in sets:
-                    uv, valid = cam.project(joints3d[s])
-                    uv_all[s][c] = np.where(valid[..., None], uv, 0.0)
-                    vis_all[s][c] = visibility_codes(valid[:, None], vertices, faces, centre, joints3d[s], margins[s])[:, 0]
+                uv, valid_all[:, c] = cam.project(joints)
+                uv_all[c] = np.where(valid_all[:, c, :, None], uv, 0.0)
                 if cfg.format == "video":
                     (tmp / "videos").mkdir(exist_ok=True)
                     write_video(tmp / "videos" / f"{cam.name}.avi", images, fps=cfg.fps)
                 else:
                     write_image_folder(tmp / "images" / cam.name, images)
-            for s in sets:
-                f.create_dataset(f"joints2d/{s}", data=uv_all[s])
-                f.create_dataset(f"visibility/{s}", data=vis_all[s])
+            centres = np.broadcast_to(np.stack([cam.center for cam in cams]), (T, C, 3))
+            vis = visibility_codes(valid_all, out.vertices.numpy(), body.faces.numpy(), centres, joints, depth_margins(body, sets, betas))
+            for s, uv_s, vis_s in zip(sets, np.split(uv_all, split, axis=2), np.split(vis.transpose(1, 0, 2), split, axis=2)):
+                f.create_dataset(f"joints2d/{s}", data=uv_s)
+                f.create_dataset(f"visibility/{s}", data=vis_s)
         meta = {"subject": subject, "action": action, "fps": cfg.fps, "num_frames": cfg.num_frames, "format": cfg.format,
                 "cameras": [c.name for c in cams]}  # fmt: skip
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
