@@ -120,7 +120,7 @@ def _cmd_fit_smpl(a: argparse.Namespace) -> None:
     p = _params(a.params)
     mode, camera = p.pop("mode", "multiview"), p.pop("camera", None)
     body = _body(a.body_model)
-    summary = fit_smpl(body, a.action, a.out, FitConfig.from_dict(p), mode, a.keypoints3d or [], a.keypoints2d or [], camera, a.subject)
+    summary = fit_smpl(body, a.action, a.out, FitConfig.from_dict(p), mode, a.keypoints3d or [], a.keypoints2d or [], camera, a.subject, a.init, a.masks or [])
     if a.easymocap:
         summary["easymocap_files"] = write_easymocap(body, a.out, a.easymocap)
     print(json.dumps(summary))
@@ -338,6 +338,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--body-model", required=True)
     p.add_argument("--params", default="{}", help="mode (multiview|monocular), camera, and ntop.fit.core.FitConfig fields as JSON")
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--init", type=Path, help="refine this smpl.h5 (a first fit) against the masks")
+    p.add_argument("--masks", type=Path, action="append", help="masks.h5 per action, with --init (same order as the actions)")
     p.add_argument("--easymocap", type=Path, help="also write EasyMocap-style per-frame JSON files here")
     p.add_argument("--threads", type=int, default=1)
 

@@ -192,15 +192,29 @@ def fit_args(wildcards, input):
 
 
 def fit_params(wildcards):
-    return json.dumps(config["fit"], sort_keys=True)
+    return json.dumps({k: v for k, v in config["fit"].items() if k != "refine_with_masks"}, sort_keys=True)
 
 
 def fit_gpus():
     return 1 if config["fit"].get("device") == "cuda" else 0
 
 
+def refines(subject):
+    return fits(subject) and config["fit"].get("refine_with_masks", True)
+
+
+def final_fit(subject):
+    """The bodies a fitted subject ends with: refined against its masks, or the keypoint fit alone."""
+    return results("fit", subject, "refined", "smpl.h5") if refines(subject) else results("fit", subject, "smpl.h5")
+
+
 def smpl_inputs(wildcards):
     """The fitted bodies, for subjects whose SMPL comes from fitting (otherwise the capture's own)."""
+    return {"smpl": final_fit(wildcards.subject)} if fits(wildcards.subject) else {}
+
+
+def prior_smpl_inputs(wildcards):
+    """The bodies the masks start from: for a fitted subject the keypoint fit (the refined one needs the masks)."""
     return {"smpl": results("fit", wildcards.subject, "smpl.h5")} if fits(wildcards.subject) else {}
 
 

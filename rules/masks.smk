@@ -4,7 +4,7 @@
 rule background:
     input:
         unpack(background_inputs),
-        unpack(smpl_inputs),
+        unpack(prior_smpl_inputs),
         unpack(calibration_inputs),
         body=body_model_path(),
     output:
@@ -30,7 +30,7 @@ rule background:
 rule segment:
     input:
         unpack(segment_inputs),
-        unpack(smpl_inputs),
+        unpack(prior_smpl_inputs),
         unpack(calibration_inputs),
         capture=results("ingest", "{subject}", "{action}", "capture.h5"),
         frames=results("ingest", "{subject}", "{action}", "frames.h5"),

@@ -97,7 +97,7 @@ rule qa_masks:
 
 rule qa_fit:
     input:
-        smpl=results("fit", "{subject}", "smpl.h5"),
+        smpl=lambda w: final_fit(w.subject),
         captures=per_action(results("ingest", "{subject}", "{action}", "capture.h5")),
         body=body_model_path(),
     output:

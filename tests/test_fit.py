@@ -12,8 +12,11 @@ from ntop.datasets.synthetic.capture import SyntheticConfig, make_cameras, pose_
 from ntop.errors import NtopError
 from ntop.fit.core import FitConfig, GMMPrior, View2D, fit_bodies
 from ntop.fit.monocular import fit_monocular
-from ntop.io import create_stage, write_cameras
+from ntop.fit.silhouette import QUARTER, SilhouetteTerm, signed_distance
+from ntop.io import create_stage, read_provenance, write_cameras
 from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA
+from ntop.masks.prior import silhouettes
+from ntop.masks.stage import MASKS_SCHEMA
 from ntop.qa.fit import pa_errors
 
 f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
@@ -145,3 +148,81 @@ def test_fit_images_writes_eft_json(body, walk, tmp_path):
     assert max(d["fit_error_px"] for d in data) < 6
     (tmp_path / "bad.json").write_text(json.dumps({"images": [], "annotations": [{"keypoints": [1, 2]}]}))
     assert main(["fit-images", "--coco", str(tmp_path / "bad.json"), "--body-model", body.source, "--out", str(tmp_path / "x.json")]) == 2
+
+
+def test_signed_distance_is_negative_inside_and_grows_outside():
+    mask = np.zeros((40, 40), bool)
+    mask[10:30, 10:30] = True
+    d = signed_distance(mask).astype(float) / QUARTER
+    # the edge lies half way between pixels 29 (inside) and 30 (outside)
+    assert d[20, 20] == -9.5 and d[20, 35] == 5.5 and d[20, 29] == -0.5 and d[20, 30] == 0.5
+    assert d.max() * QUARTER <= 127
+
+
+def _shape_start(body, walk, rows):
+    """The true pose with the mean shape: what keypoints alone leave of a subject's girth."""
+    p, out, gt, cams = walk
+    start = {"global_orient": p["global_orient"][rows], "body_pose": p["body_pose"][rows], "transl": p["transl"][rows], "betas": np.zeros(10)}
+    masks = [silhouettes(body, out.vertices[rows], cam) for cam in cams]
+    return start, masks
+
+
+def test_silhouettes_correct_the_shape_that_keypoints_leave(body, walk):
+    p, out, gt, cams = walk
+    rows = np.arange(0, 40, 8)
+    start, masks = _shape_start(body, walk, rows)
+    with torch.no_grad():
+        before = body(f32(start["global_orient"]), f32(start["body_pose"]), None, f32(start["transl"])).vertices
+    err0 = float((before - out.vertices[rows]).norm(dim=-1).mean()) * 1000
+    cfg = FitConfig(iterations_global=0, iterations=0, silhouette_rounds=2, silhouette_iterations=40)
+    term = SilhouetteTerm(cams, masks, body.faces)
+    res = fit_bodies(body, "coco17", cfg, joints3d=gt[rows], segments=np.arange(len(rows)), init=start, silhouette=term)  # frames apart: no smoothness
+    with torch.no_grad():
+        after = body(f32(res["global_orient"]), f32(res["body_pose"]), f32(res["betas"])[None], f32(res["transl"])).vertices
+    err1 = float((after - out.vertices[rows]).norm(dim=-1).mean()) * 1000
+    assert err0 > 8 and err1 < 0.5 * err0, (err0, err1)
+    assert "silhouette" in res["objective"] and all(len(t) > 0 for t, _, _ in term.outline)
+
+
+def test_silhouette_term_at_a_reduced_resolution_measures_in_camera_pixels(body, walk):
+    p, out, gt, cams = walk
+    rows = np.arange(0, 40, 10)
+    start, masks = _shape_start(body, walk, rows)
+    with torch.no_grad():
+        off = body(f32(start["global_orient"]), f32(start["body_pose"]), None, f32(start["transl"]) + f32([0.03, 0.03, 0.0])).vertices
+    costs = []  # the body 4 cm off and too thin: misfits of a few pixels, well above either resolution's rounding
+    for max_side in (512, 128):
+        term = SilhouetteTerm(cams, masks, body.faces, max_side=max_side)
+        term.select(off)
+        costs.append(float(term(off)))
+    assert term.maps[0].shape[1:] == (128, 128) and costs[0] > 2
+    assert abs(costs[1] - costs[0]) < 0.2 * costs[0], costs
+
+
+def test_fit_stage_refines_a_fit_against_masks(body, walk, tmp_path):
+    p, out, gt, cams = walk
+    rows = np.arange(0, 12, 3)
+    start, masks = _shape_start(body, walk, rows)
+    k3, first, mfile = tmp_path / "k3.h5", tmp_path / "fit.h5", tmp_path / "masks.h5"
+    with create_stage(k3, KEYPOINTS3D_SCHEMA, 1) as f:
+        f.attrs["joint_set"] = "coco17"
+        write_cameras(f.create_group("cameras"), cams)
+        f.create_dataset("frame_index", data=rows)
+        f.create_dataset("joints", data=gt[rows])
+    args = ["fit-smpl", "--action", "a", "--keypoints3d", str(k3), "--body-model", body.source, "--params", json.dumps({"iterations": 60})]
+    assert main([*args, "--out", str(first)]) == 0
+    with create_stage(mfile, MASKS_SCHEMA, 1) as f:
+        f.create_dataset("frame_index", data=rows)
+        for cam, m in zip(cams, masks):
+            f.create_dataset(f"masks/{cam.name}", data=m.astype(np.uint8))
+    refined = tmp_path / "refined.h5"
+    quick = ["--params", json.dumps({"silhouette_rounds": 1, "silhouette_iterations": 10})]
+    assert main([*args, *quick, "--init", str(first), "--masks", str(mfile), "--out", str(refined)]) == 0
+    record = read_provenance(refined)
+    assert record["params"]["refined"] and str(mfile) in record["inputs"]
+    assert read_smpl(refined, "a").body_pose.shape == (4, 69)
+    with h5py.File(mfile, "a") as f:
+        f["frame_index"][0] = 99
+    bad = tmp_path / "bad.h5"
+    assert main([*args, "--init", str(first), "--masks", str(mfile), "--out", str(bad)]) == 2
+    assert not bad.exists()

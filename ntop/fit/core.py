@@ -28,6 +28,7 @@ from ntop.body import JOINT_SETS, BodyModel
 from ntop.cameras import Camera
 from ntop.cameras import project as project_points
 from ntop.errors import NtopError
+from ntop.fit.silhouette import SilhouetteTerm
 from ntop.settings import resolve_device, settings_from_dict
 from ntop.tracks import fill_gaps
 
@@ -54,6 +55,10 @@ class FitConfig:
     weight_smooth_transl: float = 1.0  # per squared acceleration (metres^2)
     gmm_prior: str | None = None  # SMPLify's gmm_08.pkl, when the user has it
     weight_gmm: float = 1e-4
+    weight_silhouette: float = 50.0  # per squared pixel (the 2D term weighs 1): used when masks are given
+    silhouette_sigma_px: float = 4.0  # Geman-McClure scale of the silhouette term
+    silhouette_rounds: int = 3  # the body's outline is found again before each round
+    silhouette_iterations: int = 60  # L-BFGS iterations per round
     iterations_global: int = 30
     iterations: int = 600
     device: str = "auto"
@@ -150,6 +155,7 @@ def fit_bodies(
     views: list[View2D] = (),
     segments: np.ndarray | None = None,
     init: dict[str, np.ndarray] | None = None,
+    silhouette: SilhouetteTerm | None = None,
 ) -> dict[str, np.ndarray]:
     """Fit ``T`` frames at once. ``joints3d (T, J, 3)`` with ``weights3d (T, J)``, and/or ``views``;
     ``segments (T,)`` labels the action of each frame (no smoothness across labels); ``init`` gives
@@ -194,8 +200,13 @@ def fit_bodies(
         return out
 
     def terms(anneal: float = 1.0) -> dict[str, torch.Tensor]:
-        J = body.joints_only(go, pose, betas, tr, joint_set)
         out: dict[str, torch.Tensor] = {}
+        if silhouette is not None and silhouette.outline:
+            posed = body(go, pose, betas, tr)
+            J = body.joint_set(posed, joint_set)
+            out["silhouette"] = cfg.weight_silhouette * cfg.pixel_scale_m**2 * silhouette(posed.vertices)
+        else:
+            J = body.joints_only(go, pose, betas, tr, joint_set)
         if joints3d is not None and cfg.weight_3d > 0:
             sq = ((J - X) ** 2).sum(-1)
             out["3d"] = cfg.weight_3d * (W3 * _gm(sq, cfg.robust_m * anneal)).sum() / W3.sum().clamp(min=1)
@@ -250,6 +261,11 @@ def fit_bodies(
                     flat[bad] = np.nan
                     v.copy_(f32(fill_gaps(flat)).reshape(v.shape))
             solve([go, tr, betas, pose], max(cfg.iterations // len(ANNEAL), 1), ANNEAL[-1])
+    if silhouette is not None:
+        for _ in range(cfg.silhouette_rounds):
+            with torch.no_grad():
+                silhouette.select(body(go, pose, betas, tr).vertices)
+            solve([go, tr, betas, pose], cfg.silhouette_iterations)
     with torch.no_grad():
         J = body.joints_only(go, pose, betas, tr, joint_set)
         err3 = np.full(T, np.nan)

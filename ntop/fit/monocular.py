@@ -20,7 +20,7 @@ from ntop.errors import NtopError
 from ntop.fit.core import FitConfig, View2D, fit_bodies
 from ntop.tracks import fill_gaps
 
-__all__ = ["monocular_init", "fit_monocular"]
+__all__ = ["monocular_init", "monocular_config", "fit_monocular"]
 
 YAWS = np.radians(np.arange(0, 360, 45))
 # one view leaves each limb's depth to the priors: they weigh 100x (pose, shape) and 50x (smoothness) more
@@ -62,6 +62,18 @@ def monocular_init(body: BodyModel, view: View2D, joint_set: str, up: np.ndarray
     return {"global_orient": np.repeat(R.as_rotvec()[None], len(uv), 0), "transl": transl}
 
 
+def monocular_config(cfg: FitConfig) -> FitConfig:
+    """The objective for one view: 2D keypoints only, priors no weaker than ``MONOCULAR_FLOORS``."""
+    return replace(
+        cfg,
+        weight_3d=0.0,
+        weight_2d=max(cfg.weight_2d, 1.0),
+        weight_pose=max(cfg.weight_pose, MONOCULAR_FLOORS["weight_pose"]),
+        weight_shape=max(cfg.weight_shape, MONOCULAR_FLOORS["weight_shape"]),
+        weight_smooth_pose=max(cfg.weight_smooth_pose, MONOCULAR_FLOORS["weight_smooth_pose"]),
+    )
+
+
 def fit_monocular(
     body: BodyModel, view: View2D, joint_set: str, cfg: FitConfig, up: np.ndarray | None = None, segments: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
@@ -70,14 +82,7 @@ def fit_monocular(
     if up is None:
         up = view.camera.R.T @ np.array([0.0, -1.0, 0.0])
     up = np.asarray(up, dtype=np.float64)
-    mono = replace(
-        cfg,
-        weight_3d=0.0,
-        weight_2d=max(cfg.weight_2d, 1.0),
-        weight_pose=max(cfg.weight_pose, MONOCULAR_FLOORS["weight_pose"]),
-        weight_shape=max(cfg.weight_shape, MONOCULAR_FLOORS["weight_shape"]),
-        weight_smooth_pose=max(cfg.weight_smooth_pose, MONOCULAR_FLOORS["weight_smooth_pose"]),
-    )
+    mono = monocular_config(cfg)
     trial = replace(mono, iterations=0, iterations_global=max(10, cfg.iterations_global // 2))
     names = JOINT_SETS[joint_set].names
     rigid = [i for i, n in enumerate(names) if n in RIGID]  # limbs start in the T-pose: judge by the torso and head

@@ -1,7 +1,9 @@
 """``fit_smpl``: a subject's bodies from its keypoints, every action at once (one shape per subject).
 
 ``multiview`` fits the triangulated 3D keypoints (and, with ``weight_2d > 0``, every view's 2D
-keypoints); ``monocular`` fits one camera's 2D keypoints. Writes ``smpl.h5`` (betas at the root, one
+keypoints); ``monocular`` fits one camera's 2D keypoints. Given a first fit (``init``) and the
+foreground masks of every action, it refines that fit instead: the same keypoint terms plus a
+silhouette term (``ntop.fit.silhouette``) that corrects the body's girth and shape. Writes ``smpl.h5`` (betas at the root, one
 group per action with the parameters, the fitted joints, the posed pelvis and per-frame residuals),
 and optionally an EasyMocap-style folder of per-frame JSON files.
 """
@@ -9,7 +11,7 @@ and optionally an EasyMocap-style folder of per-frame JSON files.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,17 @@ import numpy as np
 import torch
 
 from ntop.body import BodyModel
-from ntop.body.params import SMPL_SCHEMA
+from ntop.body.params import SMPL_SCHEMA, read_smpl
+from ntop.cameras import Camera
 from ntop.errors import NtopError
 from ntop.fit.core import FitConfig, View2D, fit_bodies
-from ntop.fit.monocular import fit_monocular
+from ntop.fit.monocular import fit_monocular, monocular_config
+from ntop.fit.silhouette import SilhouetteTerm
+from ntop.masks.stage import MASKS_SCHEMA
 from ntop.io import atomic_path, create_stage, open_stage, read_cameras, require
 from ntop.keypoints.detect import KEYPOINTS2D_SCHEMA
 from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA
+from ntop.settings import resolve_device
 
 __all__ = ["fit_smpl", "write_easymocap"]
 
@@ -47,6 +53,8 @@ def fit_smpl(
     keypoints2d: list[str | Path] = (),
     camera: str | None = None,
     subject: str = "",
+    init: str | Path | None = None,
+    masks: list[str | Path] = (),
 ) -> dict[str, Any]:
     if mode not in ("multiview", "monocular"):
         raise NtopError(f"unknown mode {mode!r} (multiview, monocular)", field="fit.mode")
@@ -69,16 +77,25 @@ def fit_smpl(
         for n in use:
             c = names.index(n)
             views.append(View2D(cams[c], np.concatenate([k["joints"][c] for k in k2]), np.concatenate([k["confidence"][c] for k in k2])))
-    if mode == "multiview":
-        X = np.concatenate([k["joints"] for k in k3])
+    X = np.concatenate([k["joints"] for k in k3]) if mode == "multiview" else None
+    if init is not None:
+        if len(masks) != len(actions):
+            raise NtopError(f"refining a fit needs one masks file per action ({len(actions)})", field="masks")
+        cams = (k3 or k2)[0]["cameras"] if mode == "multiview" else [views[0].camera]
+        frames = [k["frame_index"] for k in (k3 or k2)]
+        term = SilhouetteTerm(cams, _masks(masks, cams, frames), body.faces, cfg.silhouette_sigma_px, resolve_device(cfg.device, "fit.device"))
+        refine = replace(cfg if mode == "multiview" else monocular_config(cfg), iterations_global=0, iterations=0)
+        used = views if mode == "monocular" or cfg.weight_2d > 0 else []
+        res = fit_bodies(body, joint_set, refine, joints3d=X, views=used, segments=segments, init=_start(init, actions, frames), silhouette=term)
+    elif mode == "multiview":
         res = fit_bodies(body, joint_set, cfg, joints3d=X, views=views if cfg.weight_2d > 0 else [], segments=segments)
     else:
         res = fit_monocular(body, views[0], joint_set, cfg, segments=segments)
     f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
     with torch.no_grad():
         pelvis = body.joints_only(f32(res["global_orient"]), f32(res["body_pose"]), f32(res["betas"]), f32(res["transl"]), "smpl24")[:, 0]
-    params = {"mode": mode, "camera": camera, **asdict(cfg)}
-    inputs = list(keypoints3d) + list(keypoints2d)
+    params = {"mode": mode, "camera": camera, "refined": init is not None, **asdict(cfg)}
+    inputs = list(keypoints3d) + list(keypoints2d) + ([init] if init is not None else []) + list(masks)
     with create_stage(out, SMPL_SCHEMA, 1, params=params, inputs=inputs, units="metres, radians") as f:
         f.attrs.update(subject=subject, joint_set=joint_set, actions=json.dumps(actions), mode=mode)
         f.create_dataset("betas", data=res["betas"])
@@ -101,6 +118,32 @@ def fit_smpl(
         "mean_error_2d_px": float(np.nanmean(res["error_2d_px"])) if np.isfinite(res["error_2d_px"]).any() else None,
         "objective": res["objective"],
     }
+
+
+def _start(path: str | Path, actions: list[str], frames: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """A first fit's parameters over every action, frames checked against the keypoints'."""
+    seqs = [read_smpl(path, a) for a in actions]
+    for a, seq, index in zip(actions, seqs, frames):
+        if not np.array_equal(seq.frame_index, index):
+            raise NtopError(f"the fit's frames of {a!r} are not the keypoints'", path, f"actions/{a}/frame_index")
+    start = {k: np.concatenate([s.params()[k] for s in seqs]) for k in ("global_orient", "body_pose", "transl")}
+    start["betas"] = seqs[0].betas
+    return start
+
+
+def _masks(paths: list[str | Path], cams: list[Camera], frames: list[np.ndarray]) -> list[np.ndarray]:
+    """``(T, H, W) bool`` per camera over every action, frames checked against the keypoints'."""
+    per_cam: list[list[np.ndarray]] = [[] for _ in cams]
+    for path, index in zip(paths, frames):
+        with open_stage(path, MASKS_SCHEMA) as f:
+            if not np.array_equal(require(f, "frame_index")[()], index):
+                raise NtopError("the masks' frames are not the keypoints'", path, "frame_index")
+            for c, cam in enumerate(cams):
+                m = require(f, f"masks/{cam.name}")
+                if m.shape[1:] != (cam.height, cam.width):
+                    raise NtopError(f"masks are {m.shape[2]}x{m.shape[1]}, the camera {cam.width}x{cam.height}", path, f"masks/{cam.name}")
+                per_cam[c].append(m[()] > 0)
+    return [np.concatenate(m) for m in per_cam]
 
 
 def write_easymocap(body: BodyModel, smpl_path: str | Path, out_dir: str | Path) -> int:
