@@ -25,10 +25,10 @@ from ntop.errors import NtopError
 from ntop.fit.core import FitConfig, View2D, fit_bodies
 from ntop.fit.monocular import fit_monocular, monocular_config
 from ntop.fit.silhouette import SilhouetteTerm
-from ntop.masks.stage import MASKS_SCHEMA
 from ntop.io import atomic_path, create_stage, open_stage, read_cameras, require
 from ntop.keypoints.detect import KEYPOINTS2D_SCHEMA
 from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA
+from ntop.masks.stage import MASKS_SCHEMA
 from ntop.settings import resolve_device
 
 __all__ = ["fit_smpl", "write_easymocap"]
