@@ -221,6 +221,7 @@ def test_fit_stage_refines_a_fit_against_masks(body, walk, tmp_path):
     record = read_provenance(refined)
     assert record["params"]["refined"] and str(mfile) in record["inputs"]
     assert read_smpl(refined, "a").body_pose.shape == (4, 69)
+    assert main([*args, "--masks", str(mfile), "--out", str(tmp_path / "no_init.h5")]) == 2
     with h5py.File(mfile, "a") as f:
         f["frame_index"][0] = 99
     bad = tmp_path / "bad.h5"

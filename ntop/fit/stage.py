@@ -2,10 +2,11 @@
 
 ``multiview`` fits the triangulated 3D keypoints (and, with ``weight_2d > 0``, every view's 2D
 keypoints); ``monocular`` fits one camera's 2D keypoints. Given a first fit (``init``) and the
-foreground masks of every action, it refines that fit instead: the same keypoint terms plus a
-silhouette term (``ntop.fit.silhouette``) that corrects the body's girth and shape. Writes ``smpl.h5`` (betas at the root, one
-group per action with the parameters, the fitted joints, the posed pelvis and per-frame residuals),
-and optionally an EasyMocap-style folder of per-frame JSON files.
+foreground masks of every action, it refines that fit instead (rule ``refine_fit``): the same
+keypoint terms plus a silhouette term (``ntop.fit.silhouette``) that corrects the body's girth and
+shape. Writes ``smpl.h5`` (betas at the root, one group per action with the parameters, the fitted
+joints, the posed pelvis and per-frame residuals), and optionally an EasyMocap-style folder of
+per-frame JSON files.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def fit_smpl(
             c = names.index(n)
             views.append(View2D(cams[c], np.concatenate([k["joints"][c] for k in k2]), np.concatenate([k["confidence"][c] for k in k2])))
     X = np.concatenate([k["joints"] for k in k3]) if mode == "multiview" else None
+    if masks and init is None:
+        raise NtopError("masks refine a first fit: give it too (--init)", field="masks")
     if init is not None:
         if len(masks) != len(actions):
             raise NtopError(f"refining a fit needs one masks file per action ({len(actions)})", field="masks")
