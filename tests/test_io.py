@@ -47,6 +47,17 @@ def test_atomic_path_leaves_nothing_when_the_block_fails(tmp_path):
     assert (folder / "a.txt").exists()
 
 
+def test_atomic_path_clears_what_a_killed_writer_left(tmp_path):
+    target = tmp_path / "masks.h5"
+    (tmp_path / ".masks.h5.tmp-99999.h5").write_text("half, from a SIGKILLed job")
+    (tmp_path / ".masks.h5.tmp-99998").mkdir()
+    other = tmp_path / ".other.h5.tmp-99999.h5"
+    other.write_text("another output's")
+    with atomic_path(target) as tmp:
+        tmp.write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.h5.tmp-99999.h5", "masks.h5"]
+
+
 def test_stage_file_schema_provenance_and_errors(tmp_path):
     path = tmp_path / "stage.h5"
     inp = tmp_path / "input.txt"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import glob
 import hashlib
 import json
 import os
@@ -46,7 +47,8 @@ __all__ = [
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds.
 
-    Works for files and directories; an interrupted or failed write leaves nothing at ``path``.
+    Works for files and directories; an interrupted or failed write leaves nothing at ``path``, and
+    what a killed writer (SIGKILL, no clean-up) left beside it goes with the next write.
     """
     path = Path(path)
     try:
@@ -59,7 +61,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     if not os.access(path.parent, os.W_OK):
         raise NtopError("the output folder is not writable", path.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
-    _remove(tmp)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):  # a killed writer's (one writer per output)
+        _remove(stale)
     try:
         try:
             yield tmp
