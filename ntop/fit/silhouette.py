@@ -67,7 +67,8 @@ class SilhouetteTerm:
         stride: int = 4,
         max_side: int = 512,
     ):
-        self.faces, self.sigma, self.device, self.stride = faces, sigma_px, torch.device(device), stride
+        self.sigma, self.device, self.stride = sigma_px, torch.device(device), stride
+        self.faces = faces.to(self.device)
         scales = [min(1.0, max_side / max(cam.width, cam.height)) for cam in cameras]
         self.cameras = [cam.scaled(s) if s < 1 else cam for cam, s in zip(cameras, scales)]
         self.unit = [1 / s for s in scales]  # camera pixels per working pixel
