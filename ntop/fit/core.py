@@ -159,8 +159,9 @@ def fit_bodies(
 ) -> dict[str, np.ndarray]:
     """Fit ``T`` frames at once. ``joints3d (T, J, 3)`` with ``weights3d (T, J)``, and/or ``views``;
     ``segments (T,)`` labels the action of each frame (no smoothness across labels); ``init`` gives
-    ``global_orient``/``transl`` (and optionally ``betas``) when there are no 3D joints to start from.
-    Returns SMPL parameters and per-frame residuals (``error_3d_m``, ``error_2d_px``; NaN where unused)."""
+    ``global_orient``/``transl`` (and optionally ``body_pose``, ``betas``) when there are no 3D joints to
+    start from, or to refine; ``silhouette`` adds its term in rounds after the keypoint stages (each
+    round finds the body's outline again). Returns SMPL parameters and per-frame residuals (``error_3d_m``, ``error_2d_px``; NaN where unused)."""
     if joints3d is None and not views:
         raise NtopError("nothing to fit: give 3D joints or 2D views", field="keypoints")
     dev = resolve_device(cfg.device, "fit.device")

@@ -9,7 +9,7 @@ both robust (Geman-McClure, at most ``sigma^2`` per point):
   never wider than the person);
 - the vertices on the body's own outline in that camera (found by rasterizing the current fit, every
   round) must lie as far from the mask's boundary as from that outline (the body is never thinner
-  either). Both distances come from pixel masks by the same transform, so its biases cancel.
+  either). Both distances come from pixel masks by the same transform, so their biases cancel.
 
 The outline is held fixed while L-BFGS runs and found again between rounds; the term itself is a
 differentiable function of the vertices (bilinear lookups of the distance maps).
