@@ -161,7 +161,8 @@ def fit_bodies(
     ``segments (T,)`` labels the action of each frame (no smoothness across labels); ``init`` gives
     ``global_orient``/``transl`` (and optionally ``body_pose``, ``betas``) when there are no 3D joints to
     start from, or to refine; ``silhouette`` adds its term in rounds after the keypoint stages (each
-    round finds the body's outline again). Returns SMPL parameters and per-frame residuals (``error_3d_m``, ``error_2d_px``; NaN where unused)."""
+    round finds the body's outline again). Returns SMPL parameters and per-frame residuals
+    (``error_3d_m``, ``error_2d_px``; NaN where unused)."""
     if joints3d is None and not views:
         raise NtopError("nothing to fit: give 3D joints or 2D views", field="keypoints")
     dev = resolve_device(cfg.device, "fit.device")
