@@ -59,6 +59,7 @@ class FitConfig:
     silhouette_sigma_px: float = 4.0  # Geman-McClure scale of the silhouette term
     silhouette_rounds: int = 3  # the body's outline is found again before each round
     silhouette_iterations: int = 60  # L-BFGS iterations per round
+    monocular_anchor: float = 1.0  # refining a monocular fit: weight of its own 3D joints (the 3D term's scale)
     iterations_global: int = 30
     iterations: int = 600
     device: str = "auto"

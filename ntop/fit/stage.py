@@ -87,9 +87,13 @@ def fit_smpl(
         cams = (k3 or k2)[0]["cameras"] if mode == "multiview" else [views[0].camera]
         frames = [k["frame_index"] for k in (k3 or k2)]
         term = SilhouetteTerm(cams, _masks(masks, cams, frames), body.faces, cfg.silhouette_sigma_px, resolve_device(cfg.device, "fit.device"))
-        refine = replace(cfg if mode == "multiview" else monocular_config(cfg), iterations_global=0, iterations=0)
-        used = views if mode == "monocular" or cfg.weight_2d > 0 else []
-        res = fit_bodies(body, joint_set, refine, joints3d=X, views=used, segments=segments, init=_start(init, actions, frames), silhouette=term)
+        start, first_joints = _start(init, actions, frames, joint_set)
+        if mode == "multiview":
+            refine, used = replace(cfg, iterations_global=0, iterations=0), views if cfg.weight_2d > 0 else []
+        else:  # one view's outline says nothing of depth: the first fit's own joints hold it
+            refine = replace(monocular_config(cfg), iterations_global=0, iterations=0, weight_3d=cfg.monocular_anchor)
+            X, used = first_joints, views
+        res = fit_bodies(body, joint_set, refine, joints3d=X, views=used, segments=segments, init=start, silhouette=term)
     elif mode == "multiview":
         res = fit_bodies(body, joint_set, cfg, joints3d=X, views=views if cfg.weight_2d > 0 else [], segments=segments)
     else:
@@ -123,15 +127,17 @@ def fit_smpl(
     }
 
 
-def _start(path: str | Path, actions: list[str], frames: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """A first fit's parameters over every action, frames checked against the keypoints'."""
+def _start(path: str | Path, actions: list[str], frames: list[np.ndarray], joint_set: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A first fit's parameters and fitted joints ``(T, J, 3)`` over every action, frames checked against the keypoints'."""
     seqs = [read_smpl(path, a) for a in actions]
     for a, seq, index in zip(actions, seqs, frames):
         if not np.array_equal(seq.frame_index, index):
             raise NtopError(f"the fit's frames of {a!r} are not the keypoints'", path, f"actions/{a}/frame_index")
     start = {k: np.concatenate([s.params()[k] for s in seqs]) for k in ("global_orient", "body_pose", "transl")}
     start["betas"] = seqs[0].betas
-    return start
+    with open_stage(path, SMPL_SCHEMA) as f:
+        joints = np.concatenate([require(f, f"actions/{a}/joints/{joint_set}")[()] for a in actions])
+    return start, joints
 
 
 def _masks(paths: list[str | Path], cams: list[Camera], frames: list[np.ndarray]) -> list[np.ndarray]:
