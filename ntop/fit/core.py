@@ -28,6 +28,7 @@ from ntop.body import JOINT_SETS, BodyModel
 from ntop.cameras import Camera
 from ntop.cameras import project as project_points
 from ntop.errors import NtopError
+from ntop.fit.robust import geman_mcclure
 from ntop.fit.silhouette import SilhouetteTerm
 from ntop.settings import resolve_device, settings_from_dict
 from ntop.tracks import fill_gaps
@@ -121,11 +122,6 @@ def relaxed_pose() -> np.ndarray:
     return pose
 
 
-def _gm(sq: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Geman-McClure on squared residuals, scaled to equal ``sq`` near zero and ``sigma^2`` at most."""
-    return sq * sigma**2 / (sq + sigma**2)
-
-
 def kabsch_init(body: BodyModel, joints: np.ndarray, joint_set: str, betas: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame global orientation and translation that put the rest-pose torso onto observed joints
     ``(T, J, 3)`` (NaN = missing; frames without a torso borrow their neighbours')."""
@@ -212,10 +208,10 @@ def fit_bodies(
             J = body.joints_only(go, pose, betas, tr, joint_set)
         if joints3d is not None and cfg.weight_3d > 0:
             sq = ((J - X) ** 2).sum(-1)
-            out["3d"] = cfg.weight_3d * (W3 * _gm(sq, cfg.robust_m * anneal)).sum() / W3.sum().clamp(min=1)
+            out["3d"] = cfg.weight_3d * (W3 * geman_mcclure(sq, cfg.robust_m * anneal)).sum() / W3.sum().clamp(min=1)
         if cams and cfg.weight_2d > 0:
             views_err = reprojections(J)
-            total = sum((w * _gm(e**2, cfg.robust_px * anneal)).sum() for e, w in views_err)
+            total = sum((w * geman_mcclure(e**2, cfg.robust_px * anneal)).sum() for e, w in views_err)
             norm = sum(float(w.sum()) for _, w in views_err)
             out["2d"] = cfg.weight_2d * cfg.pixel_scale_m**2 * total / max(norm, 1.0)
         out["pose"] = cfg.weight_pose * ((pose - rest_pose) ** 2).sum() / T

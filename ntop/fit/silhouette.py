@@ -23,6 +23,7 @@ import torch
 
 from ntop.cameras import Camera
 from ntop.cameras import project as project_points
+from ntop.fit.robust import geman_mcclure
 from ntop.raster import rasterize
 
 __all__ = ["SilhouetteTerm", "signed_distance"]
@@ -38,10 +39,6 @@ def signed_distance(mask: np.ndarray) -> np.ndarray:
     inside = cv2.distanceTransform(m, cv2.DIST_L2, 5)  # 0 outside
     d = np.where(m > 0, 0.5 - inside, outside - 0.5)  # the boundary lies between pixel centres
     return np.clip(np.round(d * QUARTER), -127, 127).astype(np.int8)
-
-
-def _gm(sq: torch.Tensor, sigma: float) -> torch.Tensor:
-    return sq * sigma**2 / (sq + sigma**2)
 
 
 def _shrink(masks: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -131,12 +128,12 @@ class SilhouetteTerm:
             px, valid = self._pixels(c, sparse)
             d = (self._lookup(self.maps[c], px, frames) * self.unit[c]).clamp(-CLIP, CLIP)
             w = valid.float()
-            outside = outside + (w * _gm(torch.relu(d) ** 2, self.sigma)).sum()
+            outside = outside + (w * geman_mcclure(torch.relu(d) ** 2, self.sigma)).sum()
             seen += float(w.sum())
             if self.outline:
                 t_idx, v_idx, offset = self.outline[c]
                 px, _ = self._pixels(c, vertices[t_idx, v_idx])
                 d = (self._lookup(self.maps[c], px, t_idx) * self.unit[c]).clamp(-CLIP, CLIP)
-                off = off + _gm((d - offset) ** 2, self.sigma).sum()
+                off = off + geman_mcclure((d - offset) ** 2, self.sigma).sum()
                 ring_count += len(t_idx)
         return outside / max(seen, 1.0) + off / max(ring_count, 1)

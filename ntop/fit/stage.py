@@ -29,7 +29,7 @@ from ntop.fit.silhouette import SilhouetteTerm
 from ntop.io import atomic_path, create_stage, open_stage, read_cameras, require
 from ntop.keypoints.detect import KEYPOINTS2D_SCHEMA
 from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA
-from ntop.masks.stage import MASKS_SCHEMA
+from ntop.masks.stage import MASKS_SCHEMA, read_masks
 from ntop.settings import resolve_device
 
 __all__ = ["fit_smpl", "write_easymocap"]
@@ -142,17 +142,15 @@ def _start(path: str | Path, actions: list[str], frames: list[np.ndarray], joint
 
 def _masks(paths: list[str | Path], cams: list[Camera], frames: list[np.ndarray]) -> list[np.ndarray]:
     """``(T, H, W) bool`` per camera over every action, frames checked against the keypoints'."""
-    per_cam: list[list[np.ndarray]] = [[] for _ in cams]
     for path, index in zip(paths, frames):
         with open_stage(path, MASKS_SCHEMA) as f:
             if not np.array_equal(require(f, "frame_index")[()], index):
                 raise NtopError("the masks' frames are not the keypoints'", path, "frame_index")
-            for c, cam in enumerate(cams):
-                m = require(f, f"masks/{cam.name}")
-                if m.shape[1:] != (cam.height, cam.width):
-                    raise NtopError(f"masks are {m.shape[2]}x{m.shape[1]}, the camera {cam.width}x{cam.height}", path, f"masks/{cam.name}")
-                per_cam[c].append(m[()] > 0)
-    return [np.concatenate(m) for m in per_cam]
+    out = [np.concatenate([read_masks(path, cam.name) for path in paths]) for cam in cams]
+    for cam, m in zip(cams, out):
+        if m.shape[1:] != (cam.height, cam.width):
+            raise NtopError(f"masks are {m.shape[2]}x{m.shape[1]}, the camera {cam.width}x{cam.height}", paths[0], f"masks/{cam.name}")
+    return out
 
 
 def write_easymocap(body: BodyModel, smpl_path: str | Path, out_dir: str | Path) -> int:
