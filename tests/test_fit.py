@@ -1,5 +1,6 @@
 import json
 import pickle
+from dataclasses import replace
 
 import h5py
 import numpy as np
@@ -11,7 +12,7 @@ from ntop.cli import main
 from ntop.datasets.synthetic.capture import SyntheticConfig, make_cameras, pose_sequence
 from ntop.errors import NtopError
 from ntop.fit.core import FitConfig, GMMPrior, View2D, fit_bodies
-from ntop.fit.monocular import fit_monocular
+from ntop.fit.monocular import MONOCULAR_FLOORS, fit_monocular, monocular_config
 from ntop.fit.silhouette import QUARTER, SilhouetteTerm, signed_distance
 from ntop.io import create_stage, read_provenance, write_cameras
 from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA
@@ -68,6 +69,15 @@ def test_monocular_fit_pa_mpjpe(body, walk):
     pa = pa_errors(fit.joints.double().numpy(), out.joints.double().numpy()).mean() * 1000
     assert pa < 50, pa
     assert np.nanmedian(res["error_2d_px"]) < 5
+
+
+def test_monocular_priors_floor_unless_a_gmm_stands_in():
+    weak = FitConfig(weight_pose=1e-6, weight_shape=1e-6)
+    mono = monocular_config(weak)
+    assert (mono.weight_3d, mono.weight_2d) == (0.0, 1.0)
+    assert mono.weight_pose == MONOCULAR_FLOORS["weight_pose"] and mono.weight_shape == MONOCULAR_FLOORS["weight_shape"]
+    with_gmm = monocular_config(replace(weak, gmm_prior="gmm_08.pkl"))
+    assert with_gmm.weight_pose == 1e-6 and with_gmm.weight_shape == MONOCULAR_FLOORS["weight_shape"]
 
 
 def test_pa_errors_ignore_similarity_transforms():

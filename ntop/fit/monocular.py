@@ -63,12 +63,14 @@ def monocular_init(body: BodyModel, view: View2D, joint_set: str, up: np.ndarray
 
 
 def monocular_config(cfg: FitConfig) -> FitConfig:
-    """The objective for one view: 2D keypoints only, priors no weaker than ``MONOCULAR_FLOORS``."""
+    """The objective for one view: 2D keypoints only, priors no weaker than ``MONOCULAR_FLOORS``. A GMM
+    pose prior, when given, stands in for the Gaussian around standing (which folds a raised arm or a
+    deep squat in depth), so the pose floor is not applied then."""
     return replace(
         cfg,
         weight_3d=0.0,
         weight_2d=max(cfg.weight_2d, 1.0),
-        weight_pose=max(cfg.weight_pose, MONOCULAR_FLOORS["weight_pose"]),
+        weight_pose=cfg.weight_pose if cfg.gmm_prior else max(cfg.weight_pose, MONOCULAR_FLOORS["weight_pose"]),
         weight_shape=max(cfg.weight_shape, MONOCULAR_FLOORS["weight_shape"]),
         weight_smooth_pose=max(cfg.weight_smooth_pose, MONOCULAR_FLOORS["weight_smooth_pose"]),
     )
