@@ -11,7 +11,9 @@ from ntop.io import (
     atomic_path,
     create_stage,
     decode_image,
+    digest_cache,
     encode_image,
+    file_digest,
     open_stage,
     read_cameras,
     read_frames,
@@ -56,6 +58,20 @@ def test_atomic_path_clears_what_a_killed_writer_left(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.h5.tmp-99999.h5", "masks.h5"]
+
+
+def test_digest_cache_reads_a_file_once_inside_its_block_only(tmp_path):
+    import hashlib
+
+    (tmp_path / "d").mkdir()
+    f = tmp_path / "d" / "a.bin"
+    f.write_bytes(b"first")
+    with digest_cache():
+        whole = file_digest(tmp_path / "d")
+        assert file_digest(f) == hashlib.sha256(b"first").hexdigest()
+        f.write_bytes(b"later")  # inside the block inputs are taken not to change: the first digest stands
+        assert file_digest(f) == hashlib.sha256(b"first").hexdigest() and file_digest(tmp_path / "d") == whole
+    assert file_digest(f) == hashlib.sha256(b"later").hexdigest()
 
 
 def test_stage_file_schema_provenance_and_errors(tmp_path):

@@ -18,6 +18,7 @@ from ntop.io.frames import (
 from ntop.io.stagefile import (
     atomic_path,
     create_stage,
+    digest_cache,
     file_digest,
     open_stage,
     provenance_record,
@@ -35,6 +36,7 @@ __all__ = [
     "read_frames",
     "create_stage",
     "decode_image",
+    "digest_cache",
     "encode_image",
     "file_digest",
     "open_stage",

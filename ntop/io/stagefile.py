@@ -36,6 +36,7 @@ __all__ = [
     "open_stage",
     "provenance_record",
     "read_provenance",
+    "digest_cache",
     "file_digest",
     "write_cameras",
     "read_cameras",
@@ -111,6 +112,22 @@ def _git_commit() -> str | None:
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+_DIGESTS: dict[Path, str] | None = None  # set inside digest_cache()
+
+
+@contextlib.contextmanager
+def digest_cache() -> Iterator[None]:
+    """Inside the block each file is read for its digest once: for a stage whose inputs cannot change
+    while it runs and which digests them twice (its provenance, then a manifest of its copies)."""
+    global _DIGESTS
+    outer = _DIGESTS
+    _DIGESTS = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _DIGESTS = outer
+
+
 def file_digest(path: str | os.PathLike) -> str:
     """sha256 of a file, or of a directory's (relative name, file digest) listing."""
     path = Path(path)
@@ -119,9 +136,14 @@ def file_digest(path: str | os.PathLike) -> str:
         for p in sorted(q for q in path.rglob("*") if q.is_file()):
             h.update(f"{p.relative_to(path)}\0{file_digest(p)}\n".encode())
         return h.hexdigest()
+    key = path.resolve()
+    if _DIGESTS is not None and key in _DIGESTS:
+        return _DIGESTS[key]
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
+    if _DIGESTS is not None:
+        _DIGESTS[key] = h.hexdigest()
     return h.hexdigest()
 
 
