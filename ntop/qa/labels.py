@@ -81,8 +81,8 @@ def coco_self_ap(path: str | Path) -> float:
     return float(ev.stats[0])
 
 
-def check_labels(views_path: str | Path, render_dir: str | Path, labels_dir: str | Path, body: BodyModel, raycast_views: int = 12) -> dict[str, Any]:
-    pv = load_views(views_path)
+def check_labels(views: PlannedViews | str | Path, render_dir: str | Path, labels_dir: str | Path, body: BodyModel, raycast_views: int = 12) -> dict[str, Any]:
+    pv = views if isinstance(views, PlannedViews) else load_views(views)
     coco = json.loads((Path(labels_dir) / "coco.json").read_text())
     anns = {a["image_id"]: a for a in coco["annotations"]}
     with open_stage(Path(render_dir) / "render.h5", RENDER_SCHEMA) as f:
@@ -146,7 +146,8 @@ def run(items: list[tuple[str | Path, str | Path, str | Path]], body: BodyModel,
     labels folder) triples."""
     actions = {}
     for views, render, labels in items:
-        actions[load_views(views).action] = check_labels(views, render, labels, body)
+        pv = load_views(views)
+        actions[pv.action] = check_labels(pv, render, labels, body)
     report = {"actions": actions, "passed": all(r["passed"] for r in actions.values())}
     write_json(out_json, report)
     return report
