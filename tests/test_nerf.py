@@ -94,9 +94,9 @@ def test_ray_box_and_packed_compositing_match_dense_quadrature():
 
     class Ball(torch.nn.Module):  # a fuzzy unit ball of constant colour, in "canonical" = world space
         lo, hi = torch.full((3,), -1.5), torch.full((3,), 1.5)
-        cfg = FieldConfig(support_inside=10.0, support_outside=10.0)
+        cfg = FieldConfig(support_inside=10.0, support_outside=10.0, shading=False)
 
-        def forward(self, x, pose):
+        def forward(self, x, pose, normal=None):
             sigma = 4.0 * (x.norm(dim=-1) < 1.0)
             return sigma, torch.tensor([0.2, 0.6, 0.9]).expand(len(x), 3), torch.zeros_like(x)
 
@@ -117,6 +117,32 @@ def test_ray_box_and_packed_compositing_match_dense_quadrature():
     torch.testing.assert_close(out.alpha, expected_alpha, atol=5e-3, rtol=0)
     torch.testing.assert_close(out.rgb[0], torch.tensor([0.2, 0.6, 0.9]) * expected_alpha[0] + (1 - expected_alpha[0]), atol=5e-3, rtol=0)
     assert 2.0 < out.depth[0] < 3.0  # the expected hit lies in the front half of the ball
+
+
+def test_posed_normals_and_the_fields_lighting():
+    from ntop.nerf.deform import PoseVolumes, sample_normals
+
+    R = 24
+    ax = torch.linspace(-1.5, 1.5, R)
+    zz, yy, xx = torch.meshgrid(ax, 0.5 * ax, ax, indexing="ij")  # a box twice as long in x and z as in y
+    grid = torch.zeros(1, 25, R, R, R)
+    grid[0, 24] = torch.sqrt(xx**2 + (2 * yy) ** 2 + zz**2) - 1.0  # an ellipsoid: normals are not radial
+    vol = PoseVolumes(grid, torch.tensor([[-1.5, -0.75, -1.5]]), torch.tensor([[1.5, 0.75, 1.5]]))
+    u = torch.nn.functional.normalize(torch.randn(200, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
+    pts = u * torch.tensor([1.0, 0.5, 1.0])  # on the surface
+    truth = torch.nn.functional.normalize(pts * torch.tensor([1.0, 4.0, 1.0]), dim=-1)  # the gradient of the implicit form
+    cos = (sample_normals(vol, torch.zeros(200, dtype=torch.long), pts) * truth).sum(-1)
+    assert cos.min() > 0.9 and cos.mean() > 0.98, (cos.min(), cos.mean())
+
+    field = CanonicalField(torch.full((3,), -1.0), torch.full((3,), 1.0), FieldConfig(**TINY_FIELD))
+    x, pose, n = torch.rand(5, 3) - 0.5, torch.zeros(5, 69), torch.nn.functional.normalize(torch.randn(5, 3), dim=-1)
+    _, lit, _ = field(x, pose, n)
+    field.cfg = FieldConfig(**{**TINY_FIELD, "shading": False})
+    _, albedo, _ = field(x, pose)
+    torch.testing.assert_close(lit, albedo)  # the lighting starts neutral: the albedo alone
+    field.cfg = FieldConfig(**TINY_FIELD)
+    with pytest.raises(ValueError, match="normals"):
+        field(x, pose)
 
 
 def test_ssim_loss_is_zero_for_equal_images_and_grows_with_noise():
@@ -210,7 +236,7 @@ def test_cuda_render_matches_cpu(nerf_dataset, tmp_path):
 def test_field_handles_empty_batches_with_the_residual_open():
     field = CanonicalField(torch.full((3,), -1.0), torch.full((3,), 1.0), FieldConfig(**TINY_FIELD))
     field.anneal.fill_(field.cfg.residual_freqs)
-    sigma, rgb, off = field(torch.zeros(0, 3), torch.zeros(0, 69))
+    sigma, rgb, off = field(torch.zeros(0, 3), torch.zeros(0, 69), torch.zeros(0, 3))
     assert sigma.shape == (0,) and rgb.shape == (0, 3) and off.shape == (0, 3)
-    sigma, rgb, off = field(torch.rand(5, 3) - 0.5, torch.randn(5, 69))
+    sigma, rgb, off = field(torch.rand(5, 3) - 0.5, torch.randn(5, 69), torch.nn.functional.normalize(torch.randn(5, 3), dim=-1))
     assert off.abs().max() <= field.cfg.residual_max_m

@@ -19,7 +19,7 @@ from scipy.spatial import cKDTree
 
 from ntop.body import BodyModel
 
-__all__ = ["BIG_POSE_HIP_DEG", "big_pose", "PoseVolumes", "pose_volumes", "canonical_transforms", "sample_distance", "sample_weights", "inverse_lbs"]
+__all__ = ["BIG_POSE_HIP_DEG", "big_pose", "PoseVolumes", "pose_volumes", "canonical_transforms", "sample_distance", "sample_weights", "sample_normals", "inverse_lbs"]
 
 BIG_POSE_HIP_DEG = 30.0
 
@@ -60,6 +60,12 @@ class PoseVolumes:
         stacked = self.grid.permute(1, 0, 2, 3, 4).reshape(1, C, T * R, R, R)
         self.stacked_dist = stacked[:, 24:].contiguous()
         self.stacked_weights = stacked[:, :24].contiguous()
+        # outward normals: the distance's gradient (voxel axes z, y, x; each frame's voxel size)
+        dist = self.grid[:, 24].float()
+        voxel = ((self.hi - self.lo) / (R - 1)).float()  # (T, 3) x, y, z
+        gz, gy, gx = torch.gradient(dist, dim=(1, 2, 3))
+        g = torch.stack([gx / voxel[:, 0, None, None, None], gy / voxel[:, 1, None, None, None], gz / voxel[:, 2, None, None, None]], 1)
+        self.stacked_normals = F.normalize(g, dim=1).permute(1, 0, 2, 3, 4).reshape(1, 3, T * R, R, R).contiguous()
 
 
 def pose_volumes(vertices: np.ndarray, normals: np.ndarray, weights: np.ndarray, resolution: int = 32, padding: float = 0.08) -> PoseVolumes:
@@ -105,6 +111,14 @@ def sample_weights(vol: PoseVolumes, frame: torch.Tensor, points: torch.Tensor) 
     """Interpolated skinning weights ``(N, 24)`` at world points of frames ``(N,)``."""
     coords, _ = _stacked_coords(vol, frame, points)
     return F.grid_sample(vol.stacked_weights.to(points.dtype), coords, align_corners=True).reshape(24, -1).T
+
+
+def sample_normals(vol: PoseVolumes, frame: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """The posed body's outward normal ``(N, 3)`` in world axes near world points of frames ``(N,)``
+    (of the nearest surface: what fixed lights shade by)."""
+    coords, _ = _stacked_coords(vol, frame, points)
+    n = F.grid_sample(vol.stacked_normals.to(points.dtype), coords, align_corners=True).reshape(3, -1).T
+    return F.normalize(n, dim=-1)
 
 
 def inverse_lbs(points: torch.Tensor, weights: torch.Tensor, frame: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,12 @@
 Inputs are canonical-space points (the big pose, metres). The residual offset is what lets the
 field absorb clothing motion that skinning cannot; it is introduced coarse to fine (its positional
 encoding frequencies open one by one) and is bounded, so the body cannot drift from its SMPL pose.
+
+Colour is albedo times lighting: a capture's lights stay where they are while the body turns, so a
+surface point is bright in one frame and dark in the next. The canonical field holds the albedo; the
+lighting is nine spherical-harmonic coefficients per channel, one set per subject, evaluated at the
+posed surface's world normal (from the posed distance volume). Without it the field can only learn
+each point's mean shade, and every frame seen lit differently from that mean is rendered wrong.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ class FieldConfig:
     residual_max_m: float = 0.03
     support_inside: float = 0.05  # metres inside the SMPL surface where the field lives
     support_outside: float = 0.03  # metres outside it: how far clothing and hair may reach
+    shading: bool = True  # colour = canonical albedo x the capture's fixed lighting at the posed normal
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -41,6 +48,15 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
+
+
+def sh2_basis(n: torch.Tensor) -> torch.Tensor:
+    """Real spherical harmonics up to order 2 ``(N, 9)`` of unit vectors ``(N, 3)`` (constant term 1): a
+    Lambertian surface's irradiance under any fixed distant lighting is this basis times 9 coefficients
+    to within a few per cent (Ramamoorthi and Hanrahan, 2001)."""
+    x, y, z = n.unbind(-1)
+    one = torch.ones_like(x)
+    return torch.stack([one, y, z, x, x * y, y * z, 3 * z * z - 1, x * z, x * x - y * y], -1)
 
 
 class CanonicalField(nn.Module):
@@ -59,6 +75,10 @@ class CanonicalField(nn.Module):
         self.grid = HashGrid(cfg.levels, cfg.features, cfg.log2_table_size, cfg.base_resolution, cfg.max_resolution)
         self.density = _mlp([self.grid.out_dim, cfg.width, 1 + cfg.geo_features])
         self.colour = _mlp([cfg.geo_features, cfg.width, 3])
+        if cfg.shading:  # irradiance per colour channel, second-order spherical harmonics of the normal
+            self.irradiance = nn.Parameter(torch.zeros(9, 3))
+            with torch.no_grad():
+                self.irradiance[0] = 1.0  # starts unlit: the albedo alone
         if cfg.residual:
             self.pose_code = nn.Linear(69, 16)
             self.residual = _mlp([3 + 6 * cfg.residual_freqs + 16, cfg.width, cfg.width, 3])
@@ -84,11 +104,16 @@ class CanonicalField(nn.Module):
         h = torch.cat([u, enc.flatten(1), self.pose_code(pose)], -1)
         return torch.tanh(self.residual(h)) * self.cfg.residual_max_m
 
-    def forward(self, x: torch.Tensor, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, pose: torch.Tensor, normal: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``normal (N, 3)``: the posed surface's world normal, needed when ``cfg.shading``."""
         off = self.offset(x, pose)
         u = self.normalise(x + off)
         inside = (u >= 0).all(-1) & (u <= 1).all(-1)
         h = self.density(self.grid(u))
         sigma = torch.exp(torch.clamp(h[:, 0], max=15.0)) * inside
         rgb = torch.sigmoid(self.colour(h[:, 1:]))
+        if self.cfg.shading:
+            if normal is None:
+                raise ValueError("a shaded field needs the posed normals")
+            rgb = rgb * (sh2_basis(normal) @ self.irradiance).clamp(min=0)
         return sigma, rgb, off

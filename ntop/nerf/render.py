@@ -15,7 +15,15 @@ import torch
 
 from ntop.body import BodyModel
 from ntop.cameras import Camera
-from ntop.nerf.deform import PoseVolumes, canonical_transforms, inverse_lbs, pose_volumes, sample_distance, sample_weights
+from ntop.nerf.deform import (
+    PoseVolumes,
+    canonical_transforms,
+    inverse_lbs,
+    pose_volumes,
+    sample_distance,
+    sample_normals,
+    sample_weights,
+)
 from ntop.nerf.field import CanonicalField
 from ntop.raster import vertex_normals
 
@@ -94,7 +102,8 @@ def render_rays(
     keep = torch.nonzero((dist > -field.cfg.support_inside) & (dist < field.cfg.support_outside))[:, 0]
     ray_of, f_of, t_flat, pts, dist = ray_of[keep], f_of[keep], t.reshape(-1)[keep], pts.reshape(-1, 3)[keep], dist[keep]
     x_c = inverse_lbs(pts, sample_weights(posed.volumes, f_of, pts), f_of, posed.transforms)
-    sigma, rgb, off = field(x_c, posed.body_pose[f_of])
+    normals = sample_normals(posed.volumes, f_of, pts) if field.cfg.shading else None
+    sigma, rgb, off = field(x_c, posed.body_pose[f_of], normals)
     delta = ((far - near) / samples)[ray_of]
     s = sigma * delta
     cs = torch.cumsum(s, 0)

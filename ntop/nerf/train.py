@@ -197,7 +197,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Ca
         raise NtopError(f"cannot read model ({type(e).__name__})", path) from None
     if not isinstance(state, dict) or state.get("format") != MODEL_FORMAT:
         raise NtopError(f"not an ntop NeRF model (expected format {MODEL_FORMAT})", path, "format")
-    field = CanonicalField(state["canonical_lo"], state["canonical_hi"], FieldConfig(**state["field_config"]))
+    # a model saved before the field learnt its capture's lighting has no ``shading`` key: it had none
+    field = CanonicalField(state["canonical_lo"], state["canonical_hi"], FieldConfig(**{"shading": False, **state["field_config"]}))
     field.load_state_dict(state["state_dict"])
     return field.to(device).eval(), state
 
