@@ -134,13 +134,13 @@ def test_posed_normals_and_the_fields_lighting():
     cos = (sample_normals(vol, torch.zeros(200, dtype=torch.long), pts) * truth).sum(-1)
     assert cos.min() > 0.9 and cos.mean() > 0.98, (cos.min(), cos.mean())
 
-    field = CanonicalField(torch.full((3,), -1.0), torch.full((3,), 1.0), FieldConfig(**TINY_FIELD))
+    field = CanonicalField(torch.full((3,), -1.0), torch.full((3,), 1.0), FieldConfig(**TINY_FIELD, shading=True))
     x, pose, n = torch.rand(5, 3) - 0.5, torch.zeros(5, 69), torch.nn.functional.normalize(torch.randn(5, 3), dim=-1)
     _, lit, _ = field(x, pose, n)
     field.cfg = FieldConfig(**{**TINY_FIELD, "shading": False})
     _, albedo, _ = field(x, pose)
     torch.testing.assert_close(lit, albedo)  # the lighting starts neutral: the albedo alone
-    field.cfg = FieldConfig(**TINY_FIELD)
+    field.cfg = FieldConfig(**TINY_FIELD, shading=True)
     with pytest.raises(ValueError, match="normals"):
         field(x, pose)
 
@@ -179,6 +179,7 @@ def test_training_learns_and_beats_the_mean_colour_baseline(nerf_dataset, tmp_pa
     field, meta = load_model(tmp_path / "model.pt")
     assert meta["subject"] == "s" and meta["steps"] == 120
     assert float(field.anneal) == field.cfg.residual_freqs  # rendering uses the residual as trained
+    assert field.cfg.shading is True and meta["train_config"]["field"]["shading"] is True  # two training cameras: lit
     m = heldout_metrics(field, ds, frames=[0, 3])
     assert m["heldout_psnr_body"] > untrained["heldout_psnr_body"] + 2.0, (untrained, m)
     assert m["heldout_psnr_box"] > m["heldout_baseline_psnr_box"] + 3.0, m
@@ -234,7 +235,7 @@ def test_cuda_render_matches_cpu(nerf_dataset, tmp_path):
 
 
 def test_field_handles_empty_batches_with_the_residual_open():
-    field = CanonicalField(torch.full((3,), -1.0), torch.full((3,), 1.0), FieldConfig(**TINY_FIELD))
+    field = CanonicalField(torch.full((3,), -1.0), torch.full((3,), 1.0), FieldConfig(**TINY_FIELD, shading=True))
     field.anneal.fill_(field.cfg.residual_freqs)
     sigma, rgb, off = field(torch.zeros(0, 3), torch.zeros(0, 69), torch.zeros(0, 3))
     assert sigma.shape == (0,) and rgb.shape == (0, 3) and off.shape == (0, 3)

@@ -38,7 +38,9 @@ class FieldConfig:
     residual_max_m: float = 0.03
     support_inside: float = 0.05  # metres inside the SMPL surface where the field lives
     support_outside: float = 0.03  # metres outside it: how far clothing and hair may reach
-    shading: bool = True  # colour = canonical albedo x the capture's fixed lighting at the posed normal
+    # colour = canonical albedo x the capture's fixed lighting at the posed normal; None: on with two or
+    # more training cameras (one camera sees each normal from one side: lighting and albedo blur together)
+    shading: bool | None = None
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +242,8 @@ def train(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(dataset_path)
+    if cfg.field.shading is None:
+        cfg = replace(cfg, field=replace(cfg.field, shading=len(ds.train_cameras) > 1))
     provenance = provenance_record("nerf-model", asdict(cfg), [dataset_path])
     torch.manual_seed(cfg.seed)
     field = CanonicalField(ds.canonical_lo, ds.canonical_hi, cfg.field).to(device)
