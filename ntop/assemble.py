@@ -79,6 +79,7 @@ def _card(out: Path, coco: dict[str, dict[str, Any]], per: Counter, title: str) 
     return "\n".join(lines)
 
 
+@digest_cache()  # each render is read once: for the provenance, then for the manifest
 def assemble(items: list[dict[str, str]], splits: dict[str, list[str]], out: str | Path, images: str = "copy", title: str = "ntop dataset",
              config: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """``items``: ``{subject, action, render, labels}`` folders; ``splits``: split -> subjects; ``config``: the workflow's, for the provenance."""
@@ -95,65 +96,64 @@ def assemble(items: list[dict[str, str]], splits: dict[str, list[str]], out: str
         raise NtopError("must be copy or link", field="dataset.images")
     per_split: dict[str, dict[str, list[Any]]] = {s: {f: [] for f in LABEL_FILES} for s in splits}
     per: Counter = Counter()
-    with digest_cache():  # each render is read once: for the provenance, then for the manifest
-        stage_dirs = [it[k] for it in items for k in ("render", "labels")]
-        record = provenance_record("dataset", {"splits": splits, "images": images, "title": title}, stage_dirs)
-        item_images: list[list[str]] = []
-        with atomic_path(out) as tmp:
-            (tmp / "images").mkdir(parents=True)
-            (tmp / "annotations").mkdir()
-            seen: set[int] = set()
-            copied_from: dict[Path, Path] = {}  # an image's digest is its render's, already taken for the provenance
-            for it in items:
-                split = owner[it["subject"]]
-                for name in LABEL_FILES:
-                    path = Path(it["labels"]) / name
-                    if path.exists():
-                        per_split[split][name].append(json.loads(path.read_text()))
-                coco = json.loads((Path(it["labels"]) / "coco.json").read_text())
-                item_images.append([img["file_name"] for img in coco["images"]])
-                for img in coco["images"]:
-                    if img["id"] in seen:
-                        raise NtopError(f"image id {img['id']} appears twice", Path(it["labels"]) / "coco.json", "images.id")
-                    seen.add(img["id"])
-                    src = Path(it["render"]) / "images" / img["file_name"]
-                    if not src.exists():
-                        raise NtopError("rendered image missing", src)
-                    dst = tmp / "images" / img["file_name"]
-                    copied_from[dst] = src
-                    if images == "copy":
-                        shutil.copyfile(src, dst)
-                    else:
-                        os.symlink(os.path.relpath(src.resolve(), dst.parent.resolve()), dst)  # relative: survives the rename of tmp
-                    per[(it["subject"], it["action"], int(img["file_name"][-5]))] += 1
-            merged_coco = {}
-            for split, files in per_split.items():
-                for name, parts in files.items():
-                    if parts or name == "coco.json":
-                        merged = _merge(parts) if parts else {"images": [], "annotations": []}
-                        (tmp / "annotations" / f"{split}_{name}").write_text(json.dumps(merged, allow_nan=False))
-                        if name == "coco.json":
-                            merged_coco[split] = merged
-            (tmp / "README.md").write_text(_card(tmp, merged_coco, per, title))
-            manifest = {
-                "splits": {s: sorted(subs) for s, subs in splits.items()},
-                "counts": {s: {"images": len(c["images"]), "annotations": len(c["annotations"])} for s, c in merged_coco.items()},
-                "files": {str(p.relative_to(tmp)): file_digest(copied_from.get(p, p)) for p in sorted(tmp.rglob("*")) if p.is_file()},
-            }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-            annotation_sources = {}  # merged file -> the labels folders merged into it
-            for split in splits:
-                for name in LABEL_FILES:
-                    if (tmp / "annotations" / f"{split}_{name}").exists():
-                        merged_from = [it["labels"] for it in items if owner[it["subject"]] == split and (Path(it["labels"]) / name).exists()]
-                        annotation_sources[f"annotations/{split}_{name}"] = merged_from
-            provenance = {
-                "kind": DATASET_KIND,
-                "record": record,
-                "config": config or {},
-                "items": [{**it, "split": owner[it["subject"]], "images": names} for it, names in zip(items, item_images)],
-                "annotations": annotation_sources,
-                "records": collect_records(stage_dirs),
-            }
-            (tmp / "provenance.json").write_text(json.dumps(provenance, indent=1))
+    stage_dirs = [it[k] for it in items for k in ("render", "labels")]
+    record = provenance_record("dataset", {"splits": splits, "images": images, "title": title}, stage_dirs)
+    item_images: list[list[str]] = []
+    with atomic_path(out) as tmp:
+        (tmp / "images").mkdir(parents=True)
+        (tmp / "annotations").mkdir()
+        seen: set[int] = set()
+        copied_from: dict[Path, Path] = {}  # an image's digest is its render's, already taken for the provenance
+        for it in items:
+            split = owner[it["subject"]]
+            for name in LABEL_FILES:
+                path = Path(it["labels"]) / name
+                if path.exists():
+                    per_split[split][name].append(json.loads(path.read_text()))
+            coco = json.loads((Path(it["labels"]) / "coco.json").read_text())
+            item_images.append([img["file_name"] for img in coco["images"]])
+            for img in coco["images"]:
+                if img["id"] in seen:
+                    raise NtopError(f"image id {img['id']} appears twice", Path(it["labels"]) / "coco.json", "images.id")
+                seen.add(img["id"])
+                src = Path(it["render"]) / "images" / img["file_name"]
+                if not src.exists():
+                    raise NtopError("rendered image missing", src)
+                dst = tmp / "images" / img["file_name"]
+                copied_from[dst] = src
+                if images == "copy":
+                    shutil.copyfile(src, dst)
+                else:
+                    os.symlink(os.path.relpath(src.resolve(), dst.parent.resolve()), dst)  # relative: survives the rename of tmp
+                per[(it["subject"], it["action"], int(img["file_name"][-5]))] += 1
+        merged_coco = {}
+        for split, files in per_split.items():
+            for name, parts in files.items():
+                if parts or name == "coco.json":
+                    merged = _merge(parts) if parts else {"images": [], "annotations": []}
+                    (tmp / "annotations" / f"{split}_{name}").write_text(json.dumps(merged, allow_nan=False))
+                    if name == "coco.json":
+                        merged_coco[split] = merged
+        (tmp / "README.md").write_text(_card(tmp, merged_coco, per, title))
+        manifest = {
+            "splits": {s: sorted(subs) for s, subs in splits.items()},
+            "counts": {s: {"images": len(c["images"]), "annotations": len(c["annotations"])} for s, c in merged_coco.items()},
+            "files": {str(p.relative_to(tmp)): file_digest(copied_from.get(p, p)) for p in sorted(tmp.rglob("*")) if p.is_file()},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        annotation_sources = {}  # merged file -> the labels folders merged into it
+        for split in splits:
+            for name in LABEL_FILES:
+                if (tmp / "annotations" / f"{split}_{name}").exists():
+                    merged_from = [it["labels"] for it in items if owner[it["subject"]] == split and (Path(it["labels"]) / name).exists()]
+                    annotation_sources[f"annotations/{split}_{name}"] = merged_from
+        provenance = {
+            "kind": DATASET_KIND,
+            "record": record,
+            "config": config or {},
+            "items": [{**it, "split": owner[it["subject"]], "images": names} for it, names in zip(items, item_images)],
+            "annotations": annotation_sources,
+            "records": collect_records(stage_dirs),
+        }
+        (tmp / "provenance.json").write_text(json.dumps(provenance, indent=1))
     return manifest["counts"]
