@@ -180,6 +180,10 @@ def test_training_learns_and_beats_the_mean_colour_baseline(nerf_dataset, tmp_pa
     assert meta["subject"] == "s" and meta["steps"] == 120
     assert float(field.anneal) == field.cfg.residual_freqs  # rendering uses the residual as trained
     assert field.cfg.shading is True and meta["train_config"]["field"]["shading"] is True  # two training cameras: lit
+    old = torch.load(tmp_path / "model.pt", weights_only=False)  # as saved before the field had lighting
+    del old["field_config"]["shading"], old["state_dict"]["irradiance"]
+    torch.save(old, tmp_path / "old.pt")
+    assert load_model(tmp_path / "old.pt")[0].cfg.shading is False
     m = heldout_metrics(field, ds, frames=[0, 3])
     assert m["heldout_psnr_body"] > untrained["heldout_psnr_body"] + 2.0, (untrained, m)
     assert m["heldout_psnr_box"] > m["heldout_baseline_psnr_box"] + 3.0, m
