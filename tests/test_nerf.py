@@ -32,7 +32,7 @@ def test_hash_grid_matches_a_per_corner_reference():
     primes = (1, 2654435761, 805459861)
     ref = []
     for level in range(5):
-        r, off = int(g.resolution[level]), int(g.offsets[level])
+        r, off = g.res[level], g.offsets[level]
         acc = torch.zeros(200, 2)
         for c in range(8):
             d = torch.tensor([(c >> 2) & 1, (c >> 1) & 1, c & 1])
