@@ -23,6 +23,7 @@ from ntop.body import BodyModel
 from ntop.body.procedural import cached_path
 from ntop.datasets.ingest import ingest
 from ntop.datasets.synthetic.capture import SyntheticConfig, generate
+from ntop.masks import MasksConfig, segment
 from ntop.nerf.evaluate import heldout_metrics
 from ntop.nerf.prepare import PrepareConfig, load_dataset, prepare
 from ntop.nerf.render import render_image
@@ -52,8 +53,9 @@ def main() -> None:
     cfg = SyntheticConfig(num_frames=args.frames, num_cameras=args.cameras + 1, width=args.size, height=args.size, seed=11)
     generate(body, "bench", "walk", cfg, work / "raw")
     ingest("synthetic", work / "raw", "bench", "walk", work / "capture.h5", work / "frames.h5")
+    segment(body, work / "capture.h5", work / "frames.h5", work / "masks.h5", MasksConfig(method=["provided"]))  # the true masks
     heldout = f"cam{args.cameras:02d}"
-    prepare(body, [(work / "capture.h5", work / "frames.h5")], work / "dataset.h5", PrepareConfig(heldout_cameras=[heldout]), "bench")
+    prepare(body, [(work / "capture.h5", work / "frames.h5", work / "masks.h5")], work / "dataset.h5", PrepareConfig(heldout_cameras=[heldout]), "bench")
     print(f"data: {args.size}x{args.size}, {args.cameras} training cameras + {heldout} held out, {args.frames} frames; built in {time.perf_counter() - t0:.0f} s")
 
     ds = load_dataset(work / "dataset.h5")
