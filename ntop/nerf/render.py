@@ -8,6 +8,7 @@ only needs rays. :func:`render_image` is the API later stages use: any camera, a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,10 +142,10 @@ def render_views(
     """
     device = field.lo.device
     H, W = cameras[0].height, cameras[0].width
-    rays = [cam.world_rays(cam.pixel_grid(torch.zeros(0, dtype=torch.float64))) for cam in cameras]
-    origins = torch.cat([o.reshape(-1, 3) for o, _, _ in rays]).float().to(device)
-    dirs = torch.cat([d.reshape(-1, 3) for _, d, _ in rays]).float().to(device)
-    valid = torch.cat([v.reshape(-1) for _, _, v in rays]).to(device)
+    rays = [(_pixel_rays(cam.model, tuple(cam.K), tuple(cam.dist), W, H, cam.fov_deg, device), cam) for cam in cameras]
+    dirs = torch.cat([r @ torch.as_tensor(cam.R, dtype=torch.float32, device=device) for (r, _), cam in rays])  # R^T on row vectors
+    origins = torch.cat([torch.as_tensor(cam.center, dtype=torch.float32, device=device).expand(H * W, 3) for cam in cameras])
+    valid = torch.cat([v for (_, v), _ in rays])
     lo, hi = posed.volumes.lo[frame], posed.volumes.hi[frame]
     _, _, hit = ray_box(origins, dirs, lo.expand(len(origins), 3), hi.expand(len(origins), 3))
     todo = torch.nonzero(hit & valid)[:, 0]
@@ -158,6 +159,16 @@ def render_views(
         rgb[idx], alpha[idx], depth[idx] = out.rgb, out.alpha, out.depth
     V = len(cameras)
     return rgb.reshape(V, H, W, 3).cpu().numpy(), alpha.reshape(V, H, W).cpu().numpy(), depth.reshape(V, H, W).cpu().numpy()
+
+
+@functools.lru_cache(maxsize=16)
+def _pixel_rays(model: str, K: tuple, dist: tuple, width: int, height: int, fov_deg: float | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Camera-frame unit rays ``(H * W, 3)`` of every pixel and their validity, on ``device``. Kept per
+    lens: undistortion is iterative (0.1-0.4 s for 512x512 on a CPU, more than a GPU needs to render the
+    frame), and every frame of a rig and every view with the same lens shares it."""
+    cam = Camera(model, np.array(K), width, height, np.array(dist), fov_deg=fov_deg)
+    rays, valid = cam.unproject(cam.pixel_grid(torch.zeros(0, dtype=torch.float64)))
+    return rays.reshape(-1, 3).float().to(device), valid.reshape(-1).to(device)
 
 
 def render_image(
