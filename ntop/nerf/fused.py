@@ -56,21 +56,22 @@ def _level_frame(x0, x1, x2, level_ptr, levels, level):
 
 
 @triton.jit
-def _load_points(x_ptr, rows, live):
-    x0 = tl.load(x_ptr + rows * 3, mask=live, other=0.0)
-    x1 = tl.load(x_ptr + rows * 3 + 1, mask=live, other=0.0)
-    x2 = tl.load(x_ptr + rows * 3 + 2, mask=live, other=0.0)
-    return x0, x1, x2
-
-
-@triton.jit
-def _encode_fwd(x_ptr, table_ptr, out_ptr, level_ptr, n, levels, F: tl.constexpr, BLOCK: tl.constexpr):
+def _block(x_ptr, n, F: tl.constexpr, BLOCK: tl.constexpr):
+    """This program's rows, their masks (rows; rows x features) and its points' coordinates as given."""
     rows = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
     live = rows < n
     cols = tl.arange(0, F)
     both = live[:, None] & (cols[None, :] < F)
-    x0, x1, x2 = _load_points(x_ptr, rows, live)
-    x0, x1, x2 = tl.clamp(x0, 0.0, 1.0), tl.clamp(x1, 0.0, 1.0), tl.clamp(x2, 0.0, 1.0)
+    r0 = tl.load(x_ptr + rows * 3, mask=live, other=0.0)
+    r1 = tl.load(x_ptr + rows * 3 + 1, mask=live, other=0.0)
+    r2 = tl.load(x_ptr + rows * 3 + 2, mask=live, other=0.0)
+    return rows, live, cols, both, r0, r1, r2
+
+
+@triton.jit
+def _encode_fwd(x_ptr, table_ptr, out_ptr, level_ptr, n, levels, F: tl.constexpr, BLOCK: tl.constexpr):
+    rows, live, cols, both, r0, r1, r2 = _block(x_ptr, n, F, BLOCK)
+    x0, x1, x2 = tl.clamp(r0, 0.0, 1.0), tl.clamp(r1, 0.0, 1.0), tl.clamp(r2, 0.0, 1.0)
     for level in range(levels):
         res, size, off, dense, resf, b0, b1, b2, f0, f1, f2 = _level_frame(x0, x1, x2, level_ptr, levels, level)
         acc = tl.zeros((BLOCK, F), dtype=tl.float32)
@@ -84,11 +85,7 @@ def _encode_fwd(x_ptr, table_ptr, out_ptr, level_ptr, n, levels, F: tl.constexpr
 @triton.jit
 def _encode_bwd(x_ptr, table_ptr, grad_ptr, gtable_ptr, gx_ptr, level_ptr, n, levels,
                 F: tl.constexpr, BLOCK: tl.constexpr, WANT_X: tl.constexpr):  # fmt: skip
-    rows = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
-    live = rows < n
-    cols = tl.arange(0, F)
-    both = live[:, None] & (cols[None, :] < F)
-    r0, r1, r2 = _load_points(x_ptr, rows, live)
+    rows, live, cols, both, r0, r1, r2 = _block(x_ptr, n, F, BLOCK)
     x0, x1, x2 = tl.clamp(r0, 0.0, 1.0), tl.clamp(r1, 0.0, 1.0), tl.clamp(r2, 0.0, 1.0)
     g0 = tl.zeros((BLOCK,), dtype=tl.float32)
     g1 = tl.zeros((BLOCK,), dtype=tl.float32)
