@@ -61,7 +61,7 @@ def _cmd_ingest(a: argparse.Namespace) -> None:
 
     p = _params(a.params)
     context = AdapterContext(p.get("adapter") or {}, _body(a.body_model) if a.body_model else None)
-    summary = ingest(a.source, a.raw, a.subject, a.action, a.capture, a.frames, p.get("start", 0), p.get("stop"), p.get("stride", 1), p.get("image_format", "png"), context)
+    summary = ingest(a.source, a.raw, a.subject, a.action, a.capture, a.frames, p.get("start", 0), p.get("stop"), p.get("stride", 1), p.get("image_format", "png"), context, p.get("scale", 1.0))
     print(json.dumps(summary))
 
 

@@ -76,7 +76,7 @@ def test_rig_adapter_reads_opencv_cameras_and_videos(synthetic, tmp_path, camera
 def test_rig_adapter_names_the_missing_file_or_key(synthetic, tmp_path):
     raw, _ = _rig_tree(synthetic, tmp_path)
     (raw / "videos" / "cam01.avi").rename(raw / "cam01.avi")
-    with pytest.raises(NtopError, match="no video or image folder for camera cam01"):
+    with pytest.raises(NtopError, match="has camera 'cam01', but .* has no videos/cam01"):
         ingest("rig", raw, "s", "walk", tmp_path / "c.h5", tmp_path / "f.h5")
     (raw / "cam01.avi").rename(raw / "videos" / "cam01.avi")
     text = (raw / "extri.yml").read_text().replace("T_cam01", "X_cam01")

@@ -10,6 +10,7 @@ import numpy as np
 from ntop.datasets.canonical import AdapterContext, RawCapture, write_capture
 from ntop.datasets.genebody import open_genebody
 from ntop.datasets.h36m import open_h36m
+from ntop.datasets.rescale import rescaled
 from ntop.datasets.rig import open_rig
 from ntop.datasets.synthetic.raw import open_raw as open_synthetic
 from ntop.datasets.video import open_video
@@ -40,8 +41,9 @@ def ingest(
     stride: int = 1,
     image_format: str = "png",
     context: AdapterContext | None = None,
+    scale: float = 1.0,
 ) -> dict[str, Any]:
-    """Convert one subject/action; returns a short summary for the log."""
+    """Convert one subject/action (frames resized by ``scale``); returns a short summary for the log."""
     if source not in ADAPTERS:
         raise NtopError(f"unknown source {source!r}; known: {', '.join(ADAPTERS)}", field="source")
     if stride < 1 or start < 0:
@@ -49,11 +51,11 @@ def ingest(
     if image_format not in ("png", "jpg"):
         raise NtopError("must be png or jpg", field="ingest.image_format")
     context = context or AdapterContext()
-    raw = ADAPTERS[source](Path(raw_path), subject, action, context)
+    raw = rescaled(ADAPTERS[source](Path(raw_path), subject, action, context), scale)
     stop = raw.num_frames if stop is None else min(stop, raw.num_frames)
     index = np.arange(start, stop, stride)
     if len(index) == 0:
         raise NtopError(f"no frames selected from {raw.num_frames} (start {start}, stop {stop}, stride {stride})", raw_path, "ingest")
-    params = {"source": source, "subject": subject, "action": action, "start": start, "stop": stop, "stride": stride, "image_format": image_format, "adapter": context.settings}
+    params = {"source": source, "subject": subject, "action": action, "start": start, "stop": stop, "stride": stride, "image_format": image_format, "scale": scale, "adapter": context.settings}
     write_capture(raw, capture_out, frames_out, index, params, image_format)
     return {"frames": int(len(index)), "cameras": [c.name for c in raw.cameras], **raw.notes}

@@ -1,118 +1,83 @@
-"""A calibrated rig of one's own: a folder of per-camera videos (or image folders) and a cameras file.
+"""A calibrated rig of one's own: a folder of per-camera videos (or image folders) and a calibration file.
 
 Layout of one subject/action (``raw:`` in the config points here)::
 
-    intri.yml + extri.yml     OpenCV FileStorage, EasyMocap's convention: ``names`` (camera names),
-                              ``K_<name>`` (3x3), ``dist_<name>`` (1x5, OpenCV k1 k2 p1 p2 k3),
-                              ``R_<name>`` (Rodrigues 3x1) or ``Rot_<name>`` (3x3), ``T_<name>`` (3x1, metres)
-    or cameras.json           [{"name", "K" (3x3), "dist", "R" (3x3), "T" (metres)}, ...]
+    a calibration file        EasyMocap's intri.yml + extri.yml, cameras.json, the Calib.toml of
+                              Pose2Sim/anipose/FreeMoCap/Caliscope, or Qualisys' .qca.txt, at the top or
+                              in calibration/ (:mod:`ntop.datasets.calibfiles`; ``adapter: {calibration:
+                              <path inside raw>}`` picks one)
     videos/<name>.<mp4|avi|mov|mkv>   or   images/<name>/<frames in name order>
 
-Extrinsics map world to camera (x_cam = R x_world + T), OpenCV's pinhole model with its distortion.
+Every camera the calibration names must have its stream. Frames may be smaller than the calibration
+says by a whole factor (``K`` is scaled) or by up to 1 % (kept as is). Portrait videos are fine.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-import cv2
 import numpy as np
 
+from ntop.cameras import Camera, CameraError
+from ntop.datasets.calibfiles import CameraEntry, find_calibration, read_calibration
 from ntop.datasets.canonical import AdapterContext, RawCapture, pinhole_camera
 from ntop.errors import NtopError
 from ntop.io import count_frames, read_frames, video_fps
 
-__all__ = ["open_rig", "read_rig_cameras", "VIDEO_SUFFIXES"]
+__all__ = ["open_rig", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 
 
-def _matrix(fs: cv2.FileStorage, key: str, path: Path, shape: tuple[int, ...] | None) -> np.ndarray:
-    """A matrix node of ``shape`` (None: any size, flattened)."""
-    node = fs.getNode(key)
-    m = None if node.empty() else node.mat()
-    if m is None:
-        raise NtopError("missing", path, key)
-    if shape is None:
-        return np.asarray(m, dtype=np.float64).reshape(-1)
-    if m.size != int(np.prod(shape)):
-        raise NtopError(f"has {m.size} values, expected {int(np.prod(shape))}", path, key)
-    return np.asarray(m, dtype=np.float64).reshape(shape)
+def _frame_size(entry: CameraEntry, frame: np.ndarray, source: Path) -> tuple[np.ndarray, int, int]:
+    """``K`` for the stream's frame size. A stream at a fraction of the calibrated size (binning, a
+    downscaled export) scales ``K``; one a few pixels narrower or shorter than the calibration window
+    (the trial's 1080-pixel videos of a 1088-pixel window) keeps it: on Pose2Sim's trial, scaling or
+    re-centring them did not lower the reprojection error. Anything else is a wrong file."""
+    h, w = frame.shape[:2]
+    if entry.size is None or entry.size == (w, h):
+        return entry.K, w, h
+    cw, ch = entry.size
+    if abs(w / cw - h / ch) < 1e-3:
+        s = w / cw
+        K = entry.K.copy()
+        K[:2, :2] *= s
+        K[:2, 2] = (K[:2, 2] + 0.5) * s - 0.5  # pixel centres stay pixel centres
+        return K, w, h
+    if abs(w - cw) <= 0.01 * cw and abs(h - ch) <= 0.01 * ch:
+        return entry.K, w, h
+    raise NtopError(f"frames are {w}x{h}, the calibration says {cw}x{ch} for camera {entry.name}", source, f"cameras/{entry.name}/size")
 
 
-def _read_yaml(intri: Path, extri: Path) -> list[dict[str, Any]]:
-    for p in (intri, extri):
-        if not p.is_file():
-            raise NtopError("missing", p)
-    fi, fe = cv2.FileStorage(str(intri), cv2.FILE_STORAGE_READ), cv2.FileStorage(str(extri), cv2.FILE_STORAGE_READ)
-    try:
-        node = fi.getNode("names")
-        if node.empty():
-            raise NtopError("missing", intri, "names")
-        names = [node.at(i).string() for i in range(node.size())]
-        cams = []
-        for n in names:
-            dist = _matrix(fi, f"dist_{n}", intri, None) if not fi.getNode(f"dist_{n}").empty() else np.zeros(5)
-            if not fe.getNode(f"Rot_{n}").empty():
-                R = _matrix(fe, f"Rot_{n}", extri, (3, 3))
-            else:
-                R = cv2.Rodrigues(_matrix(fe, f"R_{n}", extri, (3, 1)))[0]
-            cams.append({"name": n, "K": _matrix(fi, f"K_{n}", intri, (3, 3)), "dist": dist, "R": R, "T": _matrix(fe, f"T_{n}", extri, (3,))})
-        return cams
-    finally:
-        fi.release()
-        fe.release()
-
-
-def _read_json(path: Path) -> list[dict[str, Any]]:
-    try:
-        items = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise NtopError(f"not valid JSON ({e})", path) from None
-    if not isinstance(items, list) or not items:
-        raise NtopError("must be a non-empty list of cameras", path)
-    cams = []
-    for i, d in enumerate(items):
-        for key in ("name", "K", "R", "T"):
-            if key not in d:
-                raise NtopError(f"camera {i}: missing", path, key)
-        try:
-            cams.append({"name": str(d["name"]), "K": np.asarray(d["K"], float).reshape(3, 3), "dist": np.asarray(d.get("dist", [0] * 5), float).reshape(-1),
-                         "R": np.asarray(d["R"], float).reshape(3, 3), "T": np.asarray(d["T"], float).reshape(3)})  # fmt: skip
-        except ValueError as e:
-            raise NtopError(f"camera {i}: {e}", path) from None
-    return cams
-
-
-def read_rig_cameras(raw_dir: Path) -> list[dict[str, Any]]:
-    """Camera entries (name, K, dist, R, T) from ``intri.yml``/``extri.yml`` or ``cameras.json``."""
-    if (raw_dir / "cameras.json").is_file():
-        return _read_json(raw_dir / "cameras.json")
-    return _read_yaml(raw_dir / "intri.yml", raw_dir / "extri.yml")
-
-
-def _stream(raw_dir: Path, name: str) -> Path:
+def _stream(raw_dir: Path, name: str, calibration: Path) -> Path:
     for suffix in VIDEO_SUFFIXES:
         if (raw_dir / "videos" / f"{name}{suffix}").is_file():
             return raw_dir / "videos" / f"{name}{suffix}"
     if (raw_dir / "images" / name).is_dir():
         return raw_dir / "images" / name
-    raise NtopError(f"no video or image folder for camera {name}", raw_dir, f"videos/{name}.mp4")
+    raise NtopError(f"the calibration has camera {name!r}, but {raw_dir} has no videos/{name}.<{'|'.join(s[1:] for s in VIDEO_SUFFIXES)}> or images/{name}/", calibration, name)
+
+
+def _camera(entry: CameraEntry, stream: Path, calibration: Path) -> Camera:
+    _, first = next(iter(read_frames(stream, [0])))
+    K, w, h = _frame_size(entry, first, calibration)
+    if not entry.fisheye:
+        return pinhole_camera(entry.name, K, entry.dist, entry.R, entry.T, w, h, calibration)
+    try:
+        return Camera("opencv_fisheye", [K[0, 0], K[1, 1], K[0, 2], K[1, 2]], w, h, entry.dist[:4], entry.R, entry.T, name=entry.name)
+    except CameraError as e:
+        raise NtopError(str(e), calibration) from None
 
 
 def open_rig(raw_dir: str | Path, subject: str, action: str, context: AdapterContext | None = None) -> RawCapture:
     raw_dir = Path(raw_dir)
-    entries = read_rig_cameras(raw_dir)
-    paths = [_stream(raw_dir, e["name"]) for e in entries]
+    calibration = find_calibration(raw_dir, (context.settings if context else {}).get("calibration"))
+    entries = read_calibration(calibration)
+    paths = [_stream(raw_dir, e.name, calibration) for e in entries]
     counts = [count_frames(p) for p in paths]
     if len(set(counts)) != 1 or counts[0] == 0:
-        raise NtopError(f"cameras have different frame counts {dict(zip([e['name'] for e in entries], counts))}", raw_dir, "frames")
-    cams = []
-    for e, p in zip(entries, paths):
-        _, first = next(iter(read_frames(p, [0])))
-        cams.append(pinhole_camera(e["name"], e["K"], e["dist"], e["R"], e["T"], first.shape[1], first.shape[0], raw_dir))
+        raise NtopError(f"cameras have different frame counts {dict(zip([e.name for e in entries], counts))}", raw_dir, "frames")
+    cams = [_camera(e, p, calibration) for e, p in zip(entries, paths)]
     fps = video_fps(paths[0])
 
     def read(camera: int, indices: np.ndarray):  # noqa: ANN202 - a generator of (index, rgb)
