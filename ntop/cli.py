@@ -54,6 +54,13 @@ def _cmd_synthesize(a: argparse.Namespace) -> None:
     generate(_body(a.body_model), a.subject, a.action, cfg, a.out, body_path=a.body_model)
 
 
+def _cmd_fetch_trial(a: argparse.Namespace) -> None:
+    """Copy one of Pose2Sim's demo trials (installed by .ci/install, BSD-3-Clause) into a rig folder."""
+    from ntop.datasets.pose2sim import copy_trial
+
+    print(json.dumps({"files": copy_trial(a.trial, a.out)}))
+
+
 def _cmd_ingest(a: argparse.Namespace) -> None:
     """Convert a capture into the canonical capture.h5 + frames.h5."""
     from ntop.datasets.canonical import AdapterContext
@@ -292,6 +299,10 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     p = add("body-model", _cmd_body_model)
+    p.add_argument("--out", required=True, type=Path)
+
+    p = add("fetch-trial", _cmd_fetch_trial)
+    p.add_argument("--trial", default="Demo_SinglePerson", help="a trial folder of Pose2Sim's wheel")
     p.add_argument("--out", required=True, type=Path)
 
     p = add("synthesize", _cmd_synthesize)

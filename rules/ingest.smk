@@ -16,6 +16,18 @@ rule build_body_model:
         "ntop body-model --out {output} > {log} 2>&1"
 
 
+rule fetch_pose2sim_trial:
+    output:
+        directory("resources/pose2sim/{trial}"),
+    localrule: True
+    log:
+        logs("fetch_pose2sim_trial", "{trial}.log"),
+    conda:
+        "../envs/ntop.yaml"
+    shell:
+        "ntop fetch-trial --trial {wildcards.trial} --out {output} > {log} 2>&1"
+
+
 rule synthesize_capture:
     input:
         body=body_model_path(),

@@ -78,6 +78,8 @@ def test_calibration_is_found_in_the_rig_folder_or_named(tmp_path):
     (tmp_path / "calibration").mkdir()
     write_qca(_cameras(), tmp_path / "calibration" / "Calib.qca.txt")
     assert find_calibration(tmp_path).name == "Calib.qca.txt"
+    (tmp_path / "Config.toml").write_text('[project]\nframe_rate = 60\n')  # Pose2Sim's settings: not a calibration
+    assert find_calibration(tmp_path).name == "Calib.qca.txt"
     write_toml(_cameras(), tmp_path / "other.toml")
     assert find_calibration(tmp_path).name == "other.toml"  # the top level first
     assert find_calibration(tmp_path, "calibration/Calib.qca.txt").suffix == ".txt"

@@ -59,10 +59,19 @@ def find_calibration(raw_dir: Path, explicit: str | None = None) -> Path:
             raise NtopError("calibration file not found", path, "adapter.calibration")
         return path
     for pattern in CALIBRATION_PATTERNS:
-        hits = sorted(raw_dir.glob(pattern))
+        hits = [p for p in sorted(raw_dir.glob(pattern)) if p.suffix != ".toml" or _is_calibration_toml(p)]
         if hits:
             return hits[0]
     raise NtopError(f"no calibration file (looked for {', '.join(CALIBRATION_PATTERNS)})", raw_dir)
+
+
+def _is_calibration_toml(path: Path) -> bool:
+    """A TOML with camera tables (Pose2Sim keeps its settings in a ``Config.toml`` beside the calibration)."""
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        return True  # let the reader say what is wrong with it
+    return any(isinstance(d, dict) and "matrix" in d for d in doc.values())
 
 
 def read_calibration(path: Path) -> list[CameraEntry]:

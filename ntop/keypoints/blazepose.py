@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import cv2
 import numpy as np
 
 from ntop.errors import NtopError
 
-__all__ = ["BLAZEPOSE_TO_COCO17", "VARIANTS", "model_file", "ssd_anchors", "Roi", "Person", "BlazePose"]
+__all__ = ["BlazePoseConfig", "track_people", "BLAZEPOSE_TO_COCO17", "VARIANTS", "model_file", "tile_windows", "ssd_anchors", "Roi", "Person", "BlazePose"]
 
 #: BlazePose's 33 landmarks -> COCO-17 (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)
 BLAZEPOSE_TO_COCO17 = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
@@ -39,15 +41,18 @@ _ROI_SCALE = 1.25  # MediaPipe grows the body's circle by this much before cropp
 
 
 def model_file(relative: str) -> Path:
-    """A ``.tflite`` file of the installed mediapipe wheel (``modules/<relative>``), located without importing it."""
+    """A ``.tflite`` file (``<module>/<name>``): from the installed mediapipe wheel's ``modules/``, located
+    without importing it, or from ``<prefix>/share/ntop/blazepose/`` (the lite and heavy landmark models
+    ``.ci/blazepose-variants`` takes from npm)."""
     spec = importlib.util.find_spec("mediapipe")
-    if spec is None or not spec.submodule_search_locations:
-        raise NtopError(f"MediaPipe's model files are not installed ({INSTALL_HINT})", field="keypoints.backend")
-    for base in spec.submodule_search_locations:
-        path = Path(base) / "modules" / relative
+    bases = list(spec.submodule_search_locations or []) if spec else []
+    places = [Path(b) / "modules" / relative for b in bases] + [Path(sys.prefix) / "share" / "ntop" / "blazepose" / Path(relative).name]
+    for path in places:
         if path.is_file():
             return path
-    raise NtopError(f"not in the installed mediapipe wheel ({INSTALL_HINT}; lite and heavy landmark models are not in it)", Path(relative).name)
+    if not bases:
+        raise NtopError(f"MediaPipe's model files are not installed ({INSTALL_HINT})", field="keypoints.backend")
+    raise NtopError(f"not installed (looked in {', '.join(str(p.parent) for p in places)}; bash .ci/blazepose-variants .venv installs lite and heavy)", Path(relative).name)
 
 
 def interpreter(path: Path, threads: int = 1):  # noqa: ANN201 - ai_edge_litert's Interpreter
@@ -58,6 +63,13 @@ def interpreter(path: Path, threads: int = 1):  # noqa: ANN201 - ai_edge_litert'
     it = Interpreter(model_path=os.fspath(path), num_threads=threads)
     it.allocate_tensors()
     return it
+
+
+def tile_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Square windows ``x0, y0, w, h`` two thirds of the short side wide, overlapping by half."""
+    side = max(1, round(2 * min(width, height) / 3))
+    starts = lambda n: sorted({*range(0, max(1, n - side + 1), max(1, side // 2)), max(0, n - side)})  # noqa: E731
+    return [(x, y, min(side, width), min(side, height)) for y in starts(height) for x in starts(width)]
 
 
 def ssd_anchors(size: int = _DETECTOR_SIZE, strides: tuple[int, ...] = (8, 16, 32, 32, 32)) -> np.ndarray:
@@ -75,6 +87,17 @@ def ssd_anchors(size: int = _DETECTOR_SIZE, strides: tuple[int, ...] = (8, 16, 3
         centres.append(np.repeat(grid, 2 * (j - i), axis=0))
         i = j
     return np.concatenate(centres)
+
+
+@dataclass
+class BlazePoseConfig:
+    variant: str = "full"  # landmark model: full (in the wheel); lite and heavy where installed
+    min_detection: float = 0.5  # detector score for a new person
+    min_presence: float = 0.5  # the landmark model's pose flag for keeping a person
+    max_people: int = 4  # per image; the most confident kept
+    detect_every: int = 5  # frames between detector runs while people are tracked (1: every frame)
+    tiled: bool = True  # also look for people in windows of the frame (small people in the background)
+    threads: int = 1
 
 
 @dataclass
@@ -151,33 +174,40 @@ class BlazePose:
         lm = {tuple(d["shape"][1:]): d["index"] for d in self.landmarker.get_output_details()}
         self._lm_points, self._lm_flag = lm[(195,)], lm[(1,)]
 
-    def detect(self, rgb: np.ndarray) -> list[tuple[float, Roi]]:
-        """Person detections ``(score, crop)``, best first, overlapping ones suppressed."""
+    def detect(self, rgb: np.ndarray, tiled: bool = False) -> list[Roi]:
+        """Person crops, best first, overlapping ones suppressed: from the whole frame and, with ``tiled``,
+        from :func:`tile_windows` too (the detector sees a 1920-pixel frame at 224 pixels: a person in the
+        background is then a few pixels tall)."""
+        found: list[tuple[float, np.ndarray, Roi]] = []
+        h, w = rgb.shape[:2]
+        for x0, y0, side_w, side_h in [(0, 0, w, h)] + (tile_windows(w, h) if tiled else []):
+            found += self._detect_window(rgb[y0 : y0 + side_h, x0 : x0 + side_w], np.array([x0, y0], float))
+        found.sort(key=lambda f: -f[0])
+        kept: list[tuple[float, np.ndarray, Roi]] = []
+        for score, box, roi in found:
+            if all(_iou(box, b) <= self.overlap for _, b, _ in kept):
+                kept.append((score, box, roi))
+        return [roi for _, _, roi in kept]
+
+    def _detect_window(self, rgb: np.ndarray, offset: np.ndarray) -> list[tuple[float, np.ndarray, Roi]]:
+        """Detections ``(score, box x1 y1 x2 y2, crop)`` of one window, in the frame's pixels."""
         h, w = rgb.shape[:2]
         side = max(h, w)
         scale = _DETECTOR_SIZE / side
-        pad = np.array([(side - w) / 2, (side - h) / 2])  # letterbox: the image centred in a square
+        pad = np.array([(side - w) / 2, (side - h) / 2])  # letterbox: the window centred in a square
         A = np.array([[scale, 0, pad[0] * scale], [0, scale, pad[1] * scale]])
-        inp = cv2.warpAffine(rgb, A, (_DETECTOR_SIZE, _DETECTOR_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        x = inp.astype(np.float32)[None] / 127.5 - 1.0
-        self.detector.set_tensor(self.detector.get_input_details()[0]["index"], x)
+        inp = cv2.warpAffine(np.ascontiguousarray(rgb), A, (_DETECTOR_SIZE, _DETECTOR_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        self.detector.set_tensor(self.detector.get_input_details()[0]["index"], inp.astype(np.float32)[None] / 127.5 - 1.0)
         self.detector.invoke()
         raw = self.detector.get_tensor(self._det_boxes)[0]
         score = _sigmoid(self.detector.get_tensor(self._det_scores)[0, :, 0])
-        keep = np.nonzero(score >= self.min_detection)[0]
-        keep = keep[np.argsort(-score[keep])]
-        rois, boxes = [], []
-        for a in keep:
-            centre = raw[a, :2] / _DETECTOR_SIZE + self.anchors[a]
-            size = raw[a, 2:4] / _DETECTOR_SIZE
-            box = np.concatenate([centre - size / 2, centre + size / 2]) * _DETECTOR_SIZE
-            if any(_iou(box, b) > self.overlap for b in boxes):
-                continue
-            boxes.append(box)
-            kp = (raw[a, 4:8].reshape(2, 2) / _DETECTOR_SIZE + self.anchors[a]) * _DETECTOR_SIZE
-            kp = kp / scale - pad  # back to image pixels
-            rois.append((float(score[a]), Roi.from_points(kp[0], kp[1])))
-        return rois
+        out = []
+        for a in np.nonzero(score >= self.min_detection)[0]:
+            to_frame = lambda p: (p / _DETECTOR_SIZE + self.anchors[a]) * side - pad + offset  # noqa: E731 - model units -> frame pixels
+            centre, size = to_frame(raw[a, :2]), raw[a, 2:4] / _DETECTOR_SIZE * side
+            kp = to_frame(raw[a, 4:8].reshape(2, 2))
+            out.append((float(score[a]), np.concatenate([centre - size / 2, centre + size / 2]), Roi.from_points(kp[0], kp[1])))
+        return out
 
     def landmarks(self, rgb: np.ndarray, roi: Roi) -> Person:
         A = roi.to_crop(_LANDMARK_SIZE)
@@ -191,15 +221,15 @@ class BlazePose:
         conf = _sigmoid(raw[:33, 3]) * _sigmoid(raw[:33, 4])
         return Person(uv[:33], conf, flag, roi, Roi.from_points(uv[33], uv[34]))
 
-    def __call__(self, rgb: np.ndarray, tracks: list[Roi] = ()) -> list[Person]:
-        """Every person in ``rgb``: first from the previous frame's crops ``tracks``, then from the
-        detector where no tracked person already is."""
+    def __call__(self, rgb: np.ndarray, tracks: list[Roi] = (), detect: bool = True, tiled: bool = False) -> list[Person]:
+        """Every person in ``rgb``: first from the previous frame's crops ``tracks``, then (with ``detect``)
+        from the detector where no tracked person already is."""
         people: list[Person] = []
         for roi in tracks:
             p = self.landmarks(rgb, roi)
             if p.flag >= self.min_presence and not self._covered(p.roi.box(), people):
                 people.append(p)
-        for _, roi in self.detect(rgb):
+        for roi in self.detect(rgb, tiled) if detect else []:
             if self._covered(roi.box(), people):
                 continue
             p = self.landmarks(rgb, roi)
@@ -209,3 +239,28 @@ class BlazePose:
 
     def _covered(self, box: np.ndarray, people: list[Person]) -> bool:
         return any(_iou(box, p.next_roi.box()) > self.overlap or _iou(box, p.roi.box()) > self.overlap for p in people)
+
+
+def track_people(frames: Iterable[np.ndarray], cfg: BlazePoseConfig, model: BlazePose | None = None) -> dict[str, np.ndarray]:
+    """Every person in a camera's frames, followed from frame to frame: ``joints (T, P, 17, 2)`` COCO-17
+    pixels, ``confidence (T, P, 17)``, ``track (T, P)`` (an id per followed person; -1: no one) and
+    ``flag (T, P)``, ``P = cfg.max_people``."""
+    model = model or BlazePose(cfg.variant, cfg.min_detection, cfg.min_presence, threads=cfg.threads)
+    joints, conf, track, flag = [], [], [], []
+    alive: list[tuple[int, Roi]] = []
+    next_id = 0
+    for t, rgb in enumerate(frames):
+        people = model(rgb, [roi for _, roi in alive], detect=t % cfg.detect_every == 0 or not alive, tiled=cfg.tiled)
+        people = sorted(people, key=lambda p: -p.flag)[: cfg.max_people]
+        ids = []
+        for p in people:
+            known = [i for i, roi in alive if roi is p.roi]
+            ids.append(known[0] if known else next_id)
+            next_id += not known
+        alive = [(i, p.next_roi) for i, p in zip(ids, people)]
+        J, C, K, F = np.zeros((cfg.max_people, 17, 2)), np.zeros((cfg.max_people, 17)), np.full(cfg.max_people, -1), np.zeros(cfg.max_people)
+        for k, (i, p) in enumerate(zip(ids, people)):
+            J[k], C[k] = p.coco17
+            K[k], F[k] = i, p.flag
+        joints.append(J), conf.append(C), track.append(K), flag.append(F)
+    return {"joints": np.array(joints), "confidence": np.array(conf), "track": np.array(track), "flag": np.array(flag)}

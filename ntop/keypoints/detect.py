@@ -7,6 +7,10 @@ outside the image have confidence 0.
 
 Backend ``onnx``: a top-down pose model the user supplies (:mod:`ntop.keypoints.onnx_pose`), run on
 the capture's frames with person boxes from masks, a detector model or the previous frame.
+
+Backend ``blazepose``: MediaPipe's BlazePose, which ships with ntop (:mod:`ntop.keypoints.blazepose`):
+every person in every frame, then the subject among them (:mod:`ntop.keypoints.subject`). The file keeps
+every person found (``candidates/*``) and which one is the subject (``chosen``).
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from ntop.cameras import Camera
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import create_stage, open_stage, require, write_cameras
+from ntop.keypoints.blazepose import BlazePoseConfig, track_people
 from ntop.keypoints.onnx_pose import OnnxPose, OnnxPoseConfig, box_from_keypoints, box_from_mask
+from ntop.keypoints.subject import SubjectConfig, choose_subject, swap_left_right
 from ntop.settings import settings_from_dict
 
 __all__ = ["KEYPOINTS2D_SCHEMA", "DetectConfig", "emulate_detector", "detect_keypoints"]
 
 KEYPOINTS2D_SCHEMA = "keypoints2d"
+BACKENDS = ("provided", "dataset", "onnx", "blazepose")
 
 
 @dataclass
@@ -39,12 +46,14 @@ class DetectConfig:
     dropout_rate: float = 0.02  # fraction of joints missed (confidence 0)
     seed: int = 0
     onnx: dict[str, Any] = field(default_factory=dict)  # OnnxPoseConfig fields, for backend onnx
+    blazepose: dict[str, Any] = field(default_factory=dict)  # BlazePoseConfig fields, for backend blazepose
+    subject: dict[str, Any] = field(default_factory=dict)  # SubjectConfig fields: the subject among other people
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "keypoints") -> "DetectConfig":
         cfg = settings_from_dict(cls, d, where)
-        if cfg.backend not in ("provided", "dataset", "onnx"):
-            raise NtopError(f"unknown backend {cfg.backend!r} (provided, dataset, onnx)", where, "backend")
+        if cfg.backend not in BACKENDS:
+            raise NtopError(f"unknown backend {cfg.backend!r} ({', '.join(BACKENDS)})", where, "backend")
         if not (0 <= cfg.outlier_rate <= 1 and 0 <= cfg.dropout_rate <= 1):
             raise NtopError("rates must lie in [0, 1]", where)
         if cfg.backend == "onnx":
@@ -54,6 +63,9 @@ class DetectConfig:
             unknown = set(onnx.box_source) - {"masks", "detector", "previous"}
             if unknown or not onnx.box_source:
                 raise NtopError(f"box sources are masks, detector, previous (got {onnx.box_source})", where, "onnx.box_source")
+        if cfg.backend == "blazepose":
+            settings_from_dict(BlazePoseConfig, cfg.blazepose, f"{where}.blazepose")
+            SubjectConfig.from_dict(cfg.subject, f"{where}.subject")
         return cfg
 
     @staticmethod
@@ -81,6 +93,8 @@ def detect_keypoints(
 ) -> dict[str, Any]:
     if cfg.backend == "onnx":
         return _detect_onnx(capture_path, out, cfg, frames, masks)
+    if cfg.backend == "blazepose":
+        return _detect_blazepose(capture_path, out, cfg, frames)
     if cfg.backend == "dataset":
         return _from_dataset(capture_path, out, cfg)
     rng = np.random.default_rng(cfg.seed)
@@ -126,7 +140,8 @@ def _write(
     inputs: list[Any],
     extra: dict[str, np.ndarray],
 ) -> None:
-    """``extra``: synthetic-only datasets (``is_outlier``: what the triangulation should reject)."""
+    """``extra``: datasets only some backends have (the synthetic ``is_outlier``: what the triangulation
+    should reject; BlazePose's ``candidates/*``: everyone it found)."""
     with create_stage(out, KEYPOINTS2D_SCHEMA, 1, params=params, inputs=inputs, units="pixels") as f:
         f.attrs["joint_set"] = joint_set
         write_cameras(f.create_group("cameras"), cameras)
@@ -201,3 +216,33 @@ def _detect_onnx(capture_path: str | Path, out: str | Path, cfg: DetectConfig, f
     inputs = [capture_path, frames_path, ocfg.model] + ([masks_path] if masks_path is not None else [])
     _write(out, cfg.joint_set, cameras, frame_index, joints, conf, boxes, {"backend": "onnx", "joint_set": cfg.joint_set, "onnx": asdict(ocfg)}, inputs, {})
     return {"cameras": C, "frames": T, "detected": int((conf > 0).any(-1).sum()), "mean_confidence": float(conf[conf > 0].mean()) if (conf > 0).any() else 0.0}
+
+
+def _take(a: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Each view and frame's chosen person from ``a (C, T, P, ...)``; zeros where none was chosen."""
+    C, T = chosen.shape
+    rows = a[np.arange(C)[:, None], np.arange(T)[None, :], np.maximum(chosen, 0)]
+    return np.where((chosen >= 0).reshape(chosen.shape + (1,) * (rows.ndim - 2)), rows, 0)
+
+
+def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConfig, frames_path: str | Path | None) -> dict[str, Any]:
+    """Everyone in every view, then the subject: the one person whose detections agree across views."""
+    if frames_path is None:
+        raise NtopError("the blazepose backend reads images: give the capture's frames.h5", field="frames")
+    if cfg.joint_set != "coco17":
+        raise NtopError(f"BlazePose gives coco17, not {cfg.joint_set}", field="keypoints.joint_set")
+    bcfg = settings_from_dict(BlazePoseConfig, cfg.blazepose, "keypoints.blazepose")
+    scfg = SubjectConfig.from_dict(cfg.subject)
+    with Capture(capture_path, frames_path) as cap:
+        cameras, frame_index = cap.cameras, cap.frame_index
+        people = [track_people(cap.frames(c), bcfg) for c in range(len(cameras))]
+    found = {k: np.stack([p[k] for p in people]) for k in people[0]}  # (C, T, P, ...)
+    chosen, report = choose_subject(cameras, found["joints"], found["confidence"], found["track"], scfg, str(capture_path))
+    joints, conf, swapped = swap_left_right(cameras, _take(found["joints"], chosen), _take(found["confidence"], chosen), scfg)
+    extra = {f"candidates/{k}": v for k, v in found.items()} | {"chosen": chosen, "swapped_left_right": swapped}
+    params = {"backend": "blazepose", "joint_set": cfg.joint_set, "blazepose": asdict(bcfg), "subject": asdict(scfg)}
+    _write(out, cfg.joint_set, cameras, frame_index, joints, conf, _boxes(joints, conf), params, [capture_path, frames_path], extra)
+    seen = (conf > 0).any(-1)
+    tracks = [len(np.unique(t[t >= 0])) for t in found["track"]]
+    return {"cameras": len(cameras), "frames": int(len(frame_index)), "detected": int(seen.sum()), "people_followed_per_view": tracks,
+            "swapped_left_right": swapped.sum(1).tolist(), "subject": report}  # fmt: skip
