@@ -248,10 +248,14 @@ def _cmd_annotate(a: argparse.Namespace) -> None:
 
 
 def _cmd_qa_fit(a: argparse.Namespace) -> None:
-    """Fitted bodies against the ground truth: MPJPE, PA-MPJPE, vertex error."""
+    """Fitted bodies against the ground truth (MPJPE, PA-MPJPE, vertex error), or against detections and masks."""
     from ntop.qa.fit import run
 
-    report = run(a.smpl, a.capture, _body(a.body_model), a.out_json)
+    k3 = a.keypoints3d or [None] * len(a.keypoints2d or [])
+    evidence = list(zip(a.keypoints2d, k3, a.masks)) if a.keypoints2d else None
+    if a.keypoints2d and not (len(a.keypoints2d) == len(a.masks or []) == len(k3)):
+        raise NtopError("give --keypoints2d, --masks (and --keypoints3d) once per --capture")
+    report = run(a.smpl, a.capture, _body(a.body_model), a.out_json, evidence)
     _qa_verdict(report, a, "fit", report)
 
 
@@ -460,6 +464,9 @@ def _parser() -> argparse.ArgumentParser:
     p = add_qa("fit", _cmd_qa_fit)
     p.add_argument("--smpl", required=True, type=Path)
     p.add_argument("--capture", required=True, type=Path, action="append", help="capture.h5 of an action (repeat)")
+    p.add_argument("--keypoints2d", type=Path, action="append", help="a real capture's detections, per --capture")
+    p.add_argument("--keypoints3d", type=Path, action="append", help="its triangulated joints, per --capture")
+    p.add_argument("--masks", type=Path, action="append", help="its masks.h5, per --capture")
     p.add_argument("--body-model", required=True)
     p = add("summary", _cmd_qa_summary, qa)
     p.set_defaults(label="qa summary")

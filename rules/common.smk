@@ -339,12 +339,35 @@ def ground_truth_pairs_pattern(pattern):
     return [pattern.format(subject=s, action=a) for s, a in subject_actions() if config["subjects"][s]["source"] == "synthetic"]
 
 
+def triangulated_pairs_pattern(pattern):
+    """``pattern`` for subject/actions whose keypoints are triangulated: measured against the ground truth
+    (synthetic) or against each other (real multi-view captures)."""
+    multiview = fit_mode() == "multiview"
+    return [pattern.format(subject=s, action=a) for s, a in subject_actions() if config["subjects"][s]["source"] == "synthetic" or multiview]
+
+
+def qa_fit_evidence(wildcards):
+    """A real capture's fit is measured against its detections, triangulation and masks."""
+    if config["subjects"][wildcards.subject]["source"] == "synthetic":
+        return {}
+    acts = config["subjects"][wildcards.subject]["actions"]
+    evidence = {"keypoints2d": [results("keypoints", wildcards.subject, a, "keypoints2d.h5") for a in acts],
+                "masks": [results("masks", wildcards.subject, a, "masks.h5") for a in acts]}  # fmt: skip
+    if fit_mode() == "multiview":
+        evidence["keypoints3d"] = [results("keypoints", wildcards.subject, a, "keypoints3d.h5") for a in acts]
+    return evidence
+
+
+def qa_fit_evidence_args(wildcards, input):
+    return " ".join(f"--{key} {p}" for key in ("keypoints2d", "keypoints3d", "masks") for p in input.get(key, []))
+
+
 def qa_reports():
     """Every QA report of the run, and each subject's NeRF evaluation."""
     return (
         [results("qa", "capture", f"{s}.json") for s in SUBJECTS]
-        + ground_truth_pairs_pattern(results("qa", "keypoints", "{subject}", "{action}.json"))
-        + [results("qa", "fit", f"{s}.json") for s in SUBJECTS if config["subjects"][s]["source"] == "synthetic"]
+        + triangulated_pairs_pattern(results("qa", "keypoints", "{subject}", "{action}.json"))
+        + [results("qa", "fit", f"{s}.json") for s in SUBJECTS if config["subjects"][s]["source"] == "synthetic" or fits(s)]
         + ground_truth_pairs_pattern(results("qa", "masks", "{subject}", "{action}.json"))
         + [results("qa", "labels", f"{s}.json") for s in SUBJECTS]
         + [results("nerf", s, "eval.json") for s in SUBJECTS]

@@ -97,6 +97,7 @@ rule qa_masks:
 
 rule qa_fit:
     input:
+        unpack(qa_fit_evidence),
         smpl=lambda w: final_fit(w.subject),
         captures=per_action(results("ingest", "{subject}", "{action}", "capture.h5")),
         body=body_model_path(),
@@ -106,6 +107,7 @@ rule qa_fit:
         code=code_digest("ntop.qa.fit"),
         strict="--strict" if config["qa"]["strict"] else "",
         captures=lambda w, input: " ".join(f"--capture {c}" for c in input.captures),
+        evidence=qa_fit_evidence_args,
     threads: 1
     log:
         logs("qa_fit", "{subject}.log"),
@@ -114,7 +116,7 @@ rule qa_fit:
     conda:
         "../envs/ntop.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} ntop qa fit --smpl {input.smpl} {params.captures} --body-model {input.body}"
+        "OMP_NUM_THREADS={threads} ntop qa fit --smpl {input.smpl} {params.captures} {params.evidence} --body-model {input.body}"
         " --out-json {output} {params.strict} > {log} 2>&1"
 
 

@@ -173,3 +173,30 @@ def test_mask_settings_and_inputs_fail_with_the_field_named(body, capture, tmp_p
     with pytest.raises(NtopError, match="no background image for camera cam00"):
         model_backgrounds(body, [pair], tmp_path / "bg.h5", MasksConfig(background_dir=str(tmp_path)))
     assert not (tmp_path / "m.h5").exists() and not (tmp_path / "bg.h5").exists()
+
+
+def test_selfie_segmentation_and_bgsub_in_the_segment_stage(body, capture, tmp_path):
+    pairs = [(capture / f"{a}.capture.h5", capture / f"{a}.frames.h5") for a in ("walk", "wave")]
+    cfg = MasksConfig.from_dict({"method": ["bgsub", "selfie", "smpl_refine"]})
+    model_backgrounds(body, pairs, tmp_path / "bg.h5", cfg)
+    summary = segment(body, *pairs[0], tmp_path / "m.h5", cfg, background=tmp_path / "bg.h5", threads=2)
+    assert summary["method"] == ["bgsub", "selfie", "smpl_refine"]
+    assert check_masks(tmp_path / "m.h5", pairs[0][0])["masks"]["mean_iou"] > 0.85  # a synthetic mannequin, 128 pixels
+    with pytest.raises(NtopError, match="bgsub, selfie or bgsub \\+ selfie"):
+        MasksConfig.from_dict({"method": ["selfie", "bgsub"]})
+
+
+def test_selfie_says_where_a_person_is_and_fuse_trusts_it_or_the_colour_test():
+    from ntop.datasets.pose2sim import trial_source
+    from ntop.io import read_frames
+    from ntop.masks.selfie import SelfieSegmenter, fuse
+
+    rgb = next(iter(read_frames(trial_source("Demo_SinglePerson") / "videos" / "cam01.mp4", [50])))[1]
+    prior = np.zeros(rgb.shape[:2], bool)
+    prior[450:1250, 150:800] = True  # roughly where he stands in this frame
+    p = SelfieSegmenter().probability(rgb, prior)
+    assert p.shape == prior.shape and p[700:900, 380:480].mean() > 0.8  # his trunk
+    assert p[:, 1000:].max() < 0.05 and p[1600:].max() < 0.05  # outside the crop: nothing
+    person, changed = np.array([0.9, 0.5, 0.5, 0.1]), np.array([False, True, False, True])
+    assert fuse(person, changed).tolist() == [True, True, False, False]
+    assert fuse(person, None).tolist() == [True, True, True, False]

@@ -36,6 +36,27 @@ def make_tiny_workflow(wd: Path) -> Path:
     return wd
 
 
+def make_tiny_trial_workflow(wd: Path) -> Path:
+    """The workflow with config/pose2sim_demo.yaml on a slice of the real trial: six frames at a quarter of
+    the resolution, small NeRF and views (the trial comes from the Pose2Sim wheel .ci/install installs)."""
+    make_tiny_workflow(wd)
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    trial = yaml.safe_load((ROOT / "config" / "pose2sim_demo.yaml").read_text())
+    for key, value in trial.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) and key != "subjects" else value
+    cfg["ingest"].update(start=40, stop=52, stride=2, scale=0.25)
+    cfg["triangulation"].update(threshold_px=5.0, median_window=3, smooth_window=0)
+    cfg["nerf"].update(volume_resolution=16, eval={"frame_stride": 2, "samples": 32})
+    cfg["nerf"]["train"] = {"iterations": 20, "rays": 256, "samples": 32, "checkpoint_every": 10, "eval_every": 20,
+                            "field": {"levels": 6, "log2_table_size": 12, "max_resolution": 64, "width": 32}}  # fmt: skip
+    cfg["fit"]["iterations"] = 150
+    cfg["views"].update(size=64, frame_stride=2)
+    cfg["render"]["samples"] = 32
+    cfg["qa"]["strict"] = False  # a 20-step NeRF on six frames; every check is still reported
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return wd
+
+
 def snakemake_env() -> dict[str, str]:
     """The environment with this interpreter's bin first: rules call `ntop`, Slurm jobs `python -m snakemake`."""
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

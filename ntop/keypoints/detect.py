@@ -27,7 +27,7 @@ from ntop.errors import NtopError
 from ntop.io import create_stage, open_stage, require, write_cameras
 from ntop.keypoints.blazepose import BlazePoseConfig, track_people
 from ntop.keypoints.onnx_pose import OnnxPose, OnnxPoseConfig, box_from_keypoints, box_from_mask
-from ntop.keypoints.subject import SubjectConfig, choose_subject, swap_left_right
+from ntop.keypoints.subject import SubjectConfig, choose_subject, swap_left_right, take_chosen
 from ntop.settings import settings_from_dict
 
 __all__ = ["KEYPOINTS2D_SCHEMA", "DetectConfig", "emulate_detector", "detect_keypoints"]
@@ -218,13 +218,6 @@ def _detect_onnx(capture_path: str | Path, out: str | Path, cfg: DetectConfig, f
     return {"cameras": C, "frames": T, "detected": int((conf > 0).any(-1).sum()), "mean_confidence": float(conf[conf > 0].mean()) if (conf > 0).any() else 0.0}
 
 
-def _take(a: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-    """Each view and frame's chosen person from ``a (C, T, P, ...)``; zeros where none was chosen."""
-    C, T = chosen.shape
-    rows = a[np.arange(C)[:, None], np.arange(T)[None, :], np.maximum(chosen, 0)]
-    return np.where((chosen >= 0).reshape(chosen.shape + (1,) * (rows.ndim - 2)), rows, 0)
-
-
 def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConfig, frames_path: str | Path | None) -> dict[str, Any]:
     """Everyone in every view, then the subject: the one person whose detections agree across views."""
     if frames_path is None:
@@ -238,7 +231,7 @@ def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConf
         people = [track_people(cap.frames(c), bcfg) for c in range(len(cameras))]
     found = {k: np.stack([p[k] for p in people]) for k in people[0]}  # (C, T, P, ...)
     chosen, report = choose_subject(cameras, found["joints"], found["confidence"], found["track"], scfg, str(capture_path))
-    joints, conf, swapped = swap_left_right(cameras, _take(found["joints"], chosen), _take(found["confidence"], chosen), scfg)
+    joints, conf, swapped = swap_left_right(cameras, take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen), scfg)
     extra = {f"candidates/{k}": v for k, v in found.items()} | {"chosen": chosen, "swapped_left_right": swapped}
     params = {"backend": "blazepose", "joint_set": cfg.joint_set, "blazepose": asdict(bcfg), "subject": asdict(scfg)}
     _write(out, cfg.joint_set, cameras, frame_index, joints, conf, _boxes(joints, conf), params, [capture_path, frames_path], extra)

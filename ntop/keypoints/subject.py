@@ -27,7 +27,7 @@ from ntop.cameras import Camera
 from ntop.errors import NtopError
 from ntop.settings import settings_from_dict
 
-__all__ = ["SubjectConfig", "choose_subject", "swap_left_right"]
+__all__ = ["SubjectConfig", "PersonTrack", "people_tracks", "choose_subject", "take_chosen", "swap_left_right"]
 
 _HIPS = (11, 12)  # COCO-17
 
@@ -150,7 +150,10 @@ class _Frame:
 
 
 @dataclass
-class _Track:
+class PersonTrack:
+    """One person seen consistently by two or more views, over frames: per frame, which detection of
+    each view is theirs, and their hip centre (metres)."""
+
     frames: list[int]
     assignments: list[dict[int, int]]
     hips: list[np.ndarray]
@@ -163,9 +166,9 @@ class _Track:
         return np.nanmedian(np.stack(self.hips), 0)[:2]
 
 
-def _link(per_frame: list[list[tuple[dict[int, int], np.ndarray, float]]], link_m: float) -> list[_Track]:
+def _link(per_frame: list[list[tuple[dict[int, int], np.ndarray, float]]], link_m: float) -> list[PersonTrack]:
     """People of successive frames joined into tracks by their hip centre (nearest first)."""
-    tracks: list[_Track] = []
+    tracks: list[PersonTrack] = []
     for t, people in enumerate(per_frame):
         open_tracks = list(tracks)
         for assignment, X, _ in people:
@@ -178,11 +181,11 @@ def _link(per_frame: list[list[tuple[dict[int, int], np.ndarray, float]]], link_
                 tr = open_tracks.pop(k)
                 tr.frames.append(t), tr.assignments.append(assignment), tr.hips.append(hip)
             else:
-                tracks.append(_Track([t], [assignment], [hip]))
+                tracks.append(PersonTrack([t], [assignment], [hip]))
     return tracks
 
 
-def _pick(tracks: list[_Track], cfg: SubjectConfig, where: str) -> _Track:
+def _pick(tracks: list[PersonTrack], cfg: SubjectConfig, where: str) -> PersonTrack:
     if not tracks:
         raise NtopError("no person is seen consistently by two or more cameras in any frame (is the calibration the videos'?)", where, "keypoints.subject")
     if cfg.position is not None:
@@ -213,6 +216,20 @@ def _single_view(conf: np.ndarray, uv: np.ndarray, track: np.ndarray, cfg: Subje
     return chosen
 
 
+def people_tracks(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, cfg: SubjectConfig) -> list[PersonTrack]:
+    """Everyone two or more views agree on, followed over frames, the most supported first."""
+    xy = _normalised(cams, uv)
+    per_frame = [_Frame(cams, uv[:, t], conf[:, t], xy[:, t], cfg).people() for t in range(conf.shape[1])]
+    return sorted(_link(per_frame, cfg.link_m), key=lambda tr: -tr.support)
+
+
+def take_chosen(a: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Each view and frame's chosen detection from ``a (C, T, P, ...)``; zeros where none was chosen."""
+    C, T = chosen.shape
+    rows = a[np.arange(C)[:, None], np.arange(T)[None, :], np.maximum(chosen, 0)]
+    return np.where((chosen >= 0).reshape(chosen.shape + (1,) * (rows.ndim - 2)), rows, 0)
+
+
 def choose_subject(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, track: np.ndarray, cfg: SubjectConfig, where: str = "") -> tuple[np.ndarray, dict[str, Any]]:
     """Detections ``uv (C, T, P, J, 2)``, ``conf (C, T, P, J)``, per-view ``track (C, T, P)`` ids -> the
     subject's detection per view and frame ``(C, T)`` (-1: not seen) and a report."""
@@ -220,16 +237,14 @@ def choose_subject(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, track: 
     if C == 1:
         chosen = _single_view(conf, uv, track, cfg)
         return chosen, {"people": int(len(np.unique(track[track >= 0]))), "frames_with_subject": int((chosen >= 0).sum())}
-    xy = _normalised(cams, uv)
-    per_frame = [_Frame(cams, uv[:, t], conf[:, t], xy[:, t], cfg).people() for t in range(T)]
-    tracks = _link(per_frame, cfg.link_m)
+    tracks = people_tracks(cams, uv, conf, cfg)
     subject = _pick(tracks, cfg, where)
     chosen = np.full((C, T), -1)
     for t, assignment in zip(subject.frames, subject.assignments):
         for c, p in assignment.items():
             chosen[c, t] = p
     report = {
-        "people": [{"floor_m": np.round(tr.floor(), 3).tolist(), "frames": len(tr.frames), "support": tr.support} for tr in sorted(tracks, key=lambda tr: -tr.support)[:8]],
+        "people": [{"floor_m": np.round(tr.floor(), 3).tolist(), "frames": len(tr.frames), "support": tr.support} for tr in tracks[:8]],
         "subject_floor_m": np.round(subject.floor(), 3).tolist(),
         "frames_with_subject": len(subject.frames),
         "views_per_frame": float(np.mean([len(a) for a in subject.assignments])),

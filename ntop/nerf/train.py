@@ -75,41 +75,50 @@ class TrainConfig:
 
 
 class RaySampler:
-    """Training rays from every (camera, frame) of the training cameras, biased to the body."""
+    """Training rays from every (camera, frame) of the training cameras, biased to the body.
+
+    Cameras of different sizes (a rig's 1080- and 1088-pixel-wide videos) share one grid of the largest
+    size; a camera's pixels beyond its own size are never sampled."""
 
     def __init__(self, ds: NerfDataset, device: torch.device, seed: int):
         cams = [ds.cameras[n] for n in ds.train_cameras]
-        if len({(c.width, c.height) for c in cams}) != 1:
-            raise NtopError("training cameras must share one resolution", field="nerf.train_cameras")
-        self.H, self.W, self.T, self.C = cams[0].height, cams[0].width, ds.num_frames, len(cams)
+        self.H, self.W, self.T, self.C = max(c.height for c in cams), max(c.width for c in cams), ds.num_frames, len(cams)
         self.device = device
         self.rng = np.random.default_rng(seed)
         dirs, origins = [], []
         for cam in cams:
             o, d, _ = cam.world_rays(cam.pixel_grid())
-            dirs.append(torch.as_tensor(d.reshape(-1, 3), dtype=torch.float32))
+            dirs.append(torch.as_tensor(self._padded(d, 0), dtype=torch.float32).reshape(-1, 3))
             origins.append(torch.as_tensor(cam.center, dtype=torch.float32))
         self.dirs = torch.stack(dirs).to(device)  # (C, H*W, 3)
         self.origins = torch.stack(origins).to(device)  # (C, 3)
-        self.images = torch.as_tensor(np.stack([ds.images[n] for n in ds.train_cameras])).to(device)  # (C, T, H, W, 3)
-        self.masks = torch.as_tensor(np.stack([ds.masks[n] for n in ds.train_cameras])).to(device)
+        self.images = torch.as_tensor(np.stack([self._padded(ds.images[n], 1) for n in ds.train_cameras])).to(device)  # (C, T, H, W, 3)
+        self.masks = torch.as_tensor(np.stack([self._padded(ds.masks[n], 1) for n in ds.train_cameras])).to(device)
         pools: dict[str, list[np.ndarray]] = {"body": [], "edge": [], "box": []}
         self.boxes = np.zeros((self.C, self.T, 4), np.int64)  # x0, y0, x1, y1 of the dilated mask
         k3, k7 = np.ones((7, 7), np.uint8), np.ones((15, 15), np.uint8)
         for c, name in enumerate(ds.train_cameras):
+            h, w = cams[c].height, cams[c].width
+            inside = self._padded(np.ones((h, w), np.uint8), 0)
             for t in range(self.T):
-                m = ds.masks[name][t].astype(np.uint8)
+                m = self._padded(ds.masks[name][t], 0).astype(np.uint8)
                 base = (c * self.T + t) * self.H * self.W
-                grown, wide, shrunk = cv2.dilate(m, k3), cv2.dilate(m, k7), cv2.erode(m, k3)
+                grown, wide, shrunk = cv2.dilate(m, k3) & inside, cv2.dilate(m, k7) & inside, cv2.erode(m, k3)
                 pools["body"].append(base + np.flatnonzero(grown))
                 pools["edge"].append(base + np.flatnonzero(wide & ~shrunk))
-                ys, xs = np.nonzero(wide) if wide.any() else (np.array([0, self.H - 1]), np.array([0, self.W - 1]))
+                ys, xs = np.nonzero(wide) if wide.any() else (np.array([0, h - 1]), np.array([0, w - 1]))
                 x0, y0 = max(xs.min() - 16, 0), max(ys.min() - 16, 0)
-                x1, y1 = min(xs.max() + 16, self.W - 1), min(ys.max() + 16, self.H - 1)
+                x1, y1 = min(xs.max() + 16, w - 1), min(ys.max() + 16, h - 1)
                 self.boxes[c, t] = (x0, y0, x1, y1)
                 yy, xx = np.mgrid[y0 : y1 + 1, x0 : x1 + 1]
                 pools["box"].append(base + (yy * self.W + xx).reshape(-1))
         self.pools = {k: np.concatenate(v) for k, v in pools.items()}
+
+    def _padded(self, a: np.ndarray, axis: int) -> np.ndarray:
+        """``a`` with its image axes (``axis``, ``axis + 1``) padded at the bottom and right to the shared grid."""
+        pad = [(0, 0)] * a.ndim
+        pad[axis], pad[axis + 1] = (0, self.H - a.shape[axis]), (0, self.W - a.shape[axis + 1])
+        return np.pad(a, pad)
 
     def _gather(self, ids: np.ndarray) -> dict[str, torch.Tensor]:
         ids_t = torch.as_tensor(ids, device=self.device)

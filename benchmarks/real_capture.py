@@ -1,0 +1,186 @@
+"""A real person: Pose2Sim's demo trial through BlazePose, the subject's choice and triangulation, with
+aniposelib as the peer in the same run; BlazePose on the synthetic demo against its ground truth; and
+the trial's workflow figures when ``results/`` holds them.
+
+    pip install --no-deps aniposelib==0.8.0 && pip install toml pandas tqdm jax   # the peer, without its opencv-contrib
+    python benchmarks/real_capture.py [--variant full|heavy] [--threads 2] [--results results]
+
+Everything is at the trial's full resolution (1080/1088 x 1920): the detector reads the videos directly.
+Reprojection: each triangulated joint against the detections of the views that made it (ntop: its
+inliers; aniposelib's plain DLT: every view with the joint). Leave-one-camera-out: triangulate from the
+other three cameras, project into the fourth, against its own confident detections (>= 0.5). Limbs:
+the 12 torso and limb joints (shoulders to ankles).
+
+The person in the background: a chosen detection belongs to someone else when its hip centre lies
+nearer the projection of another 3D track's hips than the subject's; that count is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ntop.datasets.pose2sim import trial_source
+from ntop.datasets.rig import open_rig
+from ntop.keypoints.blazepose import BlazePose, BlazePoseConfig, track_people
+from ntop.keypoints.subject import SubjectConfig, choose_subject, people_tracks, swap_left_right, take_chosen
+from ntop.keypoints.triangulate import TriangulateConfig, temporal_filter, triangulate_points
+
+LIMBS = slice(5, 17)
+NAMES = ("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_sho", "r_sho", "l_elb", "r_elb", "l_wri", "r_wri", "l_hip", "r_hip", "l_kne", "r_kne", "l_ank", "r_ank")
+
+
+def detect(variant: str, threads: int) -> dict[str, Any]:
+    raw = open_rig(trial_source("Demo_SinglePerson"), "trial", "balance")
+    cfg = BlazePoseConfig(variant=variant, threads=threads)
+    model = BlazePose(variant, threads=threads)
+    frames = [[rgb for _, rgb in raw.read(c, np.arange(raw.num_frames))] for c in range(len(raw.cameras))]
+    t0 = time.perf_counter()
+    found = [track_people(f, cfg, model) for f in frames]
+    seconds = time.perf_counter() - t0
+    found = {k: np.stack([f[k] for f in found]) for k in found[0]}
+    t0 = time.perf_counter()
+    chosen, report = choose_subject(raw.cameras, found["joints"], found["confidence"], found["track"], SubjectConfig())
+    uv, conf, swapped = swap_left_right(raw.cameras, take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen), SubjectConfig())
+    choice_s = time.perf_counter() - t0
+    n = sum(len(f) for f in frames)
+    print(f"BlazePose {variant}, {threads} thread(s): {n} frames of 4 cameras in {seconds:.1f} s = {n / seconds:.1f} frames/s "
+          f"(every person; detector every 5th frame on the frame and 10 windows); subject choice + swaps {choice_s:.2f} s")  # fmt: skip
+    print(f"  people followed per camera: {[len(np.unique(t[t >= 0])) for t in found['track']]}; 3D tracks: "
+          f"{[(p['floor_m'], p['frames'], p['support']) for p in report['people']]}")  # fmt: skip
+    print(f"  subject in {report['frames_with_subject']} frames, {report['views_per_frame']:.2f} views per frame; left/right swapped per camera {swapped.sum(1).tolist()}")
+    return {"cams": raw.cameras, "found": found, "chosen": chosen, "uv": uv, "conf": conf, "report": report}
+
+
+def bystander_frames(d: dict[str, Any]) -> int:
+    """(view, frame) pairs whose chosen detection's hips are nearer another person's projected hips."""
+    cams, found, chosen = d["cams"], d["found"], d["chosen"]
+    tracks = people_tracks(cams, found["joints"], found["confidence"], SubjectConfig())
+    wrong = 0
+    for c, cam in enumerate(cams):
+        for t in range(chosen.shape[1]):
+            if chosen[c, t] < 0:
+                continue
+            hips = found["joints"][c, t, chosen[c, t], 11:13].mean(0)
+            dist = [np.linalg.norm(cam.project(tr.hips[tr.frames.index(t)][None])[0][0] - hips) if t in tr.frames else np.inf for tr in tracks]
+            wrong += int(np.argmin(dist) != 0)
+    return wrong
+
+
+def _errors(cams: list[Any], X: np.ndarray, uv: np.ndarray, use: np.ndarray) -> np.ndarray:
+    C = len(cams)
+    out = np.full(use.shape, np.nan)
+    for c in range(C):
+        px, _ = cams[c].project(X.reshape(-1, 3))
+        out[c] = np.where(use[c], np.linalg.norm(px.reshape(uv[c].shape) - uv[c], axis=-1), np.nan)
+    return out
+
+
+def triangulation(d: dict[str, Any]) -> None:
+    import cv2
+    from aniposelib.cameras import Camera as AniCamera
+    from aniposelib.cameras import CameraGroup
+
+    cams, uv, conf = d["cams"], d["uv"], d["conf"]
+    C, T, J = conf.shape
+    confident = conf >= 0.5
+    cfg = TriangulateConfig(threshold_px=20.0, temporal_gate_m=0.15, median_window=7, smooth_window=7)
+
+    def ours(sub: list[int], filtered: bool) -> tuple[np.ndarray, np.ndarray]:
+        res = triangulate_points([cams[c] for c in sub], uv[sub].reshape(len(sub), -1, 2), conf[sub].reshape(len(sub), -1), cfg)
+        X = res["points"].reshape(T, J, 3)
+        return (temporal_filter(X, cfg)[0] if filtered else X), res["inliers"].reshape(T, J, len(sub)).transpose(2, 0, 1)
+
+    def peer(sub: list[int]) -> np.ndarray:
+        group = CameraGroup([AniCamera(matrix=cams[c].K_matrix, dist=cams[c].dist, size=(cams[c].width, cams[c].height),
+                                       rvec=cv2.Rodrigues(cams[c].R)[0].ravel(), tvec=cams[c].t, name=cams[c].name) for c in sub])  # fmt: skip
+        pts = np.where(confident[sub][..., None], uv[sub], np.nan).reshape(len(sub), -1, 2)
+        return group.triangulate(pts, undistort=True, progress=False).reshape(T, J, 3)
+
+    everyone = list(range(C))
+    rows = []
+    for name, run in (("ntop (MSAC per joint)", lambda s: ours(s, False)), ("ntop + temporal filter", lambda s: ours(s, True)),
+                      ("aniposelib triangulate (DLT)", lambda s: (peer(s), confident[s]))):  # fmt: skip
+        t0 = time.perf_counter()
+        X, used = run(everyone)
+        seconds = time.perf_counter() - t0
+        reproj = _errors(cams, X, uv, used & confident)
+        loo = np.full((C, T, J), np.nan)
+        for c in everyone:
+            others = [o for o in everyone if o != c]
+            Xo, _ = run(others)
+            loo[c] = _errors([cams[c]], Xo, uv[c : c + 1], confident[c : c + 1])[0]
+        limbs = 100 * np.isfinite(X[:, LIMBS, 0]).mean()
+        rows.append((name, seconds, np.nanmedian(reproj), np.nanpercentile(reproj, 90), np.nanmedian(loo), [np.nanmedian(x) for x in loo], limbs, loo))
+    print(f"\nTriangulation at full resolution ({T} frames x {J} joints x {C} cameras), the same detections:")
+    print(f"{'method':30s} {'s':>6s} {'reproj med':>10s} {'p90':>6s} {'LOO med':>8s} {'LOO per camera':>30s} {'limbs %':>8s}")
+    for name, s, med, p90, loo_med, per_cam, limbs, _ in rows:
+        print(f"{name:30s} {s:6.2f} {med:10.1f} {p90:6.1f} {loo_med:8.1f} {str([round(float(x), 1) for x in per_cam]):>30s} {limbs:8.1f}")
+    loo = rows[1][-1]
+    print("  leave-one-camera-out median per joint (ntop + filter): " + ", ".join(f"{n} {np.nanmedian(loo[:, :, j]):.0f}" for j, n in enumerate(NAMES)))
+    bones = {"thigh": (11, 13), "shin": (13, 15), "upper arm": (5, 7), "shoulders": (5, 6), "hips": (11, 12)}
+    X = ours(everyone, True)[0]
+    print("  bone lengths (median, m): " + ", ".join(f"{k} {np.nanmedian(np.linalg.norm(X[:, a] - X[:, b], axis=-1)):.3f}" for k, (a, b) in bones.items()))
+
+
+def synthetic_accuracy(threads: int, variant: str) -> None:
+    """BlazePose on the synthetic demo's frames (seed 7, walk, 4 cameras, 256 px) against the true COCO-17 pixels."""
+    from ntop.body import BodyModel
+    from ntop.body.procedural import cached_path
+    from ntop.datasets.synthetic.capture import SyntheticConfig, generate
+    from ntop.datasets.synthetic.raw import open_raw
+
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(BodyModel.from_file(cached_path()), "demo", "walk", SyntheticConfig(seed=7), Path(tmp) / "raw")
+        raw = open_raw(Path(tmp) / "raw", "demo", "walk")
+        gt, seen = raw.gt["joints2d/coco17"], raw.gt["visibility/coco17"] > 0  # (C, T, J, 2), (C, T, J)
+        cfg = BlazePoseConfig(variant=variant, threads=threads, tiled=False)
+        found = [track_people((rgb for _, rgb in raw.read(c, np.arange(raw.num_frames))), cfg) for c in range(len(raw.cameras))]
+    uv = np.stack([f["joints"][:, 0] for f in found])
+    detected = np.stack([f["track"][:, 0] >= 0 for f in found])
+    err = np.where(seen & detected[..., None], np.linalg.norm(uv - gt, axis=-1), np.nan)
+    print(f"\nBlazePose {variant} on the synthetic demo (walk, 4 x {raw.num_frames} frames, 256 px, the procedural body): "
+          f"person found in {100 * detected.mean():.1f} % of images; median error {np.nanmedian(err):.1f} px")  # fmt: skip
+    print("  per joint (px): " + ", ".join(f"{n} {np.nanmedian(err[..., j]):.1f}" for j, n in enumerate(NAMES)))
+
+
+def workflow_figures(results: Path) -> None:
+    files = {"keypoints": results / "qa/keypoints/pose2sim/balance.json", "fit": results / "qa/fit/pose2sim.json",
+             "nerf": results / "nerf/pose2sim/eval.json", "labels": results / "qa/labels/pose2sim.json"}  # fmt: skip
+    if not all(p.is_file() for p in files.values()):
+        print(f"\n(no workflow results under {results}: run snakemake --cores all --configfile config/pose2sim_demo.yaml)")
+        return
+    r = {k: json.loads(p.read_text()) for k, p in files.items()}
+    tri, fit = r["keypoints"]["checks"]["triangulation"], r["fit"]["overall"]
+    print("\nWorkflow on the trial (config/pose2sim_demo.yaml, results/):")
+    print(f"  triangulation: reprojection median {tri['reprojection_median_px']:.1f} px, leave-one-out {tri['leave_one_out_median_px']:.1f} px, limbs {tri['triangulated_limbs_pct']:.1f} % (full-resolution pixels)")
+    print(f"  fitted body: joints vs detections {fit['joints_vs_detections_median_px']:.1f} px (triangulation {fit['triangulation_reprojection_median_px']:.1f}), mask IoU mean {fit['mask_iou_mean']:.3f}")
+    print(f"  NeRF: {json.dumps({k: v for k, v in r['nerf'].items() if isinstance(v, (int, float))})}")
+    print(f"  labels passed: {r['labels'].get('passed')}")
+    seconds = sum(float(p.read_text().splitlines()[1].split("\t")[0]) for p in (results / "benchmarks").rglob("*pose2sim*.tsv"))
+    print(f"  the jobs' wall time summed: {seconds:.0f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variant", default="full", choices=("lite", "full", "heavy"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--results", type=Path, default=Path("results"))
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    d = detect(a.variant, a.threads)
+    print(f"  chosen detections nearer someone else's hips: {bystander_frames(d)} of {(d['chosen'] >= 0).sum()}")
+    triangulation(d)
+    synthetic_accuracy(a.threads, a.variant)
+    workflow_figures(a.results)
+
+
+if __name__ == "__main__":
+    main()
