@@ -160,7 +160,8 @@ def test_annotate_refuses_renders_of_other_views(labelled, body, tmp_path):
 
 def test_assemble_splits_by_subject_with_card_and_manifest(labelled, tmp_path):
     items = [{"subject": s, "action": a, "render": str(labelled[s] / "render"), "labels": str(labelled[s] / "labels")} for s, a in (("s1", "wave"), ("s2", "squat"))]
-    counts = assemble(items, {"train": ["s1"], "val": ["s2"]}, tmp_path / "ds", images="link")
+    config = {"dataset": {"licence": {"name": "BSD-3-Clause", "url": "https://example.org"}}, "keypoints": {"backend": "blazepose"}}
+    counts = assemble(items, {"train": ["s1"], "val": ["s2"]}, tmp_path / "ds", images="link", config=config)
     assert counts["train"]["images"] == 18 and counts["val"]["images"] == 18
     ds = tmp_path / "ds"
     for split in ("train", "val"):
@@ -175,6 +176,7 @@ def test_assemble_splits_by_subject_with_card_and_manifest(labelled, tmp_path):
     assert manifest["files"]["annotations/train_coco.json"] == file_digest(ds / "annotations" / "train_coco.json")
     card = (ds / "README.md").read_text()
     assert "| s2 | squat |" in card and (ds / "card" / "box_sizes.png").exists() and (ds / "card" / "contact_sheet.png").exists()
+    assert "- Source footage: BSD-3-Clause (https://example.org)." in card and "ntop's procedural body" in card and "BlazePose (Apache-2.0)" in card
     with pytest.raises(NtopError, match="subjects in no split: s2"):
         assemble(items, {"train": ["s1"]}, tmp_path / "ds2")
     assert not (tmp_path / "ds2").exists()

@@ -169,3 +169,15 @@ def test_a_calibrated_camera_without_a_video_or_of_another_size_is_one_clear_err
     with pytest.raises(NtopError, match=r"frames are 200x480, the calibration says 272x480 for camera cam02"):
         ingest("rig", raw, "s", "a", tmp_path / "c.h5", tmp_path / "f.h5")
     assert not (tmp_path / "c.h5").exists() and not (tmp_path / "f.h5").exists()
+
+
+def test_a_rig_whose_videos_show_no_person_stops_at_the_detector_with_one_message(tmp_path):
+    from ntop.keypoints.detect import DetectConfig, detect_keypoints
+
+    cams = [c.scaled(0.25) for c in _cameras()]
+    raw = _rig_with_videos(tmp_path, cams, [(272, 480), (272, 480)])  # grey frames, nobody
+    write_qca(cams, raw / "Calib.qca.txt")
+    ingest("rig", raw, "s", "a", tmp_path / "c.h5", tmp_path / "f.h5")
+    with pytest.raises(NtopError, match=r"f.h5: field 'frames': BlazePose found no person in any of the 3 frames of 2 camera\(s\)"):
+        detect_keypoints(tmp_path / "c.h5", tmp_path / "k.h5", DetectConfig.from_dict({"backend": "blazepose"}), frames=tmp_path / "f.h5")
+    assert not (tmp_path / "k.h5").exists()

@@ -83,6 +83,8 @@ def test_one_camera_keeps_its_largest_most_present_person():
     uv, conf, track, truth = _detections(cams, [near, far], [[1], [1]], rng)
     chosen, _ = choose_subject(cams, uv, conf, track, SubjectConfig())
     assert np.array_equal(chosen, truth[0])
+    with pytest.raises(NtopError, match="no person with enough confident keypoints in any frame"):
+        choose_subject(cams, uv, conf * 0, track * 0 - 1, SubjectConfig())
 
 
 def test_a_view_with_left_and_right_swapped_is_swapped_back():

@@ -230,6 +230,8 @@ def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConf
         cameras, frame_index = cap.cameras, cap.frame_index
         people = [track_people(cap.frames(c), bcfg) for c in range(len(cameras))]
     found = {k: np.stack([p[k] for p in people]) for k in people[0]}  # (C, T, P, ...)
+    if (found["track"] < 0).all():
+        raise NtopError(f"BlazePose found no person in any of the {len(frame_index)} frames of {len(cameras)} camera(s)", frames_path, "frames")
     chosen, report = choose_subject(cameras, found["joints"], found["confidence"], found["track"], scfg, str(capture_path))
     joints, conf, swapped = swap_left_right(cameras, take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen), scfg)
     extra = {f"candidates/{k}": v for k, v in found.items()} | {"chosen": chosen, "swapped_left_right": swapped}

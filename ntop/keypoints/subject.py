@@ -236,6 +236,8 @@ def choose_subject(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, track: 
     C, T = conf.shape[:2]
     if C == 1:
         chosen = _single_view(conf, uv, track, cfg)
+        if (chosen < 0).all():
+            raise NtopError("no person with enough confident keypoints in any frame", where, "keypoints.subject")
         return chosen, {"people": int(len(np.unique(track[track >= 0]))), "frames_with_subject": int((chosen >= 0).sum())}
     tracks = people_tracks(cams, uv, conf, cfg)
     subject = _pick(tracks, cfg, where)
