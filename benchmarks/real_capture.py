@@ -34,7 +34,25 @@ from ntop.keypoints.subject import SubjectConfig, choose_subject, people_tracks,
 from ntop.keypoints.triangulate import TriangulateConfig, temporal_filter, triangulate_points
 
 LIMBS = slice(5, 17)
-NAMES = ("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_sho", "r_sho", "l_elb", "r_elb", "l_wri", "r_wri", "l_hip", "r_hip", "l_kne", "r_kne", "l_ank", "r_ank")
+NAMES = (
+    "nose",
+    "l_eye",
+    "r_eye",
+    "l_ear",
+    "r_ear",
+    "l_sho",
+    "r_sho",
+    "l_elb",
+    "r_elb",
+    "l_wri",
+    "r_wri",
+    "l_hip",
+    "r_hip",
+    "l_kne",
+    "r_kne",
+    "l_ank",
+    "r_ank",
+)
 
 
 def detect(variant: str, threads: int) -> dict[str, Any]:
@@ -48,14 +66,21 @@ def detect(variant: str, threads: int) -> dict[str, Any]:
     found = {k: np.stack([f[k] for f in found]) for k in found[0]}
     t0 = time.perf_counter()
     chosen, report = choose_subject(raw.cameras, found["joints"], found["confidence"], found["track"], SubjectConfig())
-    uv, conf, swapped = swap_left_right(raw.cameras, take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen), SubjectConfig())
+    uv, conf, swapped = swap_left_right(
+        raw.cameras, take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen), SubjectConfig()
+    )
     choice_s = time.perf_counter() - t0
     n = sum(len(f) for f in frames)
-    print(f"BlazePose {variant}, {threads} thread(s): {n} frames of 4 cameras in {seconds:.1f} s = {n / seconds:.1f} frames/s "
-          f"(every person; detector every 5th frame on the frame and 10 windows); subject choice + swaps {choice_s:.2f} s")  # fmt: skip
+    print(
+        f"BlazePose {variant}, {threads} thread(s): {n} frames of 4 cameras in {seconds:.1f} s = {n / seconds:.1f} frames/s "
+        f"(every person; detector every 5th frame on the frame and 10 windows); subject choice + swaps {choice_s:.2f} s"
+    )
     print(f"  people followed per camera: {[len(np.unique(t[t >= 0])) for t in found['track']]}; 3D tracks: "
           f"{[(p['floor_m'], p['frames'], p['support']) for p in report['people']]}")  # fmt: skip
-    print(f"  subject in {report['frames_with_subject']} frames, {report['views_per_frame']:.2f} views per frame; left/right swapped per camera {swapped.sum(1).tolist()}")
+    print(
+        f"  subject in {report['frames_with_subject']} frames, {report['views_per_frame']:.2f} views per frame;"
+        f" left/right swapped per camera {swapped.sum(1).tolist()}"
+    )
     return {"cams": raw.cameras, "found": found, "chosen": chosen, "uv": uv, "conf": conf, "report": report}
 
 
@@ -69,7 +94,10 @@ def bystander_frames(d: dict[str, Any]) -> int:
             if chosen[c, t] < 0:
                 continue
             hips = found["joints"][c, t, chosen[c, t], 11:13].mean(0)
-            dist = [np.linalg.norm(cam.project(tr.hips[tr.frames.index(t)][None])[0][0] - hips) if t in tr.frames else np.inf for tr in tracks]
+            dist = [
+                np.linalg.norm(cam.project(tr.hips[tr.frames.index(t)][None])[0][0] - hips) if t in tr.frames else np.inf
+                for tr in tracks
+            ]
             wrong += int(np.argmin(dist) != 0)
     return wrong
 
@@ -99,8 +127,18 @@ def triangulation(d: dict[str, Any]) -> None:
         return (temporal_filter(X, cfg)[0] if filtered else X), res["inliers"].reshape(T, J, len(sub)).transpose(2, 0, 1)
 
     def peer(sub: list[int]) -> np.ndarray:
-        group = CameraGroup([AniCamera(matrix=cams[c].K_matrix, dist=cams[c].dist, size=(cams[c].width, cams[c].height),
-                                       rvec=cv2.Rodrigues(cams[c].R)[0].ravel(), tvec=cams[c].t, name=cams[c].name) for c in sub])  # fmt: skip
+        ani = [
+            AniCamera(
+                matrix=cam.K_matrix,
+                dist=cam.dist,
+                size=(cam.width, cam.height),
+                rvec=cv2.Rodrigues(cam.R)[0].ravel(),
+                tvec=cam.t,
+                name=cam.name,
+            )
+            for cam in (cams[c] for c in sub)
+        ]
+        group = CameraGroup(ani)
         pts = np.where(confident[sub][..., None], uv[sub], np.nan).reshape(len(sub), -1, 2)
         return group.triangulate(pts, undistort=True, progress=False).reshape(T, J, 3)
 
@@ -118,16 +156,36 @@ def triangulation(d: dict[str, Any]) -> None:
             Xo, _ = run(others)
             loo[c] = _errors([cams[c]], Xo, uv[c : c + 1], confident[c : c + 1])[0]
         limbs = 100 * np.isfinite(X[:, LIMBS, 0]).mean()
-        rows.append((name, seconds, np.nanmedian(reproj), np.nanpercentile(reproj, 90), np.nanmedian(loo), [np.nanmedian(x) for x in loo], limbs, loo))
+        rows.append(
+            (
+                name,
+                seconds,
+                np.nanmedian(reproj),
+                np.nanpercentile(reproj, 90),
+                np.nanmedian(loo),
+                [np.nanmedian(x) for x in loo],
+                limbs,
+                loo,
+            )
+        )
     print(f"\nTriangulation at full resolution ({T} frames x {J} joints x {C} cameras), the same detections:")
     print(f"{'method':30s} {'s':>6s} {'reproj med':>10s} {'p90':>6s} {'LOO med':>8s} {'LOO per camera':>30s} {'limbs %':>8s}")
     for name, s, med, p90, loo_med, per_cam, limbs, _ in rows:
-        print(f"{name:30s} {s:6.2f} {med:10.1f} {p90:6.1f} {loo_med:8.1f} {str([round(float(x), 1) for x in per_cam]):>30s} {limbs:8.1f}")
+        print(
+            f"{name:30s} {s:6.2f} {med:10.1f} {p90:6.1f} {loo_med:8.1f} "
+            f"{str([round(float(x), 1) for x in per_cam]):>30s} {limbs:8.1f}"
+        )
     loo = rows[1][-1]
-    print("  leave-one-camera-out median per joint (ntop + filter): " + ", ".join(f"{n} {np.nanmedian(loo[:, :, j]):.0f}" for j, n in enumerate(NAMES)))
+    print(
+        "  leave-one-camera-out median per joint (ntop + filter): "
+        + ", ".join(f"{n} {np.nanmedian(loo[:, :, j]):.0f}" for j, n in enumerate(NAMES))
+    )
     bones = {"thigh": (11, 13), "shin": (13, 15), "upper arm": (5, 7), "shoulders": (5, 6), "hips": (11, 12)}
     X = ours(everyone, True)[0]
-    print("  bone lengths (median, m): " + ", ".join(f"{k} {np.nanmedian(np.linalg.norm(X[:, a] - X[:, b], axis=-1)):.3f}" for k, (a, b) in bones.items()))
+    print(
+        "  bone lengths (median, m): "
+        + ", ".join(f"{k} {np.nanmedian(np.linalg.norm(X[:, a] - X[:, b], axis=-1)):.3f}" for k, (a, b) in bones.items())
+    )
 
 
 def synthetic_accuracy(threads: int, variant: str) -> None:
@@ -160,8 +218,14 @@ def workflow_figures(results: Path) -> None:
     r = {k: json.loads(p.read_text()) for k, p in files.items()}
     tri, fit = r["keypoints"]["checks"]["triangulation"], r["fit"]["overall"]
     print("\nWorkflow on the trial (config/pose2sim_demo.yaml, results/):")
-    print(f"  triangulation: reprojection median {tri['reprojection_median_px']:.1f} px, leave-one-out {tri['leave_one_out_median_px']:.1f} px, limbs {tri['triangulated_limbs_pct']:.1f} % (full-resolution pixels)")
-    print(f"  fitted body: joints vs detections {fit['joints_vs_detections_median_px']:.1f} px (triangulation {fit['triangulation_reprojection_median_px']:.1f}), mask IoU mean {fit['mask_iou_mean']:.3f}")
+    print(
+        f"  triangulation: reprojection median {tri['reprojection_median_px']:.1f} px, leave-one-out "
+        f"{tri['leave_one_out_median_px']:.1f} px, limbs {tri['triangulated_limbs_pct']:.1f} % (full-resolution pixels)"
+    )
+    print(
+        f"  fitted body: joints vs detections {fit['joints_vs_detections_median_px']:.1f} px (triangulation "
+        f"{fit['triangulation_reprojection_median_px']:.1f}), mask IoU mean {fit['mask_iou_mean']:.3f}"
+    )
     print(f"  NeRF: {json.dumps({k: v for k, v in r['nerf'].items() if isinstance(v, (int, float))})}")
     print(f"  labels passed: {r['labels'].get('passed')}")
     seconds = sum(float(p.read_text().splitlines()[1].split("\t")[0]) for p in (results / "benchmarks").rglob("*pose2sim*.tsv"))

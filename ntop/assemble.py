@@ -54,7 +54,7 @@ def _licence_lines(config: dict[str, Any]) -> list[str]:
     body = config.get("body_model", {}).get("kind", "procedural")
     lines = ["## Licences", "", f"- Source footage: {footage}.", f"- Body model: {BODY_MODEL_LICENCES.get(body, body)}."]
     if config.get("keypoints", {}).get("backend") == "blazepose":
-        lines.append("- 2D keypoints the bodies were fitted to: MediaPipe BlazePose (Apache-2.0), run by LiteRT (ai-edge-litert, Apache-2.0).")
+        lines.append("- 2D keypoints the bodies were fitted to: MediaPipe BlazePose (Apache-2.0), run by LiteRT (Apache-2.0).")
     if "selfie" in config.get("masks", {}).get("method", []):
         lines.append("- Person segmentation of the footage: MediaPipe selfie segmentation (Apache-2.0).")
     return lines + [""]

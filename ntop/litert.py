@@ -25,13 +25,19 @@ def model_file(relative: str) -> Path:
     importing it, or from ``<prefix>/share/ntop/blazepose/``."""
     spec = importlib.util.find_spec("mediapipe")
     bases = list(spec.submodule_search_locations or []) if spec else []
-    places = [Path(b) / "modules" / relative for b in bases] + [Path(sys.prefix) / "share" / "ntop" / "blazepose" / Path(relative).name]
+    places = [Path(b) / "modules" / relative for b in bases] + [
+        Path(sys.prefix) / "share" / "ntop" / "blazepose" / Path(relative).name
+    ]
     for path in places:
         if path.is_file():
             return path
     if not bases:
         raise NtopError(f"MediaPipe's model files are not installed ({INSTALL_HINT})", Path(relative).name)
-    raise NtopError(f"not installed (looked in {', '.join(str(p.parent) for p in places)}; bash .ci/blazepose-variants .venv installs lite and heavy)", Path(relative).name)
+    raise NtopError(
+        f"not installed (looked in {', '.join(str(p.parent) for p in places)};"
+        " bash .ci/blazepose-variants .venv installs lite and heavy)",
+        Path(relative).name,
+    )
 
 
 def interpreter(path: Path, threads: int = 1) -> Any:

@@ -102,6 +102,14 @@ def raw_capture_path(wildcards):
     return subject["raw"].format(subject=wildcards.subject, action=wildcards.action)
 
 
+def raw_capture_input(wildcards):
+    """What ingest waits for: the raw capture, or the whole trial folder rule fetch_pose2sim_trial makes
+    when the raw capture is a file inside it (one camera of the trial as a video)."""
+    path = raw_capture_path(wildcards)
+    trial = re.match(r"(resources/pose2sim/[^/]+)/", path)
+    return trial.group(1) if trial else path
+
+
 def synthetic_params(wildcards):
     """Global synthetic settings overlaid with the subject's own (seed, betas, ...), as JSON."""
     merged = dict(config["synthetic"])

@@ -50,7 +50,7 @@ rule synthesize_capture:
 
 rule ingest:
     input:
-        raw=raw_capture_path,
+        raw=raw_capture_input,
         body=body_model_path(),
     output:
         capture=results("ingest", "{subject}", "{action}", "capture.h5"),
@@ -58,6 +58,7 @@ rule ingest:
     params:
         code=code_digest("ntop.datasets.ingest"),
         source=subject_source,
+        raw=raw_capture_path,
         spec=ingest_params,
     log:
         logs("ingest", "{subject}", "{action}.log"),
@@ -66,5 +67,5 @@ rule ingest:
     conda:
         "../envs/ntop.yaml"
     shell:
-        "ntop ingest --source {params.source} --raw {input.raw} --subject {wildcards.subject} --action {wildcards.action}"
+        "ntop ingest --source {params.source} --raw {params.raw} --subject {wildcards.subject} --action {wildcards.action}"
         " --params {params.spec:q} --body-model {input.body} --capture {output.capture} --frames {output.frames} > {log} 2>&1"

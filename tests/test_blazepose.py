@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from ntop import litert
 from ntop.errors import NtopError
 from ntop.io import read_frames
-from ntop import litert
 from ntop.keypoints.blazepose import BlazePose, BlazePoseConfig, Roi, ssd_anchors, tile_windows, track_people
 
 
@@ -29,12 +29,18 @@ def _frame(trial, camera, index):
 
 def test_anchors_and_crops_follow_mediapipe_conventions():
     anchors = ssd_anchors()
-    assert anchors.shape == (2254, 2) and np.allclose(anchors[0], [0.5 / 28, 0.5 / 28]) and np.allclose(anchors[-1], [6.5 / 7, 6.5 / 7])
+    assert (
+        anchors.shape == (2254, 2)
+        and np.allclose(anchors[0], [0.5 / 28, 0.5 / 28])
+        and np.allclose(anchors[-1], [6.5 / 7, 6.5 / 7])
+    )
     upright = Roi.from_points(np.array([100.0, 200.0]), np.array([100.0, 100.0]))  # the size point straight above the hips
     assert upright.angle == pytest.approx(0) and upright.size == pytest.approx(250)
     A = upright.to_crop(256)
     assert np.allclose(A @ [100, 200, 1], [128, 128]) and np.allclose(A @ [100, 75, 1], [128, 0])
-    lying = Roi.from_points(np.array([100.0, 200.0]), np.array([200.0, 200.0]))  # head to the right: the crop's up is the image's right
+    lying = Roi.from_points(
+        np.array([100.0, 200.0]), np.array([200.0, 200.0])
+    )  # head to the right: the crop's up is the image's right
     assert lying.angle == pytest.approx(np.pi / 2) and np.allclose(lying.to_crop(256) @ [225, 200, 1], [128, 0])
     windows = tile_windows(1080, 1920)
     assert {(w, h) for _, _, w, h in windows} == {(720, 720)}

@@ -20,7 +20,18 @@ def _cameras() -> list[Camera]:
     cams = []
     for i, (yaw, centre) in enumerate([(0.3, [0.5, -3.0, 1.6]), (2.0, [2.8, 0.7, 1.7])]):
         R = cv2.Rodrigues(np.array([1.2, 0.1 * i, yaw]))[0]
-        cams.append(Camera("pinhole", [1681.2 + i, 1681.0, 533.0 + 3 * i, 948.1], 1088, 1920, [-0.046, 0.14, 0.0006, 0.0007, 0.01], R, -R @ np.array(centre), name=f"cam0{i + 1}"))
+        cams.append(
+            Camera(
+                "pinhole",
+                [1681.2 + i, 1681.0, 533.0 + 3 * i, 948.1],
+                1088,
+                1920,
+                [-0.046, 0.14, 0.0006, 0.0007, 0.01],
+                R,
+                -R @ np.array(centre),
+                name=f"cam0{i + 1}",
+            )
+        )
     return cams
 
 
@@ -36,10 +47,14 @@ def write_qca(cams: list[Camera], path, left: int = 0) -> None:
         rows.append(f"""<camera active="1" serial="{c.name}" viewrotation="0">
   <fov_video left="{left}" top="0" right="{left + c.width - 1}" bottom="{c.height - 1}"/>
   <transform x="{float(centre[0])!r}" y="{float(centre[1])!r}" z="{float(centre[2])!r}" {r}/>
-  <intrinsic focalLengthU="{float(c.K[0] * 64)!r}" focalLengthV="{float(c.K[1] * 64)!r}" centerPointU="{float((c.K[2] + left) * 64)!r}" centerPointV="{float(c.K[3] * 64)!r}"
-   radialDistortion1="{k1}" radialDistortion2="{k2}" radialDistortion3="{k3}" tangentalDistortion1="{p1}" tangentalDistortion2="{p2}"/>
+  <intrinsic focalLengthU="{float(c.K[0] * 64)!r}" focalLengthV="{float(c.K[1] * 64)!r}"
+   centerPointU="{float((c.K[2] + left) * 64)!r}" centerPointV="{float(c.K[3] * 64)!r}"
+   radialDistortion1="{k1}" radialDistortion2="{k2}" radialDistortion3="{k3}"
+   tangentalDistortion1="{p1}" tangentalDistortion2="{p2}"/>
 </camera>""")
-    path.write_text("<?xml version='1.0' encoding='ASCII'?>\n<calibration><cameras>\n" + "\n".join(rows) + "\n</cameras></calibration>\n")
+    path.write_text(
+        "<?xml version='1.0' encoding='ASCII'?>\n<calibration><cameras>\n" + "\n".join(rows) + "\n</cameras></calibration>\n"
+    )
 
 
 def write_toml(cams: list[Camera], path) -> None:
@@ -78,7 +93,7 @@ def test_calibration_is_found_in_the_rig_folder_or_named(tmp_path):
     (tmp_path / "calibration").mkdir()
     write_qca(_cameras(), tmp_path / "calibration" / "Calib.qca.txt")
     assert find_calibration(tmp_path).name == "Calib.qca.txt"
-    (tmp_path / "Config.toml").write_text('[project]\nframe_rate = 60\n')  # Pose2Sim's settings: not a calibration
+    (tmp_path / "Config.toml").write_text("[project]\nframe_rate = 60\n")  # Pose2Sim's settings: not a calibration
     assert find_calibration(tmp_path).name == "Calib.qca.txt"
     write_toml(_cameras(), tmp_path / "other.toml")
     assert find_calibration(tmp_path).name == "other.toml"  # the top level first
@@ -93,9 +108,12 @@ def test_calibration_is_found_in_the_rig_folder_or_named(tmp_path):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda s: s.replace('focalLengthU="', 'focalLengthX="', 1), r"Calib.qca.txt: field 'camera cam01/intrinsic.focalLengthU': missing"),
+        (
+            lambda s: s.replace('focalLengthU="', 'focalLengthX="', 1),
+            r"Calib.qca.txt: field 'camera cam01/intrinsic.focalLengthU': missing",
+        ),
         (lambda s: s.replace('x="', 'x="abc', 1), r"field 'camera cam01/transform.x': not a number"),
-        (lambda s: s.replace("r11=", "r11=\"2\" q11=", 1), r"field 'camera cam01/transform': r11..r33 are not a rotation"),
+        (lambda s: s.replace("r11=", 'r11="2" q11=', 1), r"field 'camera cam01/transform': r11..r33 are not a rotation"),
         (lambda s: s.replace("<fov_video", "<fov_marker", 1), None),  # a camera without video is skipped
         (lambda s: s[:40], "not a Qualisys XML calibration"),
     ],
@@ -162,7 +180,9 @@ def test_a_calibrated_camera_without_a_video_or_of_another_size_is_one_clear_err
     cams = [c.scaled(0.25) for c in _cameras()]
     raw = _rig_with_videos(tmp_path, cams[:1], [(272, 480)])
     write_qca(cams, raw / "Calib.qca.txt")
-    with pytest.raises(NtopError, match=r"Calib.qca.txt: field 'cam02': the calibration has camera 'cam02', but .* has no videos/cam02"):
+    with pytest.raises(
+        NtopError, match=r"Calib.qca.txt: field 'cam02': the calibration has camera 'cam02', but .* has no videos/cam02"
+    ):
         ingest("rig", raw, "s", "a", tmp_path / "c.h5", tmp_path / "f.h5")
     shutil.rmtree(raw / "videos")
     raw = _rig_with_videos(tmp_path, cams, [(272, 480), (200, 480)])
@@ -178,6 +198,10 @@ def test_a_rig_whose_videos_show_no_person_stops_at_the_detector_with_one_messag
     raw = _rig_with_videos(tmp_path, cams, [(272, 480), (272, 480)])  # grey frames, nobody
     write_qca(cams, raw / "Calib.qca.txt")
     ingest("rig", raw, "s", "a", tmp_path / "c.h5", tmp_path / "f.h5")
-    with pytest.raises(NtopError, match=r"f.h5: field 'frames': BlazePose found no person in any of the 3 frames of 2 camera\(s\)"):
-        detect_keypoints(tmp_path / "c.h5", tmp_path / "k.h5", DetectConfig.from_dict({"backend": "blazepose"}), frames=tmp_path / "f.h5")
+    with pytest.raises(
+        NtopError, match=r"f.h5: field 'frames': BlazePose found no person in any of the 3 frames of 2 camera\(s\)"
+    ):
+        detect_keypoints(
+            tmp_path / "c.h5", tmp_path / "k.h5", DetectConfig.from_dict({"backend": "blazepose"}), frames=tmp_path / "f.h5"
+        )
     assert not (tmp_path / "k.h5").exists()

@@ -182,7 +182,7 @@ def test_selfie_segmentation_and_bgsub_in_the_segment_stage(body, capture, tmp_p
     summary = segment(body, *pairs[0], tmp_path / "m.h5", cfg, background=tmp_path / "bg.h5", threads=2)
     assert summary["method"] == ["bgsub", "selfie", "smpl_refine"]
     assert check_masks(tmp_path / "m.h5", pairs[0][0])["masks"]["mean_iou"] > 0.85  # a synthetic mannequin, 128 pixels
-    with pytest.raises(NtopError, match="bgsub, selfie or bgsub \\+ selfie"):
+    with pytest.raises(NtopError, match="bgsub, selfie or bgsub \\+ selfie, then smpl_refine if wanted"):
         MasksConfig.from_dict({"method": ["selfie", "bgsub"]})
 
 

@@ -15,7 +15,9 @@ def test_a_slice_of_the_real_trial_goes_from_videos_to_labels(tmp_path):
     wd = make_tiny_trial_workflow(tmp_path / "wf")
     r = snakemake(wd, "--cores", "2", timeout=1200)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert sorted(p.name for p in (wd / "resources" / "pose2sim" / "Demo_SinglePerson" / "videos").iterdir()) == [f"cam0{i}.mp4" for i in range(1, 5)]
+    assert sorted(p.name for p in (wd / "resources" / "pose2sim" / "Demo_SinglePerson" / "videos").iterdir()) == [
+        f"cam0{i}.mp4" for i in range(1, 5)
+    ]
     with h5py.File(wd / "results" / "keypoints" / "pose2sim" / "balance" / "keypoints2d.h5") as f:
         chosen, tracks = f["chosen"][()], f["candidates/track"][()]
         assert f["joints"].shape == (4, 6, 17, 2) and (chosen >= 0).mean() > 0.9
@@ -29,7 +31,10 @@ def test_a_slice_of_the_real_trial_goes_from_videos_to_labels(tmp_path):
     for check in ("keypoints_vs_cv2_fisheye", "visibility_vs_raycast", "cocoeval_self_ap"):
         assert labels[check]["passed"], (check, labels[check])
     with h5py.File(wd / "results" / "masks" / "pose2sim" / "balance" / "masks.h5") as f:
-        assert f.attrs["method"] == "bgsub,selfie,smpl_refine" and np.mean([f[f"masks/cam0{i}"][()].mean() for i in range(1, 5)]) > 0.01
+        assert (
+            f.attrs["method"] == "bgsub,selfie,smpl_refine"
+            and np.mean([f[f"masks/cam0{i}"][()].mean() for i in range(1, 5)]) > 0.01
+        )
     manifest = json.loads((wd / "results" / "dataset" / "manifest.json").read_text())
     assert manifest["counts"]["train"]["images"] == 3 * 9  # every second of six frames, NToP's nine cameras
     again = snakemake(wd, "-n")

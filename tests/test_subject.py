@@ -63,7 +63,9 @@ def test_two_equally_consistent_people_stop_with_one_message_unless_a_position_n
     rng, cams = np.random.default_rng(1), _rig()
     a, b = _walk((0, 0), (0, 0)), _walk((1.2, -0.8), (0, 0))
     uv, conf, track, truth = _detections(cams, [a, b], [[1] * 4, [1] * 4], rng)
-    with pytest.raises(NtopError, match=r"field 'keypoints.subject.position': two people are equally consistent across views \(floor positions"):
+    with pytest.raises(
+        NtopError, match=r"field 'keypoints.subject.position': two people are equally consistent across views \(floor positions"
+    ):
         choose_subject(cams, uv, conf, track, SubjectConfig(), "trial")
     chosen, _ = choose_subject(cams, uv, conf, track, SubjectConfig(position=[1.0, -1.0]))
     assert np.array_equal(chosen, truth[1])

@@ -118,10 +118,17 @@ def read_calib_toml(path: Path) -> list[CameraEntry]:
         size = _numbers(d["size"], (2,), path, f"{table}.size") if "size" in d else None
         fisheye = bool(d.get("fisheye", False))
         dist = _numbers(d.get("distortions", [0.0] * 4), (-1,), path, f"{table}.distortions")
-        cams.append(CameraEntry(name=str(d.get("name", table)), K=_numbers(d["matrix"], (3, 3), path, f"{table}.matrix"), dist=dist,
-                                R=cv2.Rodrigues(_numbers(d["rotation"], (3, 1), path, f"{table}.rotation"))[0],
-                                T=_numbers(d["translation"], (3,), path, f"{table}.translation"),
-                                size=None if size is None else (int(round(size[0])), int(round(size[1]))), fisheye=fisheye))  # fmt: skip
+        cams.append(
+            CameraEntry(
+                name=str(d.get("name", table)),
+                K=_numbers(d["matrix"], (3, 3), path, f"{table}.matrix"),
+                dist=dist,
+                R=cv2.Rodrigues(_numbers(d["rotation"], (3, 1), path, f"{table}.rotation"))[0],
+                T=_numbers(d["translation"], (3,), path, f"{table}.translation"),
+                size=None if size is None else (int(round(size[0])), int(round(size[1]))),
+                fisheye=fisheye,
+            )
+        )
     if not cams:
         raise NtopError("no camera tables", path)
     return cams
@@ -179,7 +186,15 @@ def read_qualisys(path: Path) -> list[CameraEntry]:
         at = lambda key: _attr(intr, key, path, f"{where}/intrinsic")  # noqa: E731
         fx, fy = at("focalLengthU") / QUALISYS_SUBPIXELS, at("focalLengthV") / QUALISYS_SUBPIXELS
         cx, cy = at("centerPointU") / QUALISYS_SUBPIXELS - left, at("centerPointV") / QUALISYS_SUBPIXELS - top
-        dist = np.array([at("radialDistortion1"), at("radialDistortion2"), at("tangentalDistortion1"), at("tangentalDistortion2"), at("radialDistortion3")])
+        dist = np.array(
+            [
+                at("radialDistortion1"),
+                at("radialDistortion2"),
+                at("tangentalDistortion1"),
+                at("tangentalDistortion2"),
+                at("radialDistortion3"),
+            ]
+        )
         tr = _child(node, "transform", path, where)
         rot = np.array([[_attr(tr, f"r{r}{c}", path, f"{where}/transform") for c in (1, 2, 3)] for r in (1, 2, 3)])
         if abs(np.linalg.det(rot) - 1) > 1e-3 or np.abs(rot @ rot.T - np.eye(3)).max() > 1e-3:
@@ -218,7 +233,9 @@ def _read_easymocap(intri: Path, extri: Path) -> list[CameraEntry]:
                 R = _matrix(fe, f"Rot_{n}", extri, (3, 3))
             else:
                 R = cv2.Rodrigues(_matrix(fe, f"R_{n}", extri, (3, 1)))[0]
-            cams.append(CameraEntry(name=n, K=_matrix(fi, f"K_{n}", intri, (3, 3)), dist=dist, R=R, T=_matrix(fe, f"T_{n}", extri, (3,))))
+            cams.append(
+                CameraEntry(name=n, K=_matrix(fi, f"K_{n}", intri, (3, 3)), dist=dist, R=R, T=_matrix(fe, f"T_{n}", extri, (3,)))
+            )
         return cams
     finally:
         fi.release()
@@ -237,6 +254,10 @@ def _read_json(path: Path) -> list[CameraEntry]:
         for key in ("name", "K", "R", "T"):
             if key not in d:
                 raise NtopError(f"camera {i}: missing", path, key)
-        cams.append(CameraEntry(name=str(d["name"]), K=_numbers(d["K"], (3, 3), path, f"[{i}].K"), dist=_numbers(d.get("dist", [0] * 5), (-1,), path, f"[{i}].dist"),
-                                R=_numbers(d["R"], (3, 3), path, f"[{i}].R"), T=_numbers(d["T"], (3,), path, f"[{i}].T")))  # fmt: skip
+        number = lambda key, shape, default=None: _numbers(d.get(key, default), shape, path, f"[{i}].{key}")  # noqa: E731
+        cams.append(
+            CameraEntry(
+                str(d["name"]), number("K", (3, 3)), number("dist", (-1,), [0] * 5), number("R", (3, 3)), number("T", (3,))
+            )
+        )
     return cams

@@ -40,7 +40,11 @@ def rescaled(raw: RawCapture, factor: float) -> RawCapture:
         return raw
     image_gt = [k for k in raw.gt if k.split("/")[0] in _IMAGE_KEYS]
     if image_gt:
-        raise NtopError(f"cannot rescale a capture with image ground truth ({', '.join(image_gt)}): set its own size instead", raw.inputs[0] if raw.inputs else None, "ingest.scale")
+        raise NtopError(
+            f"cannot rescale a capture with image ground truth ({', '.join(image_gt)}): set its own size instead",
+            raw.inputs[0] if raw.inputs else None,
+            "ingest.scale",
+        )
     cameras = [cam.scaled(factor) for cam in raw.cameras]
 
     def read(camera: int, indices: np.ndarray):  # noqa: ANN202 - a generator of (index, rgb)

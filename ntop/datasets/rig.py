@@ -46,7 +46,9 @@ def _frame_size(entry: CameraEntry, frame: np.ndarray, source: Path) -> tuple[np
         return K, w, h
     if abs(w - cw) <= 0.01 * cw and abs(h - ch) <= 0.01 * ch:
         return entry.K, w, h
-    raise NtopError(f"frames are {w}x{h}, the calibration says {cw}x{ch} for camera {entry.name}", source, f"cameras/{entry.name}/size")
+    raise NtopError(
+        f"frames are {w}x{h}, the calibration says {cw}x{ch} for camera {entry.name}", source, f"cameras/{entry.name}/size"
+    )
 
 
 def _stream(raw_dir: Path, name: str, calibration: Path) -> Path:
@@ -55,7 +57,12 @@ def _stream(raw_dir: Path, name: str, calibration: Path) -> Path:
             return raw_dir / "videos" / f"{name}{suffix}"
     if (raw_dir / "images" / name).is_dir():
         return raw_dir / "images" / name
-    raise NtopError(f"the calibration has camera {name!r}, but {raw_dir} has no videos/{name}.<{'|'.join(s[1:] for s in VIDEO_SUFFIXES)}> or images/{name}/", calibration, name)
+    raise NtopError(
+        f"the calibration has camera {name!r}, but {raw_dir} has no videos/{name}.<{'|'.join(s[1:] for s in VIDEO_SUFFIXES)}>"
+        f" or images/{name}/",
+        calibration,
+        name,
+    )
 
 
 def _camera(entry: CameraEntry, stream: Path, calibration: Path) -> Camera:
@@ -64,7 +71,9 @@ def _camera(entry: CameraEntry, stream: Path, calibration: Path) -> Camera:
     if not entry.fisheye:
         return pinhole_camera(entry.name, K, entry.dist, entry.R, entry.T, w, h, calibration)
     try:
-        return Camera("opencv_fisheye", [K[0, 0], K[1, 1], K[0, 2], K[1, 2]], w, h, entry.dist[:4], entry.R, entry.T, name=entry.name)
+        return Camera(
+            "opencv_fisheye", [K[0, 0], K[1, 1], K[0, 2], K[1, 2]], w, h, entry.dist[:4], entry.R, entry.T, name=entry.name
+        )
     except CameraError as e:
         raise NtopError(str(e), calibration) from None
 
@@ -83,4 +92,13 @@ def open_rig(raw_dir: str | Path, subject: str, action: str, context: AdapterCon
     def read(camera: int, indices: np.ndarray):  # noqa: ANN202 - a generator of (index, rgb)
         return read_frames(paths[camera], indices)
 
-    return RawCapture(subject=subject, action=action, source="rig", fps=fps, num_frames=counts[0], cameras=cams, read=read, inputs=[str(raw_dir)])
+    return RawCapture(
+        subject=subject,
+        action=action,
+        source="rig",
+        fps=fps,
+        num_frames=counts[0],
+        cameras=cams,
+        read=read,
+        inputs=[str(raw_dir)],
+    )

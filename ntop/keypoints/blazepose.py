@@ -13,7 +13,6 @@ The ``.tflite`` files and their runtime: :mod:`ntop.litert`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable
 
 import cv2
@@ -22,12 +21,26 @@ import numpy as np
 from ntop.errors import NtopError
 from ntop.litert import interpreter, model_file
 
-__all__ = ["BlazePoseConfig", "track_people", "BLAZEPOSE_TO_COCO17", "VARIANTS", "tile_windows", "ssd_anchors", "Roi", "Person", "BlazePose"]
+__all__ = [
+    "BlazePoseConfig",
+    "track_people",
+    "BLAZEPOSE_TO_COCO17",
+    "VARIANTS",
+    "tile_windows",
+    "ssd_anchors",
+    "Roi",
+    "Person",
+    "BlazePose",
+]
 
 #: BlazePose's 33 landmarks -> COCO-17 (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)
 BLAZEPOSE_TO_COCO17 = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 #: landmark model variants and the wheel folder they ship in
-VARIANTS = {"full": "pose_landmark/pose_landmark_full.tflite", "lite": "pose_landmark/pose_landmark_lite.tflite", "heavy": "pose_landmark/pose_landmark_heavy.tflite"}
+VARIANTS = {
+    "full": "pose_landmark/pose_landmark_full.tflite",
+    "lite": "pose_landmark/pose_landmark_lite.tflite",
+    "heavy": "pose_landmark/pose_landmark_heavy.tflite",
+}
 DETECTOR = "pose_detection/pose_detection.tflite"
 
 _DETECTOR_SIZE = 224
@@ -138,7 +151,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 class BlazePose:
     """Detector + landmark model. ``__call__(rgb, tracks)`` -> every person found (tracks first)."""
 
-    def __init__(self, variant: str = "full", min_detection: float = 0.5, min_presence: float = 0.5, overlap: float = 0.3, threads: int = 1):
+    def __init__(
+        self, variant: str = "full", min_detection: float = 0.5, min_presence: float = 0.5, overlap: float = 0.3, threads: int = 1
+    ):
         if variant not in VARIANTS:
             raise NtopError(f"unknown variant {variant!r} ({', '.join(VARIANTS)})", field="keypoints.blazepose.variant")
         self.detector = interpreter(model_file(DETECTOR), threads)
@@ -172,7 +187,9 @@ class BlazePose:
         scale = _DETECTOR_SIZE / side
         pad = np.array([(side - w) / 2, (side - h) / 2])  # letterbox: the window centred in a square
         A = np.array([[scale, 0, pad[0] * scale], [0, scale, pad[1] * scale]])
-        inp = cv2.warpAffine(np.ascontiguousarray(rgb), A, (_DETECTOR_SIZE, _DETECTOR_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        inp = cv2.warpAffine(
+            np.ascontiguousarray(rgb), A, (_DETECTOR_SIZE, _DETECTOR_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        )
         self.detector.set_tensor(self.detector.get_input_details()[0]["index"], inp.astype(np.float32)[None] / 127.5 - 1.0)
         self.detector.invoke()
         raw = self.detector.get_tensor(self._det_boxes)[0]
@@ -234,7 +251,12 @@ def track_people(frames: Iterable[np.ndarray], cfg: BlazePoseConfig, model: Blaz
             ids.append(known[0] if known else next_id)
             next_id += not known
         alive = [(i, p.next_roi) for i, p in zip(ids, people)]
-        J, C, K, F = np.zeros((cfg.max_people, 17, 2)), np.zeros((cfg.max_people, 17)), np.full(cfg.max_people, -1), np.zeros(cfg.max_people)
+        J, C, K, F = (
+            np.zeros((cfg.max_people, 17, 2)),
+            np.zeros((cfg.max_people, 17)),
+            np.full(cfg.max_people, -1),
+            np.zeros(cfg.max_people),
+        )
         for k, (i, p) in enumerate(zip(ids, people)):
             J[k], C[k] = p.coco17
             K[k], F[k] = i, p.flag

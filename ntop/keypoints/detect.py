@@ -218,7 +218,7 @@ def _detect_onnx(capture_path: str | Path, out: str | Path, cfg: DetectConfig, f
     return {"cameras": C, "frames": T, "detected": int((conf > 0).any(-1).sum()), "mean_confidence": float(conf[conf > 0].mean()) if (conf > 0).any() else 0.0}
 
 
-def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConfig, frames_path: str | Path | None) -> dict[str, Any]:
+def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConfig, frames_path: Path | None) -> dict[str, Any]:
     """Everyone in every view, then the subject: the one person whose detections agree across views."""
     if frames_path is None:
         raise NtopError("the blazepose backend reads images: give the capture's frames.h5", field="frames")
@@ -231,13 +231,22 @@ def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConf
         people = [track_people(cap.frames(c), bcfg) for c in range(len(cameras))]
     found = {k: np.stack([p[k] for p in people]) for k in people[0]}  # (C, T, P, ...)
     if (found["track"] < 0).all():
-        raise NtopError(f"BlazePose found no person in any of the {len(frame_index)} frames of {len(cameras)} camera(s)", frames_path, "frames")
+        message = f"BlazePose found no person in any of the {len(frame_index)} frames of {len(cameras)} camera(s)"
+        raise NtopError(message, frames_path, "frames")
     chosen, report = choose_subject(cameras, found["joints"], found["confidence"], found["track"], scfg, str(capture_path))
-    joints, conf, swapped = swap_left_right(cameras, take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen), scfg)
+    subject_uv, subject_conf = take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen)
+    joints, conf, swapped = swap_left_right(cameras, subject_uv, subject_conf, scfg)
     extra = {f"candidates/{k}": v for k, v in found.items()} | {"chosen": chosen, "swapped_left_right": swapped}
     params = {"backend": "blazepose", "joint_set": cfg.joint_set, "blazepose": asdict(bcfg), "subject": asdict(scfg)}
-    _write(out, cfg.joint_set, cameras, frame_index, joints, conf, _boxes(joints, conf), params, [capture_path, frames_path], extra)
+    inputs = [capture_path, frames_path]
+    _write(out, cfg.joint_set, cameras, frame_index, joints, conf, _boxes(joints, conf), params, inputs, extra)
     seen = (conf > 0).any(-1)
     tracks = [len(np.unique(t[t >= 0])) for t in found["track"]]
-    return {"cameras": len(cameras), "frames": int(len(frame_index)), "detected": int(seen.sum()), "people_followed_per_view": tracks,
-            "swapped_left_right": swapped.sum(1).tolist(), "subject": report}  # fmt: skip
+    return {
+        "cameras": len(cameras),
+        "frames": int(len(frame_index)),
+        "detected": int(seen.sum()),
+        "people_followed_per_view": tracks,
+        "swapped_left_right": swapped.sum(1).tolist(),
+        "subject": report,
+    }

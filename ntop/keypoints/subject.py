@@ -70,7 +70,9 @@ def _normalised(cams: list[Camera], uv: np.ndarray) -> np.ndarray:
 
 def _dlt(P: np.ndarray, xy: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Joints ``(J, 3)`` from projection matrices ``(V, 3, 4)``, normalised points ``(V, J, 2)`` and weights ``(V, J)``."""
-    rows = np.concatenate([xy[..., 0:1, None] * P[:, None, 2:3] - P[:, None, 0:1], xy[..., 1:2, None] * P[:, None, 2:3] - P[:, None, 1:2]], 2)  # (V, J, 2, 4)
+    rows = np.concatenate(
+        [xy[..., 0:1, None] * P[:, None, 2:3] - P[:, None, 0:1], xy[..., 1:2, None] * P[:, None, 2:3] - P[:, None, 1:2]], 2
+    )  # (V, J, 2, 4)
     rows = rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12) * w[..., None, None]
     A = rows.transpose(1, 0, 2, 3).reshape(xy.shape[1], -1, 4)
     X = np.linalg.svd(A)[2][:, -1]
@@ -187,7 +189,11 @@ def _link(per_frame: list[list[tuple[dict[int, int], np.ndarray, float]]], link_
 
 def _pick(tracks: list[PersonTrack], cfg: SubjectConfig, where: str) -> PersonTrack:
     if not tracks:
-        raise NtopError("no person is seen consistently by two or more cameras in any frame (is the calibration the videos'?)", where, "keypoints.subject")
+        raise NtopError(
+            "no person is seen consistently by two or more cameras in any frame (is the calibration the videos'?)",
+            where,
+            "keypoints.subject",
+        )
     if cfg.position is not None:
         return min(tracks, key=lambda tr: np.linalg.norm(tr.floor() - np.asarray(cfg.position)))
     ranked = sorted(tracks, key=lambda tr: -tr.support)
@@ -208,7 +214,9 @@ def _single_view(conf: np.ndarray, uv: np.ndarray, track: np.ndarray, cfg: Subje
     score: dict[int, float] = {}
     for t, p in zip(*np.nonzero(track[0] >= 0)):
         ok = conf[0, t, p] >= cfg.min_confidence
-        score[int(track[0, t, p])] = score.get(int(track[0, t, p]), 0.0) + (_size(uv[0, t, p], ok) if ok.sum() >= 2 else 0.0) * conf[0, t, p].mean()
+        score[int(track[0, t, p])] = (
+            score.get(int(track[0, t, p]), 0.0) + (_size(uv[0, t, p], ok) if ok.sum() >= 2 else 0.0) * conf[0, t, p].mean()
+        )
     chosen = np.full(track.shape[:2], -1)
     if score:
         best = max(score, key=score.get)
@@ -230,7 +238,9 @@ def take_chosen(a: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     return np.where((chosen >= 0).reshape(chosen.shape + (1,) * (rows.ndim - 2)), rows, 0)
 
 
-def choose_subject(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, track: np.ndarray, cfg: SubjectConfig, where: str = "") -> tuple[np.ndarray, dict[str, Any]]:
+def choose_subject(
+    cams: list[Camera], uv: np.ndarray, conf: np.ndarray, track: np.ndarray, cfg: SubjectConfig, where: str = ""
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Detections ``uv (C, T, P, J, 2)``, ``conf (C, T, P, J)``, per-view ``track (C, T, P)`` ids -> the
     subject's detection per view and frame ``(C, T)`` (-1: not seen) and a report."""
     C, T = conf.shape[:2]
@@ -246,7 +256,9 @@ def choose_subject(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, track: 
         for c, p in assignment.items():
             chosen[c, t] = p
     report = {
-        "people": [{"floor_m": np.round(tr.floor(), 3).tolist(), "frames": len(tr.frames), "support": tr.support} for tr in tracks[:8]],
+        "people": [
+            {"floor_m": np.round(tr.floor(), 3).tolist(), "frames": len(tr.frames), "support": tr.support} for tr in tracks[:8]
+        ],
         "subject_floor_m": np.round(subject.floor(), 3).tolist(),
         "frames_with_subject": len(subject.frames),
         "views_per_frame": float(np.mean([len(a) for a in subject.assignments])),
@@ -254,7 +266,9 @@ def choose_subject(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, track: 
     return chosen, report
 
 
-def swap_left_right(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, cfg: SubjectConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def swap_left_right(
+    cams: list[Camera], uv: np.ndarray, conf: np.ndarray, cfg: SubjectConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The subject's ``uv (C, T, J, 2)``, ``conf (C, T, J)`` with left and right swapped in the views where
     that fits the other views' triangulation far better; also the ``(C, T)`` mask of swapped views."""
     C, T, J = conf.shape

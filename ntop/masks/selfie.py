@@ -49,7 +49,9 @@ class SelfieSegmenter:
         it.invoke()
         out = it.get_tensor(it.get_output_details()[0]["index"])[0, ..., 0]
         h, w = prior.shape
-        return cv2.warpAffine(out, A, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        return cv2.warpAffine(
+            out, A, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0
+        )
 
 
 def fuse(person: np.ndarray, changed: np.ndarray | None, sure: float = 0.8, plausible: float = 0.2) -> np.ndarray:

@@ -3,7 +3,8 @@ per-frame foreground masks of one action (``masks.h5``, compressed) with a previ
 
 Methods are combined in order: ``provided`` (the dataset's masks), ``bgsub`` (background
 subtraction), ``selfie`` (MediaPipe's person segmentation) or ``bgsub`` with ``selfie`` gives the
-evidence, and ``smpl_refine`` (optionally last, or alone) reconciles it with the projected SMPL body. Bodies come from ``fit_smpl``'s file or the capture's own SMPL, camera
+evidence, and ``smpl_refine`` (optionally last, or alone) reconciles it with the projected SMPL
+body. Bodies come from ``fit_smpl``'s file or the capture's own SMPL, camera
 poses from ``calibrate``'s file or the capture, exactly as the NeRF will see them.
 """
 
@@ -56,7 +57,8 @@ class MasksConfig:
         m = list(cfg.method)
         evidence = m[:-1] if m[-1:] == ["smpl_refine"] else m
         if not m or evidence not in EVIDENCE:
-            raise NtopError(f"must be provided, bgsub, selfie or bgsub + selfie, optionally followed by smpl_refine, or smpl_refine alone (got {m})", where, "method")
+            message = f"must be provided, bgsub, selfie or bgsub + selfie, then smpl_refine if wanted, or smpl_refine alone ({m})"
+            raise NtopError(message, where, "method")
         if cfg.core < 0 or cfg.margin < 0:
             raise NtopError("margin and core must not be negative", where)
         cfg.bgsub_config()
@@ -148,8 +150,14 @@ def _provided(cap: Capture) -> list[Any]:
 
 
 def _segment_frame(
-    frame: np.ndarray, prior: np.ndarray, provided: np.ndarray | None, bg: Background | None, selfie: SelfieSegmenter | None, cfg: MasksConfig, bcfg: BgsubConfig
-) -> np.ndarray:  # fmt: skip
+    frame: np.ndarray,
+    prior: np.ndarray,
+    provided: np.ndarray | None,
+    bg: Background | None,
+    selfie: SelfieSegmenter | None,
+    cfg: MasksConfig,
+    bcfg: BgsubConfig,
+) -> np.ndarray:
     evidence = provided if bg is None else segment_frame(frame, bg, bcfg, prior)
     if selfie is not None:
         evidence = fuse(selfie.probability(frame, dilate(prior, cfg.margin)), evidence)
@@ -186,7 +194,8 @@ def segment(
             for c, cam in enumerate(cams):
                 priors = silhouettes(body, verts, cam)
                 given = provided[c][()] > 0 if provided is not None else [None] * T
-                work = lambda t: _segment_frame(cap.frame(c, t), priors[t], given[t], bgs.get(cam.name), selfie, cfg, bcfg)  # noqa: E731, B023
+                bg = bgs.get(cam.name)
+                work = lambda t: _segment_frame(cap.frame(c, t), priors[t], given[t], bg, selfie, cfg, bcfg)  # noqa: E731, B023
                 masks = np.stack(list(pool.map(work, range(T))))
                 for key, data in (("masks", masks), ("prior", priors)):
                     ds = f.create_dataset(f"{key}/{cam.name}", data=data.astype(np.uint8), chunks=(1,) + data.shape[1:], compression="gzip", compression_opts=4)

@@ -92,7 +92,8 @@ class RaySampler:
             origins.append(torch.as_tensor(cam.center, dtype=torch.float32))
         self.dirs = torch.stack(dirs).to(device)  # (C, H*W, 3)
         self.origins = torch.stack(origins).to(device)  # (C, 3)
-        self.images = torch.as_tensor(np.stack([self._padded(ds.images[n], 1) for n in ds.train_cameras])).to(device)  # (C, T, H, W, 3)
+        images = np.stack([self._padded(ds.images[n], 1) for n in ds.train_cameras])
+        self.images = torch.as_tensor(images).to(device)  # (C, T, H, W, 3)
         self.masks = torch.as_tensor(np.stack([self._padded(ds.masks[n], 1) for n in ds.train_cameras])).to(device)
         pools: dict[str, list[np.ndarray]] = {"body": [], "edge": [], "box": []}
         self.boxes = np.zeros((self.C, self.T, 4), np.int64)  # x0, y0, x1, y1 of the dilated mask

@@ -83,7 +83,7 @@ def check_fit(smpl_path: str | Path, captures: list[str | Path], body: BodyModel
     return report
 
 
-def _joint_errors(body: BodyModel, posed: Any, keypoints2d: str | Path, keypoints3d: str | Path | None) -> tuple[np.ndarray, np.ndarray]:
+def _joint_errors(body: BodyModel, posed: Any, keypoints2d: str | Path, keypoints3d: str | Path | None) -> tuple[np.ndarray, ...]:
     """Pixel errors of the body's COCO-17 joints against the confident detections ``(C, T, J)``, and the
     triangulation's own errors in the views it kept (NaN without keypoints3d)."""
     with open_stage(keypoints2d, "keypoints2d") as f:
@@ -103,7 +103,10 @@ def _joint_errors(body: BodyModel, posed: Any, keypoints2d: str | Path, keypoint
     return own, tri
 
 
-def check_fit_against_images(smpl_path: str | Path, actions: list[tuple[Path, Path, Path | None, Path]], body: BodyModel) -> dict[str, Any]:
+Evidence = tuple[Path, Path | None, Path]  # a real capture's keypoints2d, keypoints3d (multi-view) and masks
+
+
+def check_fit_against_images(smpl_path: str | Path, actions: list[tuple[Path, Path, Path | None, Path]], body: BodyModel) -> dict:
     """``actions``: ``(capture, keypoints2d, keypoints3d or None, masks)`` of each action of a real capture."""
     report: dict[str, Any] = {"ground_truth": False, "actions": {}}
     all_own, all_tri, all_iou = [], [], []
@@ -115,7 +118,11 @@ def check_fit_against_images(smpl_path: str | Path, actions: list[tuple[Path, Pa
         with open_stage(masks, "masks") as f:
             cams = read_cameras(require(f, "cameras"))
         ious = np.concatenate([frame_ious(read_masks(masks, cam.name), silhouettes(body, posed.vertices, cam)) for cam in cams])
-        report["actions"][action] = {"joints_vs_detections_median_px": float(np.nanmedian(own) * full), "mask_iou_mean": float(ious.mean()), "mask_iou_min": float(ious.min())}
+        report["actions"][action] = {
+            "joints_vs_detections_median_px": float(np.nanmedian(own) * full),
+            "mask_iou_mean": float(ious.mean()),
+            "mask_iou_min": float(ious.min()),
+        }
         all_own.append(own.ravel() * full), all_tri.append(tri.ravel() * full), all_iou.append(ious)
     own, tri, iou = np.concatenate(all_own), np.concatenate(all_tri), np.concatenate(all_iou)
     triangulated = float(np.nanmedian(tri)) if np.isfinite(tri).any() else None
@@ -123,12 +130,19 @@ def check_fit_against_images(smpl_path: str | Path, actions: list[tuple[Path, Pa
                "mask_iou_mean": float(iou.mean()), "mask_iou_min": float(iou.min()),
                "bars": {"above_triangulation_px": ABOVE_TRIANGULATION_MAX_PX, "mask_iou_mean": MASK_IOU_MIN}}  # fmt: skip
     above = overall["joints_vs_detections_median_px"] - (triangulated or 0.0)
-    overall["passed"] = bool((triangulated is None or above <= ABOVE_TRIANGULATION_MAX_PX) and overall["mask_iou_mean"] >= MASK_IOU_MIN)
+    close_enough = triangulated is None or above <= ABOVE_TRIANGULATION_MAX_PX
+    overall["passed"] = bool(close_enough and overall["mask_iou_mean"] >= MASK_IOU_MIN)
     report["overall"], report["passed"] = overall, overall["passed"]
     return report
 
 
-def run(smpl_path: str | Path, captures: list[str | Path], body: BodyModel, out_json: str | Path, evidence: list[tuple[Path, Path | None, Path]] | None = None) -> dict[str, Any]:
+def run(
+    smpl_path: str | Path,
+    captures: list[str | Path],
+    body: BodyModel,
+    out_json: str | Path,
+    evidence: list[Evidence] | None = None,
+) -> dict[str, Any]:
     """``evidence``: per capture, ``(keypoints2d, keypoints3d or None, masks)``, for captures without ground truth."""
     import h5py
 

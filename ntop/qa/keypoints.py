@@ -30,7 +30,8 @@ from ntop.keypoints.detect import KEYPOINTS2D_SCHEMA
 from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA, TriangulateConfig, temporal_filter, triangulate_points
 from ntop.settings import settings_from_dict
 
-__all__ = ["MPJPE_MAX_MM", "ROTATION_MAX_DEG", "CENTRE_MAX_PCT", "REPROJECTION_MAX_PX", "LEAVE_ONE_OUT_MAX_PX", "check_keypoints", "self_consistency", "run"]
+__all__ = ["MPJPE_MAX_MM", "ROTATION_MAX_DEG", "CENTRE_MAX_PCT", "REPROJECTION_MAX_PX", "LEAVE_ONE_OUT_MAX_PX"]
+__all__ += ["check_keypoints", "self_consistency", "run"]
 
 MPJPE_MAX_MM = 15.0
 REPROJECTION_MAX_PX = 10.0  # median, at full resolution
@@ -112,7 +113,8 @@ def _leave_one_out(cams: list[Any], uv: np.ndarray, conf: np.ndarray, cfg: Trian
     err = np.full((C, T, J), np.nan)
     for c in range(C):
         others = [o for o in range(C) if o != c]
-        res = triangulate_points([cams[o] for o in others], uv[others].reshape(len(others), -1, 2), conf[others].reshape(len(others), -1), cfg)
+        n = len(others)
+        res = triangulate_points([cams[o] for o in others], uv[others].reshape(n, -1, 2), conf[others].reshape(n, -1), cfg)
         X, _ = temporal_filter(res["points"].reshape(T, J, 3), cfg)
         px, valid = cams[c].project(X.reshape(-1, 3))
         e = np.linalg.norm(px - uv[c].reshape(-1, 2), axis=1).reshape(T, J)
@@ -120,9 +122,10 @@ def _leave_one_out(cams: list[Any], uv: np.ndarray, conf: np.ndarray, cfg: Trian
     return err
 
 
-def self_consistency(capture: str | Path, keypoints2d: str | Path, keypoints3d: str | Path, min_conf: float = 0.5) -> dict[str, Any]:
+def self_consistency(capture: Path | str, keypoints2d: Path | str, keypoints3d: Path | str, min_conf: float = 0.5) -> dict[str, Any]:
     """The figures of a capture without ground truth (see the module's docstring)."""
-    with Capture(capture) as cap, open_stage(keypoints2d, KEYPOINTS2D_SCHEMA) as k2, open_stage(keypoints3d, KEYPOINTS3D_SCHEMA) as k3:
+    k2_file, k3_file = open_stage(keypoints2d, KEYPOINTS2D_SCHEMA), open_stage(keypoints3d, KEYPOINTS3D_SCHEMA)
+    with Capture(capture) as cap, k2_file as k2, k3_file as k3:
         full = 1.0 / float(cap.h5.attrs.get("ingest_scale", 1.0))
         cams = read_cameras(require(k3, "cameras"))
         uv, conf = require(k2, "joints")[()], require(k2, "confidence")[()]
@@ -152,15 +155,19 @@ def self_consistency(capture: str | Path, keypoints2d: str | Path, keypoints3d: 
         "leave_one_out_per_camera_px": {cam.name: median_full(loo[c]) for c, cam in enumerate(cams)},
         "leave_one_out_per_joint_px": {n: median_full(loo[:, :, j]) for j, n in enumerate(names)},
         "triangulated_limbs_pct": triangulated,
-        "bars": {"reprojection_median_px": REPROJECTION_MAX_PX, "leave_one_out_median_px": LEAVE_ONE_OUT_MAX_PX, "triangulated_limbs_pct": TRIANGULATED_MIN_PCT},
+        "bars": {
+            "reprojection_median_px": REPROJECTION_MAX_PX,
+            "leave_one_out_median_px": LEAVE_ONE_OUT_MAX_PX,
+            "triangulated_limbs_pct": TRIANGULATED_MIN_PCT,
+        },
         "passed": bool(reproj_med is not None and reproj_med <= REPROJECTION_MAX_PX and triangulated >= TRIANGULATED_MIN_PCT
                        and (loo_med is None or loo_med <= LEAVE_ONE_OUT_MAX_PX)),
     }  # fmt: skip
     if chosen is not None and tracks is not None:
         report["checks"]["subject"] = {
             "frames_with_subject_pct": {cam.name: float(100 * (chosen[c] >= 0).mean()) for c, cam in enumerate(cams)},
-            "others_followed": {cam.name: int(max(0, len(np.unique(tracks[c][tracks[c] >= 0])) - 1)) for c, cam in enumerate(cams)},
-            "swapped_left_right": {cam.name: int(swapped[c].sum()) for c, cam in enumerate(cams)} if swapped is not None else None,
+            "others_followed": {cam.name: max(0, len(np.unique(tracks[c][tracks[c] >= 0])) - 1) for c, cam in enumerate(cams)},
+            "swapped_left_right": None if swapped is None else {cam.name: int(swapped[c].sum()) for c, cam in enumerate(cams)},
         }
     report["passed"] = all(c.get("passed", True) for c in report["checks"].values())
     return report
