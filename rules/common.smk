@@ -147,12 +147,14 @@ def keypoints_gpus():
 
 
 def calibrates(subject):
-    return config["subjects"][subject].get("cameras", "known") == "calibrate"
+    """Whether the subject's extrinsics come from its keypoints (calibrate) or are refined on them (refine)."""
+    return config["subjects"][subject].get("cameras", "known") in ("calibrate", "refine")
 
 
 def calibration_params(wildcards):
     spec = {k: v for k, v in config["calibration"].items() if k != "check"}
     spec["height_m"] = config["subjects"][wildcards.subject].get("height_m")
+    spec["refine"] = config["subjects"][wildcards.subject].get("cameras") == "refine"
     return json.dumps(spec, sort_keys=True)
 
 

@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import torch
 
+from ntop.align import procrustes
 from ntop.cameras import Camera, look_at
 from ntop.cli import main
 from ntop.datasets.ingest import ingest
 from ntop.datasets.synthetic.capture import SyntheticConfig, generate, make_cameras, pose_sequence
 from ntop.errors import NtopError
-from ntop.keypoints.calibrate import CalibrateConfig, calibrate_cameras, camera_errors
+from ntop.keypoints.calibrate import CalibrateConfig, calibrate_cameras, camera_errors, refine_cameras
 from ntop.keypoints.detect import DetectConfig, detect_keypoints, emulate_detector
 from ntop.keypoints.triangulate import TriangulateConfig, temporal_filter, triangulate, triangulate_points
 from ntop.qa.keypoints import check_keypoints
@@ -109,6 +110,35 @@ def test_calibration_recovers_the_rig_from_a_walking_person(body, walk_keypoints
     assert np.nanmedian(X[:, 0, 2]) > 1.3
     with pytest.raises(NtopError, match="two cameras"):
         calibrate_cameras(cams[:1], noisy[:1], conf[:1], "coco17", body, CalibrateConfig())
+
+
+def test_refining_a_slightly_wrong_rig_brings_it_back_in_its_own_world(walk_keypoints):
+    from dataclasses import replace
+
+    from scipy.spatial.transform import Rotation
+
+    cams, gt, uv, seen, _ = walk_keypoints
+    rng = np.random.default_rng(3)
+    off = []
+    for cam in cams:  # each camera turned by 1 degree and moved by 3 cm: a calibration that no longer fits its videos
+        R = Rotation.from_rotvec(np.radians(1.0) * rng.normal(size=3) / np.sqrt(3)).as_matrix() @ cam.R
+        off.append(replace(cam, R=R, t=-R @ (cam.center + rng.normal(0, 0.03 / np.sqrt(3), 3))))
+    noisy, conf, _ = emulate_detector(uv, seen, DetectConfig(noise_px=2.0, outlier_rate=0.1), np.random.default_rng(1))
+    refined, report = refine_cameras(off, noisy, conf, CalibrateConfig(refine=True))
+
+    def joint_error_mm(rig):  # what a rig is for: the person's joints, up to the world's similarity
+        X = triangulate_points(rig, noisy.reshape(4, -1, 2), conf.reshape(4, -1), TriangulateConfig())["points"]
+        ok = np.isfinite(X[:, 0])
+        R, s, t = procrustes(X[ok], gt.reshape(-1, 3)[ok], scale=True)
+        return 1000 * np.linalg.norm(s * X[ok] @ R.T + t - gt.reshape(-1, 3)[ok], axis=1).mean()
+
+    assert joint_error_mm(off) > 30 and joint_error_mm(refined) < 1.5 * joint_error_mm(cams), (joint_error_mm(off), joint_error_mm(refined))
+    assert report["residual_px_before"] > 2 * max(report["residual_px"].values())
+    exact = refine_cameras(off, uv, seen.astype(float), CalibrateConfig(refine=True))[0]  # without noise, the rig itself comes back
+    common = exact[0].R @ cams[0].R.T  # the given world's turn against the truth's, the same for every camera
+    assert max(np.degrees(Rotation.from_matrix(e.R @ c.R.T @ common.T).magnitude()) for e, c in zip(exact, cams)) < 0.1
+    moved = np.stack([c.center for c in refined]) - np.stack([c.center for c in off])
+    assert np.linalg.norm(moved.mean(0)) < 0.02  # the given world is kept: no drift of the rig as a whole
 
 
 def test_qa_keypoints_and_cli(body, tmp_path, walk_keypoints):

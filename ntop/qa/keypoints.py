@@ -56,7 +56,11 @@ def check_keypoints(capture: str | Path, keypoints2d: str | Path, keypoints3d: s
     with Capture(capture) as cap:
         real = not cap.has_gt
     if real:
-        return self_consistency(capture, keypoints2d, keypoints3d)
+        report = self_consistency(capture, keypoints2d, keypoints3d)
+        if calibration is not None:  # what the keypoints changed in the rig (figures, no verdict: nothing to compare with)
+            with open_stage(calibration, CALIBRATION_SCHEMA) as f:
+                report["checks"]["calibration"] = json.loads(f.attrs.get("report", "{}"))
+        return report
     with Capture(capture) as cap, open_stage(keypoints2d, KEYPOINTS2D_SCHEMA) as k2, open_stage(keypoints3d, KEYPOINTS3D_SCHEMA) as k3:
         joint_set = str(k3.attrs["joint_set"])
         rows2 = _frames(k2, cap, keypoints2d)
