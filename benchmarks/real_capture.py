@@ -249,8 +249,9 @@ def workflow_figures(results: Path) -> None:
         f"{tri['leave_one_out_median_px']:.1f} px, limbs {tri['triangulated_limbs_pct']:.1f} % (full-resolution pixels)"
     )
     print(
-        f"  fitted body: joints vs detections {fit['joints_vs_detections_median_px']:.1f} px (triangulation "
-        f"{fit['triangulation_reprojection_median_px']:.1f}), mask IoU mean {fit['mask_iou_mean']:.3f}"
+        f"  fitted body: joints vs the detections the triangulation kept {fit['joints_vs_kept_detections_median_px']:.1f} px "
+        f"(the triangulation's own {fit['triangulation_reprojection_median_px']:.1f}; all confident detections "
+        f"{fit['joints_vs_detections_median_px']:.1f}), mask IoU mean {fit['mask_iou_mean']:.3f}"
     )
     print(f"  NeRF: {json.dumps({k: v for k, v in r['nerf'].items() if isinstance(v, (int, float))})}")
     print(f"  labels passed: {r['labels'].get('passed')}")
