@@ -103,7 +103,7 @@ def test_missing_camera(data, tmp_path):
     rig = rig_copy(data, tmp_path)
     (rig / "videos" / "cam01.avi").unlink()
     r, cap, frames = ingest_rig(rig, tmp_path)
-    assert_clean_failure(r, "no video or image folder for camera cam01", cap, frames)
+    assert_clean_failure(r, "the calibration has camera 'cam01', but", cap, frames)
 
 
 def test_wrong_frame_count(data, tmp_path):
