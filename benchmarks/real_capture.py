@@ -253,7 +253,9 @@ def workflow_figures(results: Path) -> None:
         f"(the triangulation's own {fit['triangulation_reprojection_median_px']:.1f}; all confident detections "
         f"{fit['joints_vs_detections_median_px']:.1f}), mask IoU mean {fit['mask_iou_mean']:.3f}"
     )
-    print(f"  NeRF: {json.dumps({k: v for k, v in r['nerf'].items() if isinstance(v, (int, float))})}")
+    nerf = r["nerf"]["mean"]
+    held, box, ssim, full = r["nerf"]["heldout_cameras"], nerf["psnr_box"], nerf["ssim_box"], nerf["psnr_full"]
+    print(f"  NeRF, held-out {held}: body-box PSNR {box:.2f} dB, SSIM {ssim:.3f}; full image {full:.2f} dB")
     print(f"  labels passed: {r['labels'].get('passed')}")
     seconds = sum(float(p.read_text().splitlines()[1].split("\t")[0]) for p in (results / "benchmarks").rglob("*pose2sim*.tsv"))
     print(f"  the jobs' wall time summed: {seconds:.0f} s")
