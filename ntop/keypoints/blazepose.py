@@ -35,7 +35,7 @@ __all__ = [
 
 #: BlazePose's 33 landmarks -> COCO-17 (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)
 BLAZEPOSE_TO_COCO17 = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
-#: landmark model variants and the wheel folder they ship in
+#: landmark model variants (``modules/`` path): full ships in the mediapipe wheel, lite and heavy come from npm
 VARIANTS = {
     "full": "pose_landmark/pose_landmark_full.tflite",
     "lite": "pose_landmark/pose_landmark_lite.tflite",
