@@ -59,6 +59,19 @@ def test_multiview_fit_recovers_the_body_and_shrugs_off_an_outlier_frame(body, w
         fit_bodies(body, "coco17", FitConfig())
 
 
+def test_a_hip_never_seen_still_fits_from_the_other_three_torso_joints(body, walk):
+    p, out, gt, _ = walk
+    targets = gt + np.random.default_rng(1).normal(0, 0.008, gt.shape)
+    targets[:, 12] = np.nan  # the right hip: no camera ever saw it
+    targets[5:9, 11] = np.nan  # and the left one in a few frames: those borrow their neighbours' start
+    res = fit_bodies(body, "coco17", FitConfig(), joints3d=targets)
+    mpjpe, vertex, _ = _errors(body, res, out)
+    assert mpjpe < 25 and vertex < 30, (mpjpe, vertex)
+    targets[:, 11] = np.nan
+    with pytest.raises(NtopError, match="no frame has three of the four torso joints"):
+        fit_bodies(body, "coco17", FitConfig(), joints3d=targets)
+
+
 def test_monocular_fit_pa_mpjpe(body, walk):
     p, out, gt, cams = walk
     cam = cams[0]

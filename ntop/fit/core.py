@@ -124,22 +124,26 @@ def relaxed_pose() -> np.ndarray:
 
 def kabsch_init(body: BodyModel, joints: np.ndarray, joint_set: str, betas: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame global orientation and translation that put the rest-pose torso onto observed joints
-    ``(T, J, 3)`` (NaN = missing; frames without a torso borrow their neighbours')."""
+    ``(T, J, 3)`` (NaN = missing): from every torso joint a frame has, three at least (a hip a camera
+    never sees must not stop a fit); frames with fewer borrow their neighbours'."""
     names = JOINT_SETS[joint_set].names
     if any(n not in names for n in TORSO):
         raise NtopError(f"joint set {joint_set} lacks the torso joints {TORSO}", field="joint_set")
     idx = [names.index(n) for n in TORSO]
     with torch.no_grad():
-        rest = body.joints_only(torch.zeros(1, 3), torch.zeros(1, 23, 3), betas, None, joint_set)[0].double().numpy()
+        rest = body.joints_only(torch.zeros(1, 3), torch.zeros(1, 23, 3), betas, None, joint_set)[0].double().numpy()[idx]
         pelvis = body.shaped(betas)[1][0, 0].double().numpy()
     obs = joints[:, idx]
-    ok = np.isfinite(obs).all((1, 2))
+    seen = np.isfinite(obs).all(-1)  # (T, 4)
+    ok = seen.sum(1) >= 3
     if not ok.any():
-        raise NtopError("no frame has all four torso joints", field="joints")
-    R, _, t = procrustes(np.broadcast_to(rest[idx], obs[ok].shape), obs[ok])
+        raise NtopError("no frame has three of the four torso joints (hips, shoulders)", field="joints")
     go, transl = np.full((len(joints), 3), np.nan), np.full((len(joints), 3), np.nan)
-    go[ok] = Rotation.from_matrix(R).as_rotvec()
-    transl[ok] = t + R @ pelvis - pelvis  # smplx turns the body about its pelvis, then translates
+    for pattern in np.unique(seen[ok], axis=0):  # frames that see the same torso joints are aligned together
+        rows, cols = ok & (seen == pattern).all(1), np.flatnonzero(pattern)
+        R, _, t = procrustes(np.broadcast_to(rest[cols], (rows.sum(), len(cols), 3)), obs[rows][:, cols])
+        go[rows] = Rotation.from_matrix(R).as_rotvec()
+        transl[rows] = t + R @ pelvis - pelvis  # smplx turns the body about its pelvis, then translates
     return fill_gaps(go), fill_gaps(transl)
 
 
