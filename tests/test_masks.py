@@ -15,6 +15,7 @@ from ntop.masks.background import (
     Background,
     BgsubConfig,
     body_region,
+    dilate,
     clean_mask,
     estimate_background,
     frame_statistics,
@@ -200,3 +201,16 @@ def test_selfie_says_where_a_person_is_and_fuse_trusts_it_or_the_colour_test():
     person, changed = np.array([0.9, 0.5, 0.5, 0.1]), np.array([False, True, False, True])
     assert fuse(person, changed).tolist() == [True, True, False, False]
     assert fuse(person, None).tolist() == [True, True, True, False]
+
+
+def test_the_selfie_crop_box_is_the_box_of_the_dilated_prior():
+    from ntop.masks.selfie import _grown_box
+
+    rng = np.random.default_rng(0)
+    for margin in (0.0, 0.01, 0.013, 0.04):  # odd and even kernels, and none
+        for _ in range(40):
+            m = np.zeros((rng.integers(50, 200), rng.integers(50, 200)), bool)
+            y, x = rng.integers(0, m.shape[0]), rng.integers(0, m.shape[1])
+            m[y : y + rng.integers(1, 40), x : x + rng.integers(1, 40)] = True
+            ys, xs = np.nonzero(dilate(m, margin))
+            assert _grown_box(m, margin) == (xs.min(), ys.min(), xs.max(), ys.max())

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ntop.litert import interpreter, model_file
+from ntop.masks.background import ellipse
 
 __all__ = ["SELFIE_MODEL", "SelfieSegmenter", "fuse"]
 
@@ -23,8 +24,19 @@ _SIZE = 256
 _CROP_GROWTH = 1.3  # the crop around the body's box, so that the segmenter sees the whole person
 
 
+def _grown_box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int]:
+    """``x0, y0, x1, y1`` (inclusive) of ``mask`` dilated by ``margin`` (``background.dilate``'s elliptic
+    kernel, clipped to the image), without dilating the whole image."""
+    kernel = ellipse(2 * margin, mask.shape)
+    d = 0 if kernel is None else kernel.shape[0]
+    before, after = (d - 1 - d // 2, d // 2) if d else (0, 0)  # a pixel reaches this far up/left and down/right
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    h, w = mask.shape
+    return max(cols[0] - before, 0), max(rows[0] - before, 0), min(cols[-1] + after, w - 1), min(rows[-1] + after, h - 1)
+
+
 class SelfieSegmenter:
-    """``probability(rgb, prior)``: per-pixel person probability ``(H, W)`` in the crop around ``prior``."""
+    """MediaPipe's selfie segmentation, one LiteRT interpreter per thread."""
 
     def __init__(self) -> None:
         self.path = model_file(SELFIE_MODEL)
@@ -35,12 +47,14 @@ class SelfieSegmenter:
             self._local.it = interpreter(self.path)
         return self._local.it
 
-    def probability(self, rgb: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        ys, xs = np.nonzero(prior)
-        if not len(xs):
+    def probability(self, rgb: np.ndarray, prior: np.ndarray, margin: float = 0.0) -> np.ndarray:
+        """Person probability ``(H, W)`` from a square crop around the body's box grown by ``margin``
+        (a fraction of the shorter side); zero outside the crop and where there is no body."""
+        if not prior.any():
             return np.zeros(prior.shape, np.float32)
-        centre = np.array([xs.min() + xs.max(), ys.min() + ys.max()]) / 2
-        side = max(xs.max() - xs.min(), ys.max() - ys.min(), 8) * _CROP_GROWTH
+        x0, y0, x1, y1 = _grown_box(prior, margin)
+        centre = np.array([x0 + x1, y0 + y1]) / 2
+        side = max(x1 - x0, y1 - y0, 8) * _CROP_GROWTH
         s = _SIZE / side
         A = np.array([[s, 0, _SIZE / 2 - s * centre[0]], [0, s, _SIZE / 2 - s * centre[1]]])
         crop = cv2.warpAffine(rgb, A, (_SIZE, _SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -26,7 +26,7 @@ from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import atomic_path, create_stage, open_stage, read_cameras, require, write_cameras, write_image
 from ntop.io.frames import IMAGE_SUFFIXES
-from ntop.masks.background import Background, BgsubConfig, dilate, model_background, segment_frame
+from ntop.masks.background import Background, BgsubConfig, model_background, segment_frame
 from ntop.masks.prior import posed_vertices, silhouettes
 from ntop.masks.refine import refine
 from ntop.masks.selfie import SelfieSegmenter, fuse
@@ -160,7 +160,7 @@ def _segment_frame(
 ) -> np.ndarray:
     evidence = provided if bg is None else segment_frame(frame, bg, bcfg, prior)
     if selfie is not None:
-        evidence = fuse(selfie.probability(frame, dilate(prior, cfg.margin)), evidence)
+        evidence = fuse(selfie.probability(frame, prior, cfg.margin), evidence)
     if "smpl_refine" in cfg.method or evidence is None:
         return refine(frame, prior, evidence, cfg.margin, cfg.core, cfg.grabcut_iterations)
     return evidence
