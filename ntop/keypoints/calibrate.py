@@ -13,7 +13,7 @@ With ``refine`` the rig's own calibration is the start instead: the same bundle 
 every camera, and the similarity that best maps the refined camera centres onto the given ones puts the
 result back into the calibration's world (its floor, axes and scale). For a rig whose calibration no
 longer matches its videos (on Pose2Sim's trial, the leave-one-camera-out error of held-out frames falls
-from 24 to 14 px; ``benchmarks/real_capture.py``).
+from 28.5 to 21.4 px with BlazePose full, 26.4 to 17.7 px with heavy; ``benchmarks/real_capture.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from ntop.cameras import Camera
 from ntop.errors import NtopError
 from ntop.io import create_stage, open_stage, read_cameras, require, write_cameras
 from ntop.keypoints.detect import KEYPOINTS2D_SCHEMA
-from ntop.keypoints.triangulate import TriangulateConfig, triangulate_points
+from ntop.keypoints.triangulate import TriangulateConfig, reprojection, triangulate_points
 from ntop.settings import settings_from_dict
 
 __all__ = ["CALIBRATION_SCHEMA", "CalibrateConfig", "calibrate_cameras", "refine_cameras", "calibrate", "camera_errors"]
@@ -246,7 +246,8 @@ def refine_cameras(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, cfg: Ca
     if keep.sum() < 6 * C:
         message = f"only {int(keep.sum())} keypoints are seen by two cameras: too few to refine {C} cameras"
         raise NtopError(message, field="confidence")
-    before = np.nanmedian(np.linalg.norm(_reprojected(cams, res["points"][keep]) - uv_flat[:, keep], axis=-1)[used[:, keep]])
+    px = reprojection(cams, res["points"][keep]).transpose(1, 0, 2)  # (C, N, 2)
+    before = np.nanmedian(np.linalg.norm(px - uv_flat[:, keep], axis=-1)[used[:, keep]])
     obs, seen = uv_flat[:, keep], used[:, keep]
     moved, _, err = _bundle_adjust(cams, obs, seen, res["points"][keep], cfg.threshold_px, cfg.max_iterations)
     refined = _in_world_of(moved, cams)
@@ -263,10 +264,6 @@ def refine_cameras(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, cfg: Ca
 
 def _turn_deg(a: Camera, b: Camera) -> float:
     return float(np.degrees(Rotation.from_matrix(b.R @ a.R.T).magnitude()))
-
-
-def _reprojected(cams: list[Camera], X: np.ndarray) -> np.ndarray:
-    return np.stack([np.where(valid[:, None], px, np.nan) for px, valid in (cam.project(X) for cam in cams)])
 
 
 def camera_errors(est: list[Camera], gt: list[Camera]) -> dict[str, Any]:

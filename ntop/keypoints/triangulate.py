@@ -34,7 +34,8 @@ from ntop.keypoints.detect import KEYPOINTS2D_SCHEMA
 from ntop.settings import settings_from_dict
 from ntop.tracks import fill_gaps
 
-__all__ = ["KEYPOINTS3D_SCHEMA", "TriangulateConfig", "weighted_dlt", "triangulate_points", "temporal_filter", "triangulate"]
+__all__ = ["KEYPOINTS3D_SCHEMA", "TriangulateConfig", "weighted_dlt", "reprojection", "triangulate_points", "temporal_filter"]
+__all__ += ["triangulate"]
 
 KEYPOINTS3D_SCHEMA = "keypoints3d"
 
@@ -64,7 +65,7 @@ def weighted_dlt(P: torch.Tensor, xy: torch.Tensor, w: torch.Tensor) -> torch.Te
     return X[:, :3] / torch.where(X[:, 3:].abs() > 1e-12, X[:, 3:], torch.full_like(X[:, 3:], 1e-12))
 
 
-def _reprojection(cams: list[Camera], X: np.ndarray) -> np.ndarray:
+def reprojection(cams: list[Camera], X: np.ndarray) -> np.ndarray:
     """Pixels of world points ``(N, 3)`` in every camera ``(N, C, 2)`` (NaN where a camera cannot see them)."""
     out = []
     for cam in cams:
@@ -90,7 +91,7 @@ def triangulate_points(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, cfg
         w = np.zeros((N, C))
         w[:, [a, b]] = w_all[:, [a, b]]
         X = weighted_dlt(P, xy_t, torch.as_tensor(w)).numpy()
-        err = np.linalg.norm(_reprojection(cams, X) - uv.transpose(1, 0, 2), axis=-1)
+        err = np.linalg.norm(reprojection(cams, X) - uv.transpose(1, 0, 2), axis=-1)
         inliers = usable & (err < cfg.threshold_px)
         score = np.where(inliers, conf.T * (1 - (np.nan_to_num(err) / cfg.threshold_px) ** 2), 0).sum(1)
         better = (score > best_score) & (w[:, a] > 0) & (w[:, b] > 0)
@@ -99,7 +100,7 @@ def triangulate_points(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, cfg
     enough = best_inliers.sum(1) >= 2
     X = weighted_dlt(P, xy_t, torch.as_tensor(np.where(best_inliers, w_all, 0.0))).numpy()
     X = np.where(enough[:, None], X, np.nan)
-    err = np.linalg.norm(_reprojection(cams, X) - uv.transpose(1, 0, 2), axis=-1)
+    err = np.linalg.norm(reprojection(cams, X) - uv.transpose(1, 0, 2), axis=-1)
     mean_err = np.where(enough, np.nansum(np.where(best_inliers, err, 0), 1) / np.maximum(best_inliers.sum(1), 1), np.nan)
     return {"points": X, "error_px": mean_err, "inliers": best_inliers & enough[:, None]}
 

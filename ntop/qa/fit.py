@@ -23,6 +23,7 @@ from ntop.body.params import read_smpl
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import open_stage, read_cameras, require, write_json
+from ntop.keypoints.triangulate import reprojection
 from ntop.masks.prior import silhouettes
 from ntop.masks.stage import frame_ious, read_masks
 
@@ -96,10 +97,10 @@ def _joint_errors(body: BodyModel, posed: Any, keypoints2d: str | Path, keypoint
         with open_stage(keypoints3d, "keypoints3d") as f:
             X, kept = require(f, "joints")[()].reshape(-1, 3), np.moveaxis(require(f, "inliers")[()], -1, 0)
             cams = read_cameras(require(f, "cameras"))
-    error = lambda c, points: np.linalg.norm(cams[c].project(points)[0].reshape(uv[c].shape) - uv[c], axis=-1)  # noqa: E731
-    joints = body.joint_set(posed, "coco17").numpy().reshape(-1, 3)
-    body_err = np.stack([error(c, joints) for c in range(len(cams))])
-    tri_err = np.stack([error(c, X) for c in range(len(cams))])
+    def error(points: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(reprojection(cams, points).transpose(1, 0, 2).reshape(uv.shape) - uv, axis=-1)
+
+    body_err, tri_err = error(body.joint_set(posed, "coco17").numpy().reshape(-1, 3)), error(X)
     return {
         "body": np.where(conf >= 0.5, body_err, np.nan),
         "body_kept": np.where(kept, body_err, np.nan),

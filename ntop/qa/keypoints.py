@@ -27,7 +27,7 @@ from ntop.errors import NtopError
 from ntop.io import open_stage, read_cameras, require, write_json
 from ntop.keypoints.calibrate import CALIBRATION_SCHEMA, camera_errors
 from ntop.keypoints.detect import KEYPOINTS2D_SCHEMA
-from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA, TriangulateConfig, temporal_filter, triangulate_points
+from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA, TriangulateConfig, reprojection, temporal_filter, triangulate_points
 from ntop.settings import settings_from_dict
 
 __all__ = ["MPJPE_MAX_MM", "ROTATION_MAX_DEG", "CENTRE_MAX_PCT", "REPROJECTION_MAX_PX", "LEAVE_ONE_OUT_MAX_PX"]
@@ -140,11 +140,8 @@ def self_consistency(capture: Path | str, keypoints2d: Path | str, keypoints3d: 
         tracks = k2["candidates/track"][()] if "candidates/track" in k2 else None
         swapped = k2["swapped_left_right"][()] if "swapped_left_right" in k2 else None
     C, T, J = conf.shape
-    reproj = np.full((C, T, J), np.nan)
-    for c, cam in enumerate(cams):
-        px, _ = cam.project(X.reshape(-1, 3))
-        e = np.linalg.norm(px - uv[c].reshape(-1, 2), axis=1).reshape(T, J)
-        reproj[c] = np.where(inliers[..., c], e, np.nan)
+    px = reprojection(cams, X.reshape(-1, 3)).transpose(1, 0, 2).reshape(C, T, J, 2)
+    reproj = np.where(np.moveaxis(inliers, -1, 0), np.linalg.norm(px - uv, axis=-1), np.nan)
     loo = _leave_one_out(cams, uv, conf, cfg, min_conf) if C >= 3 else np.full((C, T, J), np.nan)
     names = JOINT_SETS[joint_set].names
     median_full = lambda e: None if _median(e) is None else _median(e) * full  # noqa: E731
