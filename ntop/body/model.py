@@ -52,6 +52,13 @@ class BodyModel(torch.nn.Module):
             self.smpl = smplx.SMPL(model_path="", data_struct=Struct(**arrays), vertex_ids=self.landmark_ids, dtype=dtype)
         h36m = arrays.get("J_regressor_h36m")
         self.register_buffer("J_regressor_h36m", None if h36m is None else torch.as_tensor(h36m, dtype=dtype))
+        #: joint sets the model regresses from its own mesh instead of the shared definition (Anny's COCO-17)
+        self.regressed_sets = [name for name in JOINT_SETS if f"J_regressor_{name}" in arrays]
+        for name in self.regressed_sets:
+            rows = torch.as_tensor(arrays[f"J_regressor_{name}"], dtype=dtype)
+            if rows.shape != (len(JOINT_SETS[name]), n_verts):
+                raise NtopError(f"must have shape ({len(JOINT_SETS[name])}, {n_verts}), got {tuple(rows.shape)}", source, f"J_regressor_{name}")
+            self.register_buffer(f"J_regressor_{name}", rows)
         self.register_buffer("faces", self.smpl.faces_tensor.clone())
         self.register_buffer("weights", self.smpl.lbs_weights.clone())
         self.num_betas = int(self.smpl.num_betas)
@@ -141,6 +148,8 @@ class BodyModel(torch.nn.Module):
         """Joints of the named set (``smpl24``, ``hybrik29``, ``coco17``, ``h36m17``): ``(B, J, 3)``."""
         if name not in JOINT_SETS:
             raise NtopError(f"unknown joint set {name!r}; known: {', '.join(JOINT_SETS)}")
+        if name in self.regressed_sets:
+            return torch.einsum("jv,bvc->bjc", getattr(self, f"J_regressor_{name}"), out.vertices)
         sources = [src.split(":") for src in JOINT_SETS[name].sources]
         rows = [int(key) for kind, key in sources if kind == "regressor"]
         if rows and self.J_regressor_h36m is None:
@@ -168,7 +177,8 @@ class BodyModel(torch.nn.Module):
         chain, landmark vertices by skinning just those vertices (pose blend shapes included), so it
         equals ``joint_set(forward(...), name)``. Fitting calls it thousands of times."""
         sources = JOINT_SETS[name].sources if name in JOINT_SETS else ()
-        if not sources or any(src.startswith("regressor:") for src in sources):
+        regressed = name in self.regressed_sets
+        if not sources or (not regressed and any(src.startswith("regressor:") for src in sources)):
             return self.joint_set(self.forward(global_orient, body_pose, betas, transl), name)
         B = global_orient.shape[0]
         if betas is None:
@@ -178,18 +188,26 @@ class BodyModel(torch.nn.Module):
         v_shaped = self.smpl.v_template + blend_shapes(betas, self.smpl.shapedirs)  # (1 or B, V, 3)
         rest = vertices2joints(self.smpl.J_regressor, v_shaped).expand(B, -1, -1)
         posed, A = batch_rigid_transform(rot, rest, self.smpl.parents, dtype=rot.dtype)
-        ids = [self.landmark_ids[src.split(":")[1]] for src in sources if src.startswith("vertex:")]
-        cols: dict[str, torch.Tensor] = {}
-        if ids:
-            idx = torch.as_tensor(ids, device=rot.device)
-            pose_feature = (rot[:, 1:] - torch.eye(3, dtype=rot.dtype, device=rot.device)).reshape(B, -1)
-            posedirs = self.smpl.posedirs.reshape(-1, self.num_vertices, 3)[:, idx]  # (207, L, 3)
-            v = v_shaped[:, idx] + torch.einsum("bp,plc->blc", pose_feature, posedirs)
-            T = torch.einsum("lk,bkij->blij", self.smpl.lbs_weights[idx], A)
-            v = torch.einsum("blij,blj->bli", T[..., :3, :3], v) + T[..., :3, 3]
-            cols = {src: v[:, i] for i, src in enumerate(s for s in sources if s.startswith("vertex:"))}
-        out = torch.stack([posed[:, int(src[5:])] if src.startswith("smpl:") else cols[src] for src in sources], 1)
+        if regressed:
+            rows = getattr(self, f"J_regressor_{name}")
+            idx = rows.abs().sum(0).nonzero()[:, 0]
+            out = torch.einsum("jl,blc->bjc", rows[:, idx], self._skinned(idx, rot, A, v_shaped))
+        else:
+            vertex_sources = [src for src in sources if src.startswith("vertex:")]
+            ids = torch.as_tensor([self.landmark_ids[src.split(":")[1]] for src in vertex_sources], dtype=torch.long, device=rot.device)
+            cols = dict(zip(vertex_sources, self._skinned(ids, rot, A, v_shaped).unbind(1))) if vertex_sources else {}
+            out = torch.stack([posed[:, int(src[5:])] if src.startswith("smpl:") else cols[src] for src in sources], 1)
         return out if transl is None else out + transl.reshape(B, 1, 3)
+
+    def _skinned(self, idx: torch.Tensor, rot: torch.Tensor, A: torch.Tensor, v_shaped: torch.Tensor) -> torch.Tensor:
+        """Posed vertices ``(B, L, 3)`` of the vertex subset ``idx``: pose blend shapes and skinning
+        of just those vertices (as smplx's lbs does for all of them)."""
+        B = rot.shape[0]
+        pose_feature = (rot[:, 1:] - torch.eye(3, dtype=rot.dtype, device=rot.device)).reshape(B, -1)
+        posedirs = self.smpl.posedirs.reshape(-1, self.num_vertices, 3)[:, idx]  # (207, L, 3)
+        v = v_shaped[:, idx] + torch.einsum("bp,plc->blc", pose_feature, posedirs)
+        T = torch.einsum("lk,bkij->blij", self.smpl.lbs_weights[idx], A)
+        return torch.einsum("blij,blj->bli", T[..., :3, :3], v) + T[..., :3, 3]
 
     def available_joint_sets(self) -> list[str]:
         return [n for n in JOINT_SETS if n != "h36m17" or self.J_regressor_h36m is not None]
