@@ -1,6 +1,6 @@
 """Multi-view SMPL fitting speed: 1,000 frames fitted together, with the accuracy reached.
 
-    python benchmarks/fit.py [--frames 1000] [--threads 2] [--iterations 600]
+    python benchmarks/fit.py [--frames 1000] [--threads 2] [--iterations 600] [--body anny|procedural]
 
 Targets: COCO-17 joints of the synthetic subject walking (``pose_sequence``), with the error a
 triangulation leaves (13 mm Gaussian per coordinate-free joint, 2 % joints missing). The peer, timed in
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ntop.body import BodyModel
-from ntop.body.procedural import cached_path
+from ntop.body import anny, procedural
 from ntop.datasets.synthetic.capture import SyntheticConfig, pose_sequence
 from ntop.fit.core import FitConfig, fit_bodies
 
@@ -28,9 +28,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=FitConfig.iterations)
     ap.add_argument("--peer-frames", type=int, default=10)
+    ap.add_argument("--body", choices=["anny", "procedural"], default="anny", help="the default body model, or the tiny test body")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    body = BodyModel.from_file(cached_path())
+    body = BodyModel.from_file((anny if a.body == "anny" else procedural).cached_path())
     p = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in pose_sequence(body, "walk", SyntheticConfig(num_frames=a.frames, seed=7)).items()}
     with torch.no_grad():
         out = body(p["global_orient"], p["body_pose"], p["betas"][None], p["transl"])
@@ -59,7 +60,7 @@ def main() -> None:
         peer_err.append(errors(r, slice(t, t + 1)))
     t_peer = (time.perf_counter() - t0) * a.frames / a.peer_frames
     peer = tuple(np.mean(peer_err, 0))
-    print(f"{a.frames} frames, COCO-17 targets with 13 mm noise, {a.iterations} L-BFGS iterations, {a.threads} threads")
+    print(f"{a.frames} frames, {a.body} body ({body.num_vertices} vertices), COCO-17 targets with 13 mm noise, {a.iterations} L-BFGS iterations, {a.threads} threads")
     print(f"{'method':34s} {'seconds':>8s} {'frames/s':>9s} {'MPJPE mm':>9s} {'vertex mm':>9s}")
     print(f"{'ntop, all frames at once':34s} {t_ours:8.1f} {a.frames / t_ours:9.1f} {ours[0]:9.1f} {ours[1]:9.1f}")
     print(f"{'same objective, frame by frame':34s} {t_peer:8.1f} {a.frames / t_peer:9.1f} {peer[0]:9.1f} {peer[1]:9.1f}  (from {a.peer_frames} frames)")

@@ -36,14 +36,23 @@ def _body(path: str):  # noqa: ANN202 - imports torch lazily so `ntop --help` st
 
 
 def _cmd_body_model(a: argparse.Namespace) -> None:
-    """Write ntop's procedural body model (SMPL format, .npz)."""
+    """Write a free body model in SMPL's format (.npz): Anny converted, or ntop's small procedural body."""
     import numpy as np
 
-    from ntop.body import procedural
     from ntop.io import atomic_path
 
+    if a.kind == "anny":
+        from ntop.body import anny
+
+        print("converting Anny (its first build takes about a minute and fills $ANNY_CACHE_DIR or ~/.cache/anny)", flush=True)
+        arrays = anny.build(components=a.components)
+        print(f"{a.components} shape components hold {100 * arrays['anny_explained_variance'][-1]:.3f} % of the adult variation", flush=True)
+    else:
+        from ntop.body import procedural
+
+        arrays = procedural.build()
     with atomic_path(a.out) as tmp:
-        np.savez_compressed(tmp, **procedural.build())
+        np.savez_compressed(tmp, **arrays)
 
 
 def _cmd_synthesize(a: argparse.Namespace) -> None:
@@ -51,6 +60,15 @@ def _cmd_synthesize(a: argparse.Namespace) -> None:
     from ntop.datasets.synthetic.capture import SyntheticConfig, generate
 
     cfg = SyntheticConfig.from_dict(_params(a.params), where="synthetic")
+    if cfg.phenotype is not None:
+        import dataclasses
+
+        import numpy as np
+
+        from ntop.body.anny import Phenotype, phenotype_betas
+
+        betas = phenotype_betas([Phenotype.from_dict(cfg.phenotype, "synthetic.phenotype")], dict(np.load(a.body_model)))[0]
+        cfg = dataclasses.replace(cfg, betas=betas[:10].tolist())
     generate(_body(a.body_model), a.subject, a.action, cfg, a.out, body_path=a.body_model)
 
 
@@ -303,6 +321,8 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     p = add("body-model", _cmd_body_model)
+    p.add_argument("--kind", choices=["anny", "procedural"], default="anny")
+    p.add_argument("--components", type=int, default=10, help="Anny: shape components (SMPL consumers expect 10)")
     p.add_argument("--out", required=True, type=Path)
 
     p = add("fetch-trial", _cmd_fetch_trial)

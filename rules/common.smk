@@ -87,7 +87,7 @@ def per_action(pattern):
 def body_model_path():
     """The SMPL-format model every stage poses bodies with: the user's file or the generated one."""
     bm = config["body_model"]
-    return bm["path"] if bm["kind"] == "smpl" else "resources/body_model/procedural_smpl.npz"
+    return bm["path"] if bm["kind"] == "smpl" else f"resources/body_model/{bm['kind']}_smpl.npz"
 
 
 def subject_source(wildcards):

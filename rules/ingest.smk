@@ -3,17 +3,21 @@
 
 rule build_body_model:
     output:
-        "resources/body_model/procedural_smpl.npz",
+        "resources/body_model/{kind}_smpl.npz",
+    wildcard_constraints:
+        kind="anny|procedural",
     params:
-        code=code_digest("ntop.body.procedural"),
+        code=lambda w: code_digest(f"ntop.body.{w.kind}"),
+        components=config["body_model"].get("components", 10),
+    threads: 2
     log:
-        logs("build_body_model.log"),
+        logs("build_body_model", "{kind}.log"),
     benchmark:
-        benchmarks("build_body_model.tsv")
+        benchmarks("build_body_model", "{kind}.tsv")
     conda:
         "../envs/ntop.yaml"
     shell:
-        "ntop body-model --out {output} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} ntop body-model --kind {wildcards.kind} --components {params.components} --out {output} > {log} 2>&1"
 
 
 rule fetch_pose2sim_trial:

@@ -176,7 +176,7 @@ def test_assemble_splits_by_subject_with_card_and_manifest(labelled, tmp_path):
     assert manifest["files"]["annotations/train_coco.json"] == file_digest(ds / "annotations" / "train_coco.json")
     card = (ds / "README.md").read_text()
     assert "| s2 | squat |" in card and (ds / "card" / "box_sizes.png").exists() and (ds / "card" / "contact_sheet.png").exists()
-    assert "- Source footage: BSD-3-Clause (https://example.org)." in card and "ntop's procedural body" in card and "BlazePose (Apache-2.0)" in card
+    assert "- Source footage: BSD-3-Clause (https://example.org)." in card and "Anny (NAVER LABS, anny 0.6.2: code Apache-2.0, MakeHuman assets CC0)" in card and "BlazePose (Apache-2.0)" in card
     with pytest.raises(NtopError, match="subjects in no split: s2"):
         assemble(items, {"train": ["s1"]}, tmp_path / "ds2")
     assert not (tmp_path / "ds2").exists()

@@ -134,7 +134,7 @@ def test_provenance_leads_from_an_image_to_the_raw_capture(workdir):
     assert r.returncode == 0, r.stderr
     for stage in ("[dataset;", "[fisheye_render;", "[nerf-model;", "[nerf_dataset;", "[views;", "[capture;", "[labels;", "[synthetic_gt;"):
         assert stage in r.stdout, (stage, r.stdout)
-    assert "resources/body_model/procedural_smpl.npz  (raw input, sha256" in r.stdout
+    assert "resources/body_model/anny_smpl.npz  (raw input, sha256" in r.stdout
     tree = json.loads(subprocess.run([sys.executable, "-m", "ntop.cli", "provenance", "--json", "results/dataset/annotations/train_coco.json"],
                                      cwd=workdir, capture_output=True, text=True, timeout=120).stdout)  # fmt: skip
     assert [child["path"] for child in tree["inputs"]] == ["results/labels/s1/turn", "results/labels/s1/squat"]

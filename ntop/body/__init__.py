@@ -1,4 +1,4 @@
-"""Body models: SMPL via smplx, the procedural model, joint sets."""
+"""Body models: SMPL via smplx, Anny converted into SMPL's format, the procedural model, joint sets."""
 
 from ntop.body.joints import JOINT_SETS, JointSet
 from ntop.body.model import BodyModel, BodyOutput

@@ -340,9 +340,7 @@ def build(components: int = 10, samples: int = 1000, seed: int = 0, model: Any =
     keypoints = keypoint_regressor(model, list(_KEYPOINT_LANDMARKS.values())) @ mean_mesh[0]
     landmark_ids = _landmarks(model, mean_mesh[0], dense.argmax(1), dict(zip(_KEYPOINT_LANDMARKS, keypoints)))
     kintree = np.array([[2**32 - 1] + list(SMPL_PARENTS[1:]), list(range(24))], dtype=np.int64)
-    uv = np.zeros((V, 2))
     faces = model.get_triangular_faces().numpy()
-    uv[faces.reshape(-1)] = model.texture_coordinates.numpy()[model.face_texture_coordinate_indices.numpy().reshape(-1)]
     return {
         "v_template": space["v_template"],
         "f": faces.astype(np.int64),
@@ -356,7 +354,8 @@ def build(components: int = 10, samples: int = 1000, seed: int = 0, model: Any =
         "posedirs": np.zeros((V, 3, 207)),
         "landmark_names": np.array(LANDMARKS),
         "landmark_ids": np.array([landmark_ids[n] for n in LANDMARKS], dtype=np.int64),
-        "vertex_uv": uv,
+        "texture_coordinates": model.texture_coordinates.numpy(),  # MakeHuman's UV layout (CC0)
+        "face_texture_indices": model.face_texture_coordinate_indices.numpy().astype(np.int64),
         "anny_tpose": tpose,
         "anny_explained_variance": space["explained_variance"][:components],
         "anny_version": np.array(VERSION),

@@ -1,4 +1,4 @@
-"""``BodyModel``: SMPL through smplx, for the official model files and ntop's procedural one.
+"""``BodyModel``: SMPL through smplx, for the official model files, Anny converted and ntop's procedural body.
 
 Every body in ntop is posed here: the capture's ground truth, the fitted bodies, the NeRF's
 deformation and the labels, so that a label is always the same function of the same parameters.
@@ -60,6 +60,10 @@ class BodyModel(torch.nn.Module):
                 raise NtopError(f"must have shape ({len(JOINT_SETS[name])}, {n_verts}), got {tuple(rows.shape)}", source, f"J_regressor_{name}")
             self.register_buffer(f"J_regressor_{name}", rows)
         self.register_buffer("faces", self.smpl.faces_tensor.clone())
+        has_uv = "texture_coordinates" in arrays
+        #: UV coordinates ``(T, 2)`` and each face's corners in them ``(F, 3)``, where the model has a layout (Anny)
+        self.register_buffer("texture_coordinates", torch.as_tensor(arrays["texture_coordinates"], dtype=dtype) if has_uv else None)
+        self.register_buffer("face_texture_indices", torch.as_tensor(arrays["face_texture_indices"], dtype=torch.long) if has_uv else None)
         self.register_buffer("weights", self.smpl.lbs_weights.clone())
         self.num_betas = int(self.smpl.num_betas)
 

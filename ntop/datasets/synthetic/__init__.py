@@ -1,1 +1,1 @@
-"""The synthetic demo capture: procedural body, motions, room, cameras and complete ground truth."""
+"""The synthetic demo capture: a body built from Anny phenotypes, motions, room, cameras and complete ground truth."""

@@ -51,6 +51,7 @@ class SyntheticConfig:
     format: str = "video"
     seed: int = 0
     betas: list[float] | None = None
+    phenotype: dict[str, float] | None = None  # Anny phenotypes, turned into betas by the CLI
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "synthetic") -> "SyntheticConfig":
@@ -59,6 +60,8 @@ class SyntheticConfig:
             raise NtopError("must be 'video' or 'images'", where, "format")
         if cfg.num_frames < 1 or cfg.num_cameras < 1:
             raise NtopError("num_frames and num_cameras must be positive", where)
+        if cfg.betas is not None and cfg.phenotype is not None:
+            raise NtopError("give betas or phenotype, not both", where, "phenotype")
         return cfg
 
 
@@ -111,7 +114,8 @@ def _render_camera(
         frags = rasterize(cam.world_to_camera(v), body.faces, cam.model, K.expand(len(v), -1), dist.expand(len(v), -1), cam.width, cam.height)
         normals = interpolate(vertex_normals(v, body.faces), body.faces, frags)
         attrs = interpolate(app_attrs, body.faces, frags)
-        albedo = Appearance.shade(attrs)
+        uv = None if body.texture_coordinates is None else interpolate(body.texture_coordinates.float(), body.face_texture_indices, frags)
+        albedo = Appearance.shade(attrs, uv)
         lambert = (torch.nn.functional.normalize(normals, dim=-1) @ torch.as_tensor(_LIGHT, dtype=torch.float32)).clamp(min=0)
         body_rgb = (albedo * (0.45 + 0.6 * lambert[..., None])).numpy()
         depth = frags.depth.numpy()

@@ -25,6 +25,21 @@ _CLOTH = np.array(
 )
 
 
+_UV_PER_METRE = 0.52  # Anny's (MakeHuman's) layout: median UV edge length over 3D edge length
+
+
+def _hair(template: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """Vertices of the head (mask ``head``) that carry hair: the crown and the back of the skull."""
+    y, z = template[head, 1], template[head, 2]
+    top, chin, back, front = y.max(), y.min(), z.min(), z.max()
+    height, depth = top - chin, front - back
+    crown = y > chin + 0.78 * height
+    nape = (z < back + 0.45 * depth) & (y > chin + 0.35 * height)
+    out = np.zeros(len(template), dtype=bool)
+    out[np.flatnonzero(head)[crown | nape]] = True
+    return out
+
+
 @dataclass
 class Appearance:
     """Per-vertex regions and colours of one synthetic subject (seeded)."""
@@ -45,9 +60,7 @@ class Appearance:
         region[np.isin(joint, (12, 15, 20, 21, 22, 23))] = SKIN
         if not long_sleeves:
             region[np.isin(joint, (18, 19))] = SKIN
-        head = joint == 15
-        hair = head & ((y > 0.665) | ((z < -0.01) & (y > 0.57)))
-        region[hair] = HAIR
+        region[_hair(template, joint == 15)] = HAIR
         colours = {
             SKIN: _SKIN_TONES[rng.integers(len(_SKIN_TONES))],
             HAIR: np.array([0.10, 0.07, 0.05]) + rng.uniform(0, 0.3) * np.array([1.0, 0.8, 0.5]),
@@ -64,13 +77,21 @@ class Appearance:
         return torch.as_tensor(np.concatenate([self.base, template, onehot], 1), dtype=torch.float32)
 
     @staticmethod
-    def shade(attrs: torch.Tensor) -> torch.Tensor:
-        """Per-pixel albedo from interpolated attributes ``(..., 11)``: base colour times fine patterns."""
+    def shade(attrs: torch.Tensor, uv: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-pixel albedo from interpolated attributes ``(..., 11)``: base colour times fine patterns.
+
+        With the body's texture coordinates ``uv (..., 2)`` (Anny's layout) the garments' stripes and
+        checks are drawn in UV space, as a texture artist would; without, in canonical space."""
         base, (x, y, z), w = attrs[..., :3], attrs[..., 3:6].unbind(-1), attrs[..., 6:]
-        stripes = 0.82 + 0.18 * (torch.sin(y * 2 * np.pi / 0.06) > 0)
+        if uv is None:
+            stripe_at, (cu, cv, cw) = y, (x, y, z)
+        else:
+            u, v = (uv / _UV_PER_METRE).unbind(-1)
+            stripe_at, (cu, cv, cw) = v + 0.3 * u, (u, v, torch.zeros_like(u))
+        stripes = 0.82 + 0.18 * (torch.sin(stripe_at * 2 * np.pi / 0.06) > 0)
         logo = ((x**2 + (y - 0.30) ** 2) < 0.055**2) & (z > 0.03)
         shirt = torch.where(logo, 1.6 - stripes * 0.9, stripes)
-        checks = 0.85 + 0.15 * ((torch.floor(x / 0.04) + torch.floor(y / 0.04) + torch.floor(z / 0.04)) % 2)
+        checks = 0.85 + 0.15 * ((torch.floor(cu / 0.04) + torch.floor(cv / 0.04) + torch.floor(cw / 0.04)) % 2)
         skin = 1.0 + 0.04 * torch.sin(x * 90) * torch.sin(y * 70)
         hair = 0.9 + 0.2 * (torch.sin(x * 300 + y * 40) > 0)
         shoes = 0.9 + 0.1 * (torch.sin(z * 150) > 0)
