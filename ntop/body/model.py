@@ -66,6 +66,7 @@ class BodyModel(torch.nn.Module):
         self.register_buffer("face_texture_indices", torch.as_tensor(arrays["face_texture_indices"], dtype=torch.long) if has_uv else None)
         self.register_buffer("weights", self.smpl.lbs_weights.clone())
         self.num_betas = int(self.smpl.num_betas)
+        self.has_pose_blend_shapes = bool(self.smpl.posedirs.abs().max() > 0)
 
     @staticmethod
     def _landmarks(data: dict[str, Any], n_verts: int, source: str) -> dict[str, int]:
@@ -193,15 +194,24 @@ class BodyModel(torch.nn.Module):
         rest = vertices2joints(self.smpl.J_regressor, v_shaped).expand(B, -1, -1)
         posed, A = batch_rigid_transform(rot, rest, self.smpl.parents, dtype=rot.dtype)
         if regressed:
-            rows = getattr(self, f"J_regressor_{name}")
-            idx = rows.abs().sum(0).nonzero()[:, 0]
-            out = torch.einsum("jl,blc->bjc", rows[:, idx], self._skinned(idx, rot, A, v_shaped))
+            out = self._regressed_joints(getattr(self, f"J_regressor_{name}"), rot, A, v_shaped)
         else:
             vertex_sources = [src for src in sources if src.startswith("vertex:")]
             ids = torch.as_tensor([self.landmark_ids[src.split(":")[1]] for src in vertex_sources], dtype=torch.long, device=rot.device)
             cols = dict(zip(vertex_sources, self._skinned(ids, rot, A, v_shaped).unbind(1))) if vertex_sources else {}
             out = torch.stack([posed[:, int(src[5:])] if src.startswith("smpl:") else cols[src] for src in sources], 1)
         return out if transl is None else out + transl.reshape(B, 1, 3)
+
+    def _regressed_joints(self, rows: torch.Tensor, rot: torch.Tensor, A: torch.Tensor, v_shaped: torch.Tensor) -> torch.Tensor:
+        """Joints ``(B, J, 3)`` a regressor ``rows (J, V)`` takes from the posed mesh. Without pose blend
+        shapes, skinning is linear in the joint transforms: each regressed joint is ``sum_k A_k m_jk`` with
+        ``m_jk`` the regressor's blend of the rest vertices skinned to joint k (once per shape, not per frame)."""
+        idx = rows.abs().sum(0).nonzero()[:, 0]
+        if self.has_pose_blend_shapes:
+            return torch.einsum("jl,blc->bjc", rows[:, idx], self._skinned(idx, rot, A, v_shaped))
+        homogeneous = torch.cat([v_shaped[:, idx], v_shaped.new_ones(v_shaped.shape[0], len(idx), 1)], -1)
+        m = torch.einsum("jl,lk,slc->sjkc", rows[:, idx], self.smpl.lbs_weights[idx], homogeneous)  # (1 or B, J, 24, 4)
+        return torch.einsum("bkrc,sjkc->bjr", A[..., :3, :], m) if m.shape[0] == A.shape[0] else torch.einsum("bkrc,jkc->bjr", A[..., :3, :], m[0])
 
     def _skinned(self, idx: torch.Tensor, rot: torch.Tensor, A: torch.Tensor, v_shaped: torch.Tensor) -> torch.Tensor:
         """Posed vertices ``(B, L, 3)`` of the vertex subset ``idx``: pose blend shapes and skinning
