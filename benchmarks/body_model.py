@@ -12,19 +12,17 @@ poses beside smplx at SMPL's size (6,890 vertices) and Anny's own forward.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import time
 
 import numpy as np
-import smplx
 import torch
+from foundation import best_of, smpl_sized_peer  # the forward-speed peer of benchmarks/foundation.py
 from scipy.spatial.transform import Rotation
-from smplx.utils import Struct
 
-from ntop.body import BodyModel
-from ntop.body.joints import COCO17
+from ntop.body import BodyModel, procedural
 from ntop.body import anny as conv
+from ntop.body.joints import COCO17
+from ntop.body.loaders import load_model_file
 
 # Euler XYZ ranges in degrees per SMPL joint (SMPL frame: x left, y up, z front; the left arm along +x)
 _LIMITS = {
@@ -75,30 +73,6 @@ def exact_shape_model(data: dict, mesh: np.ndarray, joints: np.ndarray) -> BodyM
     return BodyModel(exact, dtype=torch.float64)
 
 
-def smpl_sized_layer() -> smplx.SMPL:
-    """smplx's SMPL layer with arrays of SMPL's sizes (random values: only the speed is read)."""
-    rng = np.random.default_rng(0)
-    V = 6890
-    w = rng.uniform(size=(V, 24))
-    arrays = dict(
-        v_template=rng.normal(size=(V, 3)), f=rng.integers(0, V, (13776, 3)), weights=w / w.sum(1, keepdims=True),
-        J_regressor=rng.uniform(size=(24, V)) / V, kintree_table=np.array([[2**32 - 1] + list(range(23)), list(range(24))]),
-        shapedirs=rng.normal(size=(V, 3, 10)) * 1e-3, posedirs=rng.normal(size=(V, 3, 207)) * 1e-3,
-    )  # fmt: skip
-    with contextlib.redirect_stdout(io.StringIO()):
-        return smplx.SMPL(model_path="", data_struct=Struct(**arrays))
-
-
-def timed(fn, repeats: int = 3) -> float:
-    fn()
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=1000, help="phenotypes the components are built from")
@@ -136,7 +110,7 @@ def main() -> None:
     pose_only, total, coco_err = [], [], []
     betas = conv.phenotype_betas([conv.Phenotype(*row) for row in builds], data10, model=model)
     rest_meshes, rest_heads = conv.posed(model, builds, data["anny_tpose"][None])
-    anchors = conv._anchor_bones(list(model.bone_labels))
+    anchors = conv.anchor_bones(list(model.bone_labels))
     for i in range(a.poses):
         go, bp = torch.as_tensor(poses[i : i + 1, 0]), torch.as_tensor(poses[i : i + 1, 1:])
         joints = np.stack([rest_heads[i, idx].mean(0) for idx in anchors])
@@ -149,26 +123,30 @@ def main() -> None:
         total.append(1000 * np.linalg.norm(out.vertices[0].numpy() - anny_verts[i], axis=1).mean())
         coco_err.append(1000 * np.linalg.norm(ours_coco - anny_coco[i], axis=1))
     print(f"\nPose: {a.poses} random poses inside joint limits, random adult builds, mean vertex error vs Anny's forward")
-    print(f"  posing alone (the build's exact mesh): mean {np.mean(pose_only):.3f} mm, max {np.max(pose_only):.3f} mm   (bar <= 2 mm)")
+    print(
+        f"  posing alone (the build's exact mesh): mean {np.mean(pose_only):.3f} mm, max {np.max(pose_only):.3f} mm   (bar <= 2 mm)"
+    )
     print(f"  with the 10-component shape:          mean {np.mean(total):.3f} mm, max {np.max(total):.3f} mm")
-    names = ("nose", "leye", "reye", "lear", "rear", "lsho", "rsho", "lelb", "relb", "lwri", "rwri", "lhip", "rhip", "lkne", "rkne", "lank", "rank")
+    names = COCO17.names
     per_joint = np.mean(coco_err, 0)
     print("\nCOCO-17: converted joints vs Anny's own COCO regressor on the same posed bodies, mean per joint (mm; bar <= 15)")
     print("  " + "  ".join(f"{n} {e:.1f}" for n, e in zip(names, per_joint)))
-    print(f"  worst joint {names[int(np.argmax(per_joint))]} {per_joint.max():.1f} mm, mean over joints {per_joint.mean():.1f} mm")
+    print(
+        f"  worst joint {names[int(np.argmax(per_joint))]} {per_joint.max():.1f} mm, mean over joints {per_joint.mean():.1f} mm"
+    )
 
     n = 1000
     big = torch.as_tensor(random_poses(n, seed=6), dtype=torch.float32)
     body32 = BodyModel(data10, dtype=torch.float32)
-    smpl = smpl_sized_layer()
+    smpl = smpl_sized_peer(load_model_file(procedural.cached_path()))
     betas32 = torch.zeros(n, 10)
     with torch.no_grad():
-        t_ours = timed(lambda: body32(big[:, 0], big[:, 1:], betas32))
-        t_smpl = timed(lambda: smpl(global_orient=big[:, 0], body_pose=big[:, 1:].reshape(n, -1), betas=betas32))
+        t_ours = best_of(lambda: body32(big[:, 0], big[:, 1:], betas32))
+        t_smpl = best_of(lambda: smpl(global_orient=big[:, 0], body_pose=big[:, 1:].reshape(n, -1), betas=betas32))
         anny_deltas = conv._homogeneous(conv.anny_deltas(model, big.double().numpy(), data["anny_tpose"]))
         ph = torch.full((1, 6), 0.5, dtype=torch.float64)
-        t_anny = timed(lambda: model(pose_parameters=anny_deltas, phenotype_kwargs=ph), repeats=1)
-    print(f"\nForward of {n} poses, {a.threads} CPU threads (best of 3):")
+        t_anny = best_of(lambda: model(pose_parameters=anny_deltas, phenotype_kwargs=ph))
+    print(f"\nForward of {n} poses, {a.threads} CPU threads (best of 5):")
     print(f"  converted Anny ({body32.num_vertices} vertices, float32): {t_ours:.3f} s")
     print(f"  smplx at SMPL's size (6890 vertices, float32): {t_smpl:.3f} s   ratio {t_ours / t_smpl:.2f}x (goal <= 2.5x)")
     print(f"  Anny's own forward (104 bones, float64):       {t_anny:.3f} s")

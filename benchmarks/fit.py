@@ -16,8 +16,7 @@ import time
 import numpy as np
 import torch
 
-from ntop.body import BodyModel
-from ntop.body import anny, procedural
+from ntop.body import BodyModel, anny, procedural
 from ntop.datasets.synthetic.capture import SyntheticConfig, pose_sequence
 from ntop.fit.core import FitConfig, fit_bodies
 
@@ -42,7 +41,7 @@ def main() -> None:
     cfg = FitConfig(iterations=a.iterations)
 
     def errors(res: dict[str, np.ndarray], sl: slice) -> tuple[float, float]:
-        f = lambda k: torch.as_tensor(res[k], dtype=torch.float32)  # noqa: E731
+        f = lambda k: torch.as_tensor(res[k], dtype=torch.float32)
         with torch.no_grad():
             fit = body(f("global_orient"), f("body_pose"), f("betas")[None], f("transl"))
         mpjpe = (fit.joints - out.joints[sl]).norm(dim=-1).mean() * 1000

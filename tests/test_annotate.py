@@ -141,12 +141,12 @@ def test_label_qa_passes_and_catches_drift(labelled, body, tmp_path):
     s1 = labelled["s1"]
     report = check_labels(s1 / "views.h5", s1 / "render", s1 / "labels", body)
     assert report["passed"], report
-    assert report["checks"]["keypoints_vs_cv2_fisheye"]["max_px"] <= 0.5
+    assert report["checks"]["keypoints_vs_reference_projection"]["max_px"] <= 0.5
     assert report["checks"]["alpha_vs_label_silhouette"]["mean_iou"] > 0.999
     assert report["checks"]["visibility_vs_raycast"]["agreement"] >= 0.99 and report["checks"]["visibility_vs_raycast"]["joints"] > 50
     s2 = labelled["s2"]  # the Kannala-Brandt rig
     kb = check_labels(s2 / "views.h5", s2 / "render", s2 / "labels", body)
-    assert kb["passed"] and 0 < kb["checks"]["keypoints_vs_cv2_fisheye"]["max_px"] <= 0.5, kb
+    assert kb["passed"] and 0 < kb["checks"]["keypoints_vs_reference_projection"]["max_px"] <= 0.5, kb
     _silhouette_render(body, s1 / "views.h5", tmp_path / "drifted", shift=4)  # the render no longer matches the labels
     drifted = check_labels(s1 / "views.h5", tmp_path / "drifted", s1 / "labels", body)
     assert not drifted["checks"]["alpha_vs_label_silhouette"]["passed"]

@@ -5,10 +5,9 @@ import pytest
 import torch
 
 from ntop.body import BodyModel
+from ntop.body import anny as anny_conv
 from ntop.body.joints import COCO17
 from ntop.errors import NtopError
-
-anny_conv = pytest.importorskip("ntop.body.anny")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +61,7 @@ def test_joints_follow_shape_onto_annys_bones(anny, data, model):
     _, heads = anny_conv.posed(anny, builds, data["anny_tpose"][None])
     betas = anny_conv.phenotype_betas([anny_conv.Phenotype(*b) for b in builds], data, model=anny)
     _, joints = model.shaped(torch.as_tensor(betas))
-    anchors = anny_conv._anchor_bones(list(anny.bone_labels))
+    anchors = anny_conv.anchor_bones(list(anny.bone_labels))
     expected = np.stack([heads[:, a].mean(1) for a in anchors], 1)
     assert 1000 * np.linalg.norm(joints.numpy() - expected, axis=-1).mean() < 3.0
 

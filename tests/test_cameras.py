@@ -164,3 +164,19 @@ def test_scaled_camera_keeps_pixel_centres_consistent():
     uv, _ = cam.project(p)
     uv_half, _ = half.project(p)
     np.testing.assert_allclose((uv_half + 0.5) * 2 - 0.5, uv, atol=1e-9)
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_every_model_has_an_independent_reference_projection_that_agrees(model):
+    from ntop.qa.reference_projection import reference_project
+
+    rng = np.random.default_rng(7)
+    K, d = _K(rng), _dist(model, rng)
+    limit = float(max_incidence(model, d, DEFAULT_FOV_DEG[model] or 170.0))
+    pts = _rays(min(limit, math.radians(80)) * 0.99, 300, rng) * rng.uniform(0.5, 4, (300, 1))
+    uv, valid = project(model, pts, K, d)
+    assert valid.all()
+    assert np.abs(reference_project(model, pts, K, d) - uv).max() < 1e-6
+    other = "equisolid" if model != "equisolid" else "stereographic"  # a label projected with the wrong lens is caught
+    wrong, _ = project(other, pts, K, _dist(other, rng))
+    assert np.abs(reference_project(model, pts, K, d) - wrong).max() > 1.0

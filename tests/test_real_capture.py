@@ -28,7 +28,7 @@ def test_a_slice_of_the_real_trial_goes_from_videos_to_labels(tmp_path):
     fit = json.loads((wd / "results" / "qa" / "fit" / "pose2sim.json").read_text())["overall"]
     assert fit["mask_iou_mean"] > 0.6 and fit["joints_vs_detections_median_px"] < 60
     labels = json.loads((wd / "results" / "qa" / "labels" / "pose2sim.json").read_text())["actions"]["balance"]["checks"]
-    for check in ("keypoints_vs_cv2_fisheye", "visibility_vs_raycast", "cocoeval_self_ap"):
+    for check in ("keypoints_vs_reference_projection", "visibility_vs_raycast", "cocoeval_self_ap"):
         assert labels[check]["passed"], (check, labels[check])
     with h5py.File(wd / "results" / "masks" / "pose2sim" / "balance" / "masks.h5") as f:
         assert (

@@ -35,7 +35,7 @@ def test_tiny_config_builds_and_passes_qa(workdir):
         assert (workdir / "results" / "benchmarks" / "ingest" / "s1" / f"{action}.tsv").exists()
     for action in ("turn", "squat"):
         checks = labels["actions"][action]["checks"]
-        for check in ("keypoints_vs_cv2_fisheye", "visibility_vs_raycast", "cocoeval_self_ap"):
+        for check in ("keypoints_vs_reference_projection", "visibility_vs_raycast", "cocoeval_self_ap"):
             assert checks[check]["passed"], (action, check, checks[check])
         keypoints = json.loads((workdir / "results" / "qa" / "keypoints" / "s1" / f"{action}.json").read_text())
         assert keypoints["checks"]["triangulation"]["triangulated_pct"] > 80
@@ -50,7 +50,7 @@ def test_tiny_config_builds_and_passes_qa(workdir):
     assert nerf["heldout_cameras"] == ["cam01"] and nerf["frames"] == 3 and nerf["mean"]["psnr_full"] > 10
     assert (workdir / "results" / "nerf" / "s1" / "work" / "train_log.jsonl").exists()
     summary = (workdir / "results" / "qa" / "summary.tsv").read_text()
-    assert "labels\ts1/turn\tchecks.keypoints_vs_cv2_fisheye\t" in summary and "nerf\ts1\tmean\tpsnr_full" in summary
+    assert "labels\ts1/turn\tchecks.keypoints_vs_reference_projection\t" in summary and "nerf\ts1\tmean\tpsnr_full" in summary
     report = snakemake(workdir, "--report", "report.zip")
     assert report.returncode == 0, report.stderr[-2000:]
     names = zipfile.ZipFile(workdir / "report.zip").namelist()
@@ -119,7 +119,7 @@ def test_monocular_video_runs_end_to_end(tmp_path, body):
     r = snakemake(wd, "--cores", "2", "--configfile", "mine.yaml")
     assert r.returncode == 0, r.stderr[-3000:]
     labels = json.loads((wd / "results" / "qa" / "labels" / "mono.json").read_text())["actions"]["clip"]
-    for check in ("keypoints_vs_cv2_fisheye", "visibility_vs_raycast", "cocoeval_self_ap"):
+    for check in ("keypoints_vs_reference_projection", "visibility_vs_raycast", "cocoeval_self_ap"):
         assert labels["checks"][check]["passed"], (check, labels["checks"][check])
     nerf = json.loads((wd / "results" / "nerf" / "mono" / "eval.json").read_text())
     assert nerf["on_training_cameras"] and nerf["evaluated_cameras"] == ["cam00"]

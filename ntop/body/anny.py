@@ -24,11 +24,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
+from ntop.body.cache import cached_model
 from ntop.body.joints import COCO17, LANDMARKS, SMPL_PARENTS
 from ntop.errors import NtopError
 
-__all__ = ["Phenotype", "build", "cached_path", "load_anny", "anny_deltas", "tpose_deltas", "phenotype_betas", "VERSION"]
+__all__ = ["VERSION", "Phenotype", "anny_deltas", "build", "cached_path", "load_anny", "phenotype_betas", "tpose_deltas"]
 
 #: bump when the conversion changes, so caches are rebuilt
 VERSION = 1
@@ -37,19 +39,23 @@ ANNY_VERSION = "0.6.2"
 #: rotation from Anny's frame to SMPL's: x stays, Anny's z (up) becomes y, Anny's -y (front) becomes z
 ANNY_TO_SMPL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
-# Each SMPL joint's Anny bones: the first names the joint's position (its head); fingers and toes
-# have no single bone, so the joint sits at the mean head of the bones listed after "mean:".
-_GROUPS: dict[int, tuple[str, ...]] = {
-    0: ("root", "pelvis", "spine05"), 1: ("upperleg01.L", "upperleg02.L"), 2: ("upperleg01.R", "upperleg02.R"),
-    3: ("spine04", "spine03"), 4: ("lowerleg01.L", "lowerleg02.L"), 5: ("lowerleg01.R", "lowerleg02.R"),
-    6: ("spine02",), 7: ("foot.L",), 8: ("foot.R",), 9: ("spine01",),
-    10: ("mean:toe[1-5]-1.L", "toe.*.L"), 11: ("mean:toe[1-5]-1.R", "toe.*.R"),
-    12: ("neck01", "neck02", "neck03"), 13: ("clavicle.L", "shoulder01.L"), 14: ("clavicle.R", "shoulder01.R"),
-    15: ("head", "eye"), 16: ("upperarm01.L", "upperarm02.L"), 17: ("upperarm01.R", "upperarm02.R"),
-    18: ("lowerarm01.L", "lowerarm02.L"), 19: ("lowerarm01.R", "lowerarm02.R"),
-    20: ("wrist.L", "metacarpal.*.L", "finger1-.*.L"), 21: ("wrist.R", "metacarpal.*.R", "finger1-.*.R"),
-    22: ("mean:finger[2-5]-1.L", "finger.*.L"), 23: ("mean:finger[2-5]-1.R", "finger.*.R"),
+# Each SMPL joint's Anny bones (a regular expression over bone labels; {s} is the side, L or R), and the
+# bones whose mean head is the joint: one bone's head, or for the toes and fingers, the knuckles'.
+_CENTRAL = {
+    0: (r"root|pelvis\.[LR]|spine05", "root"), 3: ("spine0[34]", "spine04"), 6: ("spine02", "spine02"),
+    9: ("spine01", "spine01"), 12: ("neck0[1-3]", "neck01"), 15: (r"head|eye\.[LR]", "head"),
 }  # fmt: skip
+_SIDED = {  # left joint: (bones, anchors)
+    1: (r"upperleg0[12]\.{s}", r"upperleg01\.{s}"), 4: (r"lowerleg0[12]\.{s}", r"lowerleg01\.{s}"),
+    7: (r"foot\.{s}", r"foot\.{s}"), 10: (r"toe.*\.{s}", r"toe[1-5]-1\.{s}"),
+    13: (r"(clavicle|shoulder01)\.{s}", r"clavicle\.{s}"), 16: (r"upperarm0[12]\.{s}", r"upperarm01\.{s}"),
+    18: (r"lowerarm0[12]\.{s}", r"lowerarm01\.{s}"), 20: (r"(wrist|metacarpal\d|finger1-\d)\.{s}", r"wrist\.{s}"),
+    22: (r"finger[2-5]-\d\.{s}", r"finger[2-5]-1\.{s}"),
+}  # fmt: skip
+_PATTERNS = {
+    **_CENTRAL,
+    **{j + side: (b.format(s=s), a.format(s=s)) for j, (b, a) in _SIDED.items() for side, s in ((0, "L"), (1, "R"))},
+}
 
 PHENOTYPE_FIELDS = ("gender", "age", "muscle", "weight", "height", "proportions")
 #: Anny's age axis: 0 baby, 1/3 child, 2/3 young adult, 1 old
@@ -68,7 +74,7 @@ class Phenotype:
     proportions: float = 0.5
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], where: str = "phenotype") -> "Phenotype":
+    def from_dict(cls, d: dict[str, Any], where: str = "phenotype") -> Phenotype:
         unknown = sorted(set(d) - set(PHENOTYPE_FIELDS))
         if unknown:
             raise NtopError(f"unknown phenotype {', '.join(unknown)}; known: {', '.join(PHENOTYPE_FIELDS)}", where, unknown[0])
@@ -104,29 +110,15 @@ def load_anny() -> Any:
 
 def bone_groups(labels: list[str]) -> np.ndarray:
     """The SMPL joint each Anny bone belongs to, ``(104,)``."""
-    out = np.full(len(labels), -1)
-    for joint, patterns in _GROUPS.items():
-        for pattern in patterns:
-            pattern = pattern.removeprefix("mean:")
-            for i, label in enumerate(labels):
-                if out[i] < 0 and (label == pattern or re.fullmatch(pattern.replace(".L", r"\.L").replace(".R", r"\.R"), label) or label.startswith(pattern + ".")):
-                    out[i] = joint
+    out = np.array([next((j for j, (bones, _) in _PATTERNS.items() if re.fullmatch(bones, label)), -1) for label in labels])
     if (out < 0).any():
         raise NtopError(f"Anny bones without an SMPL joint: {[labels[i] for i in np.flatnonzero(out < 0)]}")
     return out
 
 
-def _anchor_bones(labels: list[str]) -> list[list[int]]:
+def anchor_bones(labels: list[str]) -> list[list[int]]:
     """Per SMPL joint, the Anny bones whose mean head is the joint."""
-    out = []
-    for joint in range(24):
-        first = _GROUPS[joint][0]
-        if first.startswith("mean:"):
-            rx = re.compile(first[5:].replace(".L", r"\.L").replace(".R", r"\.R"))
-            out.append([i for i, label in enumerate(labels) if rx.fullmatch(label)])
-        else:
-            out.append([labels.index(first)])
-    return out
+    return [[i for i, label in enumerate(labels) if re.fullmatch(_PATTERNS[j][1], label)] for j in range(24)]
 
 
 def _phenotype_tensor(model: Any, phenotypes: np.ndarray) -> torch.Tensor:
@@ -135,14 +127,7 @@ def _phenotype_tensor(model: Any, phenotypes: np.ndarray) -> torch.Tensor:
 
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The smallest rotation taking direction ``a`` to direction ``b``."""
-    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
-    axis, cos = np.cross(a, b), float(a @ b)
-    s = np.linalg.norm(axis)
-    if s < 1e-12:
-        return np.eye(3)
-    k = axis / s
-    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + s * K + (1 - cos) * K @ K
+    return Rotation.align_vectors(b[None], a[None])[0].as_matrix()
 
 
 def _world_rotations(parents: np.ndarray, deltas: np.ndarray) -> np.ndarray:
@@ -179,8 +164,6 @@ def tpose_deltas(model: Any, phenotype: Phenotype = Phenotype()) -> np.ndarray:
 def anny_deltas(model: Any, pose: np.ndarray, tpose: np.ndarray) -> np.ndarray:
     """Anny's local-ref deltas ``(B, 104, 3, 3)`` for SMPL poses ``(B, 24, 3)`` (axis-angle, global
     orientation first, relative to the T-posed template): every bone of a group turns with its joint."""
-    from scipy.spatial.transform import Rotation
-
     B = len(pose)
     local = Rotation.from_rotvec(np.asarray(pose, dtype=np.float64).reshape(-1, 3)).as_matrix().reshape(B, 24, 3, 3)
     G_smpl = _world_rotations(np.asarray(SMPL_PARENTS), local)
@@ -328,7 +311,7 @@ def build(components: int = 10, samples: int = 1000, seed: int = 0, model: Any =
     phenotypes = sample_phenotypes(samples, ADULT_AGES, seed)
     meshes, heads = posed(model, phenotypes, tpose[None])
     space = _shape_space(meshes, heads, components)
-    anchors = _anchor_bones(labels)
+    anchors = anchor_bones(labels)
     joints = np.stack([space["head_coefficients"][:, a].mean(1) for a in anchors], 1)  # (1 + K, 24, 3)
     V = len(space["v_template"])
     J_regressor = _joint_regressor(space["v_template"], space["shapedirs"], joints)
@@ -375,15 +358,5 @@ def phenotype_betas(phenotypes: list[Phenotype], data: dict[str, np.ndarray], mo
 
 
 def cached_path(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Path of the converted model, building it once (atomic write) if the cache lacks it.
-
-    ``cache_dir`` defaults to ``$NTOP_CACHE`` or ``~/.cache/ntop``.
-    """
-    root = Path(cache_dir or os.environ.get("NTOP_CACHE") or Path.home() / ".cache" / "ntop")
-    path = root / f"anny_smpl_v{VERSION}.npz"
-    if not path.exists():
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, **build())
-        os.replace(tmp, path)
-    return path
+    """Path of the converted model, building it once if the cache (``$NTOP_CACHE`` or ``~/.cache/ntop``) lacks it."""
+    return cached_model(f"anny_smpl_v{VERSION}", build, cache_dir)

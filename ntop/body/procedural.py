@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from skimage.measure import marching_cubes
 
+from ntop.body.cache import cached_model
 from ntop.body.joints import LANDMARKS, SMPL_PARENTS
 
 __all__ = ["build", "cached_path", "VERSION"]
@@ -292,15 +293,5 @@ def build() -> dict[str, np.ndarray]:
 
 
 def cached_path(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Path of the generated model, building it once (atomic write) if the cache lacks it.
-
-    ``cache_dir`` defaults to ``$NTOP_CACHE`` or ``~/.cache/ntop``.
-    """
-    root = Path(cache_dir or os.environ.get("NTOP_CACHE") or Path.home() / ".cache" / "ntop")
-    path = root / f"procedural_smpl_v{VERSION}.npz"
-    if not path.exists():
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, **build())
-        os.replace(tmp, path)
-    return path
+    """Path of the generated model, building it once if the cache (``$NTOP_CACHE`` or ``~/.cache/ntop``) lacks it."""
+    return cached_model(f"procedural_smpl_v{VERSION}", build, cache_dir)

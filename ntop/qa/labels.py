@@ -1,6 +1,7 @@
 """``ntop qa labels``: do the labels match the pixels, checked by independent means?
 
-- keypoints against ``cv2.fisheye.projectPoints`` (equidistant and Kannala-Brandt rigs);
+- keypoints against a second projection written apart from ``ntop.cameras`` for every lens model
+  (OpenCV where it has the model, the published formulas otherwise: ``ntop.qa.reference_projection``);
 - the rendered alpha against the rasterized silhouette of the label body (IoU; catches drift of the
   rendered body away from the SMPL body that made the labels);
 - visibility codes against an exact ray-mesh intersection test per joint;
@@ -15,7 +16,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from pycocotools.coco import COCO
@@ -25,6 +25,7 @@ from ntop.annotate.visibility import depth_margins
 from ntop.body import BodyModel
 from ntop.fisheye import ALPHA_THRESHOLD, RENDER_SCHEMA
 from ntop.io import open_stage, write_json
+from ntop.qa.reference_projection import REFERENCES, reference_project
 from ntop.raster import rasterize
 from ntop.views import PlannedViews, load_views
 
@@ -94,7 +95,7 @@ def check_labels(views: PlannedViews | str | Path, render_dir: str | Path, label
         margins = depth_margins(body, ["coco17"], s["betas"][None])
     faces = body.faces.numpy()
     F, V = pv.shape
-    errors, ious, agree, checked, independent = [], [], 0, 0, pv.model in ("equidistant", "opencv_fisheye")
+    errors, ious, agree, checked = [], [], 0, 0
     rng = np.random.default_rng(0)
     ray_views = {(int(f), int(v)) for f, v in zip(rng.integers(0, F, raycast_views), rng.integers(0, V, raycast_views))}
     for f in range(F):
@@ -111,10 +112,8 @@ def check_labels(views: PlannedViews | str | Path, render_dir: str | Path, label
             labelled = kps[:, 2] > 0
             cam = pv.camera(f, v)
             pc = cam.world_to_camera(coco_world[f])
-            if independent:
-                D = cam.dist if cam.model == "opencv_fisheye" else np.zeros(4)
-                ref = cv2.fisheye.projectPoints(pc[:, None], np.zeros(3), np.zeros(3), cam.K_matrix, D)[0][:, 0]
-                errors.append(np.linalg.norm(ref[labelled] - kps[labelled, :2], axis=1))
+            ref = reference_project(cam.model, pc[labelled], cam.K, cam.dist)
+            errors.append(np.linalg.norm(ref - kps[labelled, :2], axis=1))
             if (f, v) in ray_views and labelled.any():
                 dirs = pc / np.linalg.norm(pc, axis=1, keepdims=True)
                 hit = ray_mesh_first_hit(np.zeros(3), dirs[labelled], cam.world_to_camera(verts)[faces])
@@ -124,11 +123,10 @@ def check_labels(views: PlannedViews | str | Path, render_dir: str | Path, label
     e = np.concatenate(errors) if errors else np.zeros(0)
     ious_a = np.asarray(ious)
     report: dict[str, Any] = {"images": F * V, "annotations": len(anns), "checks": {}}
-    report["checks"]["keypoints_vs_cv2_fisheye"] = (
-        {"max_px": float(e.max()) if e.size else 0.0, "mean_px": float(e.mean()) if e.size else 0.0, "keypoints": int(e.size),
-         "passed": bool(e.size == 0 or e.max() <= REPROJ_MAX_PX)} if independent  # fmt: skip
-        else {"skipped": f"OpenCV has no {pv.model} model", "passed": True}
-    )
+    report["checks"]["keypoints_vs_reference_projection"] = {
+        "reference": REFERENCES[pv.model][1], "max_px": float(e.max()) if e.size else 0.0, "mean_px": float(e.mean()) if e.size else 0.0,
+        "keypoints": int(e.size), "passed": bool(e.size == 0 or e.max() <= REPROJ_MAX_PX),
+    }  # fmt: skip
     report["checks"]["alpha_vs_label_silhouette"] = {"mean_iou": float(ious_a.mean()), "p05_iou": float(np.percentile(ious_a, 5)),
                                                      "min_iou": float(ious_a.min()), "passed": bool(ious_a.mean() >= IOU_MIN)}  # fmt: skip
     rate = agree / checked if checked else 1.0
