@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from ntop.body import BodyModel
 from ntop.fisheye import ALPHA_THRESHOLD, RENDER_SCHEMA
 from ntop.io import open_stage, write_json
 from ntop.qa.reference_projection import REFERENCES, reference_project
+from ntop.qa.verdict import not_run, overall
 from ntop.raster import rasterize
 from ntop.views import PlannedViews, load_views
 
@@ -123,19 +125,23 @@ def check_labels(views: PlannedViews | str | Path, render_dir: str | Path, label
     e = np.concatenate(errors) if errors else np.zeros(0)
     ious_a = np.asarray(ious)
     report: dict[str, Any] = {"images": F * V, "annotations": len(anns), "checks": {}}
-    report["checks"]["keypoints_vs_reference_projection"] = {
-        "reference": REFERENCES[pv.model][1], "max_px": float(e.max()) if e.size else 0.0, "mean_px": float(e.mean()) if e.size else 0.0,
-        "keypoints": int(e.size), "passed": bool(e.size == 0 or e.max() <= REPROJ_MAX_PX),
-    }  # fmt: skip
+    reference = REFERENCES[pv.model][1]
+    report["checks"]["keypoints_vs_reference_projection"] = (
+        {"reference": reference, "max_px": float(e.max()), "mean_px": float(e.mean()), "keypoints": int(e.size), "passed": bool(e.max() <= REPROJ_MAX_PX)}
+        if e.size else not_run("no keypoint is labelled in any image", reference=reference)
+    )  # fmt: skip
     report["checks"]["alpha_vs_label_silhouette"] = {"mean_iou": float(ious_a.mean()), "p05_iou": float(np.percentile(ious_a, 5)),
                                                      "min_iou": float(ious_a.min()), "passed": bool(ious_a.mean() >= IOU_MIN)}  # fmt: skip
-    rate = agree / checked if checked else 1.0
-    report["checks"]["visibility_vs_raycast"] = {"agreement": rate, "joints": checked, "passed": bool(rate >= VIS_AGREE_MIN)}
+    report["checks"]["visibility_vs_raycast"] = (
+        {"agreement": agree / checked, "joints": checked, "passed": bool(agree / checked >= VIS_AGREE_MIN)}
+        if checked else not_run("no labelled joint in the views sampled for ray casting")
+    )
     aps = {}
     for name in ("coco.json",):
         aps[name] = coco_self_ap(Path(labels_dir) / name)
-    report["checks"]["cocoeval_self_ap"] = {"ap": aps, "passed": all(ap == 1.0 for ap in aps.values() if ap == ap)}
-    report["passed"] = all(c["passed"] for c in report["checks"].values())
+    scored = {name: ap for name, ap in aps.items() if not math.isnan(ap)}  # NaN: a file without annotations
+    report["checks"]["cocoeval_self_ap"] = {"ap": aps, "passed": all(ap == 1.0 for ap in scored.values())} if scored else not_run("no annotation to score", ap=aps)
+    report["passed"] = overall(report["checks"].values())
     return report
 
 

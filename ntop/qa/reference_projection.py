@@ -71,4 +71,6 @@ def reference_project(model: str, points_cam: np.ndarray, K: np.ndarray, dist: n
     """Pixels ``(N, 2)`` of camera-frame points ``(N, 3)`` (in front of the lens, inside its field of view)."""
     if model not in REFERENCES:
         raise KeyError(f"no reference projection for camera model {model!r}")
-    return REFERENCES[model][0](np.asarray(points_cam, dtype=np.float64), np.asarray(K, dtype=np.float64), np.asarray(dist, dtype=np.float64))
+    return REFERENCES[model][0](
+        np.asarray(points_cam, dtype=np.float64), np.asarray(K, dtype=np.float64), np.asarray(dist, dtype=np.float64)
+    )
