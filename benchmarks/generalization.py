@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -108,8 +109,9 @@ def run_lens(wd: Path, lens: str, cores: int) -> float:
     cfg["views"] = {**{k: v for k, v in cfg["views"].items() if k in ("size", "frame_stride", "heights_radii")}, **LENSES[lens]}
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     t = time.perf_counter()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # the rules call `ntop`
     r = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", str(cores)], cwd=wd, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "snakemake", "--cores", str(cores)], cwd=wd, env=env, capture_output=True, text=True, check=False
     )
     seconds = time.perf_counter() - t
     (wd / "grid").mkdir(exist_ok=True)
