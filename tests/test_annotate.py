@@ -1,6 +1,7 @@
 """Labels, their formats and their QA, on renders replaced by the SMPL body's own silhouettes."""
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -176,7 +177,15 @@ def test_assemble_splits_by_subject_with_card_and_manifest(labelled, tmp_path):
     assert manifest["files"]["annotations/train_coco.json"] == file_digest(ds / "annotations" / "train_coco.json")
     card = (ds / "README.md").read_text()
     assert "| s2 | squat |" in card and (ds / "card" / "box_sizes.png").exists() and (ds / "card" / "contact_sheet.png").exists()
+    assert re.search(r"\| s2 \| squat \| cam \d \(h \d\.\d m, r \d\.\d m\) \| \d+ \|", card)  # one row per camera of each rig
     assert "- Source footage: BSD-3-Clause (https://example.org)." in card and "Anny (NAVER LABS, anny 0.6.2: code Apache-2.0, MakeHuman assets CC0)" in card and "BlazePose (Apache-2.0)" in card
     with pytest.raises(NtopError, match="subjects in no split: s2"):
         assemble(items, {"train": ["s1"]}, tmp_path / "ds2")
     assert not (tmp_path / "ds2").exists()
+
+
+def test_the_card_tells_two_rigs_cameras_apart():
+    from ntop.assemble import _camera_of
+
+    low, high = "000001001000016" + "1005" + "3", "000001001000016" + "1210" + "3"
+    assert _camera_of(low) == "cam 3 (h 1.0 m, r 0.5 m)" and _camera_of(high) == "cam 3 (h 1.2 m, r 1.0 m)"
