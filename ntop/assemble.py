@@ -80,7 +80,7 @@ def _card(out: Path, coco: dict[str, dict[str, Any]], per: Counter, title: str, 
     write_image(out / "card" / "box_sizes.png", bar_chart(counts, names, "person box, longer side (px)"))
     tiles = []
     by_id = {img["id"]: img for c in coco.values() for img in c["images"]}
-    for i in sorted({int(round(x)) for x in np.linspace(0, len(anns) - 1, min(12, len(anns)))}):  # spread over frames and cameras
+    for i in sorted({round(x) for x in np.linspace(0, len(anns) - 1, min(12, len(anns)))}):  # spread over frames and cameras
         a = anns[i]
         img = cv2.imread(str(out / "images" / by_id[a["image_id"]]["file_name"]))
         if img is None:
