@@ -48,7 +48,7 @@ def test_tiny_config_builds_and_passes_qa(workdir):
     assert len(list((dataset / "images").iterdir())) == 54 and (dataset / "README.md").exists()
     nerf = json.loads((workdir / "results" / "nerf" / "s1" / "eval.json").read_text())
     assert nerf["heldout_cameras"] == ["cam01"] and nerf["frames"] == 3
-    assert nerf["mean"]["psnr_box"] > nerf["mean"]["baseline_psnr_box"] + 1, nerf["mean"]  # beats the mean colour (an empty render does not)
+    assert nerf["mean"]["psnr_box"] > nerf["mean"]["baseline_psnr_box"] + 1, nerf["mean"]  # beats painting the box its mean colour
     assert (workdir / "results" / "nerf" / "s1" / "work" / "train_log.jsonl").exists()
     summary = (workdir / "results" / "qa" / "summary.tsv").read_text()
     assert "labels\ts1/turn\tchecks.keypoints_vs_reference_projection\t" in summary and "nerf\ts1\tmean\tpsnr_full" in summary
