@@ -1,4 +1,4 @@
-"""Annotation files in the layouts their consumers read (``../shared/reference/annotation-formats.md``).
+"""Annotation files in the layouts their consumers' loaders read (the key names each loader expects).
 
 - COCO keypoints (pycocotools, mmpose, ViTPose) and mmpose's detection-box file;
 - HybrIK ``H36mSMPL`` (camera-frame joints in mm, thetas with the global orientation in the camera
