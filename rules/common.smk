@@ -176,6 +176,14 @@ def qa_keypoints_inputs(wildcards):
     return inputs
 
 
+def qa_calibration_args(wildcards, input):
+    """qa keypoints' calibration arguments: the file, and whether only the check uses it (cameras: known)."""
+    if "calibration" not in input.keys():
+        return ""
+    check_only = "" if calibrates(wildcards.subject) else " --calibration-is-a-check"
+    return f"--calibration {input.calibration}{check_only}"
+
+
 def fits(subject):
     return config["subjects"][subject].get("smpl", "capture") == "fit"
 

@@ -61,9 +61,7 @@ rule qa_keypoints:
     params:
         code=code_digest("ntop.qa.keypoints"),
         strict="--strict" if config["qa"]["strict"] else "",
-        calibration=lambda w, input: (
-            f"--calibration {input.calibration}" + ("" if calibrates(w.subject) else " --calibration-is-a-check") if "calibration" in input.keys() else ""
-        ),
+        calibration=qa_calibration_args,
     threads: 1
     log:
         logs("qa_keypoints", "{subject}", "{action}.log"),

@@ -18,7 +18,7 @@ import contextlib
 import io
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,6 @@ _PATTERNS = {
     **{j + side: (b.format(s=s), a.format(s=s)) for j, (b, a) in _SIDED.items() for side, s in ((0, "L"), (1, "R"))},
 }
 
-PHENOTYPE_FIELDS = ("gender", "age", "muscle", "weight", "height", "proportions")
 #: Anny's age axis: 0 baby, 1/3 child, 2/3 young adult, 1 old
 ADULT_AGES, CHILD_AGES, INFANT_AGES = (0.6, 1.0), (0.25, 0.45), (0.0, 0.12)
 
@@ -85,6 +84,10 @@ class Phenotype:
 
     def as_row(self) -> list[float]:
         return [float(v) for v in asdict(self).values()]
+
+
+#: Anny's phenotype axes, in the order Anny's model takes them
+PHENOTYPE_FIELDS = tuple(f.name for f in fields(Phenotype))
 
 
 def load_anny() -> Any:
