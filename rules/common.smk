@@ -309,6 +309,11 @@ def nerf_gpus():
     return 0 if config["nerf"].get("device", "auto") == "cpu" else 1
 
 
+def device_env(section):
+    """The conda environment of a GPU stage (--sdm conda): CUDA torch unless ``section``'s device is cpu."""
+    return "../envs/ntop.yaml" if config[section].get("device", "auto") == "cpu" else "../envs/ntop-cuda.yaml"
+
+
 def codes(wildcards):
     """(dataset, subject, action) numbers that name images: NToP's scheme."""
     subject = config["subjects"][wildcards.subject]

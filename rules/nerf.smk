@@ -45,7 +45,7 @@ rule train_nerf:
     benchmark:
         benchmarks("train_nerf", "{subject}.tsv")
     conda:
-        "../envs/ntop.yaml"
+        device_env("nerf")
     shell:
         "ntop train-nerf --dataset {input} --out {output} --workdir {params.workdir} --threads {threads}"
         " --params {params.spec:q} > {log} 2>&1"
@@ -74,7 +74,7 @@ rule eval_nerf:
     benchmark:
         benchmarks("eval_nerf", "{subject}.tsv")
     conda:
-        "../envs/ntop.yaml"
+        device_env("nerf")
     shell:
         "ntop eval-nerf --dataset {input.dataset} --model {input.model} --out-json {output.report}"
         " --out-sheet {output.sheet} --threads {threads} --params {params.spec:q} > {log} 2>&1"

@@ -19,7 +19,7 @@ rule render_fisheye:
     benchmark:
         benchmarks("render_fisheye", "{subject}", "{action}.tsv")
     conda:
-        "../envs/ntop.yaml"
+        device_env("render")
     shell:
         "ntop render-fisheye --model {input.model} --views {input.views} --body-model {input.body}"
         " --params {params.spec:q} --out {output} --threads {threads} > {log} 2>&1"

@@ -30,11 +30,9 @@ def _accounting() -> bool:
 
 
 def ci_profile(dst: Path) -> Path:
-    """workflow/profiles/slurm, fitted to a GPU-less one-node CI cluster."""
+    """workflow/profiles/slurm, fitted to a small one-node CI cluster (the GPU requests follow the config's devices)."""
     profile = yaml.safe_load((ROOT / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
     for resources in profile["set-resources"].values():
-        for key in ("gpu", "gpu_model", "cpus_per_gpu"):
-            resources.pop(key, None)
         resources.update(mem_mb=400, cpus_per_task=1)
     profile["default-resources"].update(slurm_partition="debug", mem_mb=400, cpus_per_task=1)
     profile.update({"jobs": 2, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 1,
@@ -59,6 +57,7 @@ def test_slurm_profile_runs_the_workflow_and_retries_a_cancelled_job(tmp_path):
     wd = make_tiny_workflow(tmp_path / "wf")
     cfg = yaml.safe_load((wd / "config" / "config.yaml").read_text())
     cfg["nerf"]["device"] = cfg["render"]["device"] = "cpu"  # the CI cluster has no GPUs: request none
+    cfg["nerf"]["train"].update(iterations=400, checkpoint_every=50, eval_every=400)  # long enough that scancel lands before it ends
     (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
     profile = ci_profile(tmp_path / "profile")
     print(f"cluster {'with' if _accounting() else 'without'} accounting; status checks: {profile_status(profile)}")
