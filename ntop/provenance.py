@@ -108,11 +108,12 @@ def _digest_files(paths: Iterable[Path]) -> str:
 
 
 def code_digest(*modules: str) -> str:
-    """A short hash of the source of ``modules`` and every ntop module they import.
+    """A short hash of the source of ``modules``, every ntop module they import, and the CLI (which
+    parses the rule's arguments and holds their defaults).
 
     A rule that passes this as a parameter reruns when, and only when, code its stage runs changes.
     """
-    return _digest_files(set().union(*(_closure(m) for m in modules)))
+    return _digest_files(set().union(*(_closure(m) for m in modules), {PACKAGE / "cli.py"}))
 
 
 @functools.lru_cache(maxsize=1)

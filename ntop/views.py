@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ntop.body.params import read_smpl
-from ntop.cameras import MODELS, Camera, max_incidence, project
+from ntop.cameras import FISHEYE_MODELS, MODELS, Camera, max_incidence, project
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import create_stage, open_stage, require
@@ -32,8 +32,6 @@ from ntop.settings import settings_from_dict
 __all__ = ["VIEWS_SCHEMA", "RigConfig", "View", "PlannedViews", "focal_for_fov", "down_rotation", "plan_rig", "view_name", "view_id", "plan_views", "load_views"]
 
 VIEWS_SCHEMA = "views"
-
-FISHEYE_MODELS = ("equidistant", "opencv_fisheye", "equisolid", "stereographic", "orthographic", "double_sphere")
 
 
 @dataclass

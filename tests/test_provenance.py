@@ -26,14 +26,17 @@ def package_copy(tmp_path, monkeypatch):
 
 def test_a_stage_digest_covers_exactly_the_code_it_imports(package_copy):
     files = {p.relative_to(package_copy).as_posix() for p in provenance._closure("ntop.views")}
-    assert {"views.py", "cameras.py", "errors.py", "__init__.py", "io/stagefile.py", "body/model.py"} <= files  # lazy and relative imports count
+    assert {"views.py", "cameras/lenses.py", "errors.py", "__init__.py", "io/stagefile.py", "body/model.py"} <= files  # lazy and relative imports count
     assert "nerf/train.py" not in files and "fisheye.py" not in files
     before = provenance.code_digest("ntop.views")
     (package_copy / "nerf" / "train.py").write_text((package_copy / "nerf" / "train.py").read_text() + "\n# an edit elsewhere\n")
     for cached in (provenance._imports, provenance._closure):
         cached.cache_clear()
     assert provenance.code_digest("ntop.views") == before
-    (package_copy / "cameras.py").write_text((package_copy / "cameras.py").read_text() + "\n# an edit the stage runs\n")
+    (package_copy / "cameras" / "lenses.py").write_text((package_copy / "cameras" / "lenses.py").read_text() + "\n# an edit the stage runs\n")
+    assert provenance.code_digest("ntop.views") != before
+    before = provenance.code_digest("ntop.views")
+    (package_copy / "cli.py").write_text((package_copy / "cli.py").read_text() + "\n# a CLI default changed\n")
     assert provenance.code_digest("ntop.views") != before
     assert provenance.code_digest("ntop.views", "ntop.fisheye") != provenance.code_digest("ntop.views")
 

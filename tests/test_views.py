@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from ntop.cameras import project
+from ntop.cameras import FISHEYE_MODELS, project
 from ntop.errors import NtopError
-from ntop.views import FISHEYE_MODELS, RigConfig, down_rotation, focal_for_fov, plan_rig, view_id, view_name
+from ntop.views import RigConfig, down_rotation, focal_for_fov, plan_rig, view_id, view_name
 
 
 def test_ntop9_rig_reproduces_ntops_geometry():

@@ -22,7 +22,6 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ntop.annotate.visibility import depth_margins
 from ntop.body import BodyModel
 from ntop.fisheye import ALPHA_THRESHOLD, RENDER_SCHEMA
 from ntop.io import open_stage, write_json
@@ -30,6 +29,7 @@ from ntop.qa.reference_projection import REFERENCES, reference_project
 from ntop.qa.verdict import not_run, overall
 from ntop.raster import rasterize
 from ntop.views import PlannedViews, load_views
+from ntop.visibility import depth_margins
 
 __all__ = ["check_labels", "body_depth", "ray_mesh_first_hit", "coco_self_ap"]
 
@@ -84,6 +84,17 @@ def coco_self_ap(path: str | Path) -> float:
     return float(ev.stats[0])
 
 
+def _reference_check(model: str, errors: np.ndarray) -> dict[str, Any]:
+    """Keypoints against the lens's independent reference projection (``errors`` in pixels)."""
+    if model not in REFERENCES:
+        return not_run(f"no independent reference projection for lens {model!r}: add one to ntop.qa.reference_projection")
+    reference = REFERENCES[model][1]
+    if not errors.size:
+        return not_run("no keypoint is labelled in any image", reference=reference)
+    return {"reference": reference, "max_px": float(errors.max()), "mean_px": float(errors.mean()), "keypoints": int(errors.size),
+            "passed": bool(errors.max() <= REPROJ_MAX_PX)}  # fmt: skip
+
+
 def check_labels(views: PlannedViews | str | Path, render_dir: str | Path, labels_dir: str | Path, body: BodyModel, raycast_views: int = 12) -> dict[str, Any]:
     pv = views if isinstance(views, PlannedViews) else load_views(views)
     coco = json.loads((Path(labels_dir) / "coco.json").read_text())
@@ -114,8 +125,9 @@ def check_labels(views: PlannedViews | str | Path, render_dir: str | Path, label
             labelled = kps[:, 2] > 0
             cam = pv.camera(f, v)
             pc = cam.world_to_camera(coco_world[f])
-            ref = reference_project(cam.model, pc[labelled], cam.K, cam.dist)
-            errors.append(np.linalg.norm(ref - kps[labelled, :2], axis=1))
+            if pv.model in REFERENCES:
+                ref = reference_project(cam.model, pc[labelled], cam.K, cam.dist)
+                errors.append(np.linalg.norm(ref - kps[labelled, :2], axis=1))
             if (f, v) in ray_views and labelled.any():
                 dirs = pc / np.linalg.norm(pc, axis=1, keepdims=True)
                 hit = ray_mesh_first_hit(np.zeros(3), dirs[labelled], cam.world_to_camera(verts)[faces])
@@ -125,11 +137,7 @@ def check_labels(views: PlannedViews | str | Path, render_dir: str | Path, label
     e = np.concatenate(errors) if errors else np.zeros(0)
     ious_a = np.asarray(ious)
     report: dict[str, Any] = {"images": F * V, "annotations": len(anns), "checks": {}}
-    reference = REFERENCES[pv.model][1]
-    report["checks"]["keypoints_vs_reference_projection"] = (
-        {"reference": reference, "max_px": float(e.max()), "mean_px": float(e.mean()), "keypoints": int(e.size), "passed": bool(e.max() <= REPROJ_MAX_PX)}
-        if e.size else not_run("no keypoint is labelled in any image", reference=reference)
-    )  # fmt: skip
+    report["checks"]["keypoints_vs_reference_projection"] = _reference_check(pv.model, e)
     report["checks"]["alpha_vs_label_silhouette"] = {"mean_iou": float(ious_a.mean()), "p05_iou": float(np.percentile(ious_a, 5)),
                                                      "min_iou": float(ious_a.min()), "passed": bool(ious_a.mean() >= IOU_MIN)}  # fmt: skip
     report["checks"]["visibility_vs_raycast"] = (
