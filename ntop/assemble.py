@@ -24,7 +24,7 @@ from ntop.body.joints import COCO17
 from ntop.errors import NtopError
 from ntop.io import atomic_path, digest_cache, file_digest, provenance_record, write_image
 from ntop.provenance import DATASET_KIND, collect_records
-from ntop.qa.sheets import bar_chart, draw_skeleton, grid, label
+from ntop.sheets import bar_chart, draw_skeleton, grid, label
 
 __all__ = ["assemble"]
 

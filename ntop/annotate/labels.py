@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from ntop.annotate.visibility import depth_margins, visibility_codes
 from ntop.body import JOINT_SETS, BodyModel
 from ntop.cameras import project
 from ntop.views import PlannedViews
+from ntop.visibility import depth_margins, visibility_codes
 
 __all__ = ["ViewLabels", "compute_labels", "grow_boxes"]
 

@@ -30,8 +30,8 @@ from ntop.masks.background import Background, BgsubConfig, model_background, seg
 from ntop.masks.prior import posed_vertices, silhouettes
 from ntop.masks.refine import refine
 from ntop.masks.selfie import SelfieSegmenter, fuse
-from ntop.qa.sheets import draw_mask_outline, grid, label
 from ntop.settings import settings_from_dict
+from ntop.sheets import draw_mask_outline, grid, label
 
 __all__ = ["MASKS_SCHEMA", "BACKGROUND_SCHEMA", "MasksConfig", "model_backgrounds", "segment", "read_masks", "frame_ious"]
 

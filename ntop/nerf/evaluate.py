@@ -20,7 +20,7 @@ from ntop.io import atomic_path, write_image, write_json
 from ntop.nerf.field import CanonicalField
 from ntop.nerf.prepare import NerfDataset, load_dataset
 from ntop.nerf.render import render_image
-from ntop.qa.sheets import grid, label
+from ntop.sheets import grid, label
 
 __all__ = ["box_of", "image_metrics", "heldout_metrics", "evaluate"]
 

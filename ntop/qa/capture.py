@@ -23,8 +23,8 @@ from ntop.datasets.canonical import Capture
 from ntop.io import atomic_path, write_image, write_json
 from ntop.masks.prior import silhouettes
 from ntop.masks.stage import frame_ious
-from ntop.qa.sheets import draw_mask_outline, draw_skeleton, grid, label
 from ntop.qa.verdict import not_run, overall
+from ntop.sheets import draw_mask_outline, draw_skeleton, grid, label
 
 __all__ = ["check_capture", "contact_sheet", "run"]
 

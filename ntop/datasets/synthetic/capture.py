@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from ntop.annotate.visibility import depth_margins, visibility_codes
 from ntop.body import BodyModel
 from ntop.cameras import Camera, look_at
 from ntop.datasets.synthetic.motions import MOTIONS, motion
@@ -26,6 +25,7 @@ from ntop.errors import NtopError
 from ntop.io import atomic_path, create_stage, write_cameras, write_image_folder, write_video
 from ntop.raster import interpolate, rasterize, vertex_normals
 from ntop.settings import settings_from_dict
+from ntop.visibility import depth_margins, visibility_codes
 
 __all__ = ["SyntheticConfig", "make_cameras", "pose_sequence", "generate", "GT_SCHEMA"]
 
