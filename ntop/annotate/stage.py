@@ -44,7 +44,7 @@ def _write(path: Path, obj: Any) -> None:
 
 
 def annotate(views_path: str | Path, render_dir: str | Path, body: BodyModel, out: str | Path, codes: tuple[int, int, int],
-             licence: dict[str, str], bbox_margin: float = 0.05, body_path: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
+             licence: dict[str, str], *, bbox_margin: float = 0.05, body_path: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     pv = load_views(views_path)
     with open_stage(Path(render_dir) / "render.h5", RENDER_SCHEMA, min_version=2) as f:
         box, area, ids = (require(f, k)[()] for k in ("box", "area", "ids"))

@@ -36,6 +36,7 @@ def ingest(
     action: str,
     capture_out: str | Path,
     frames_out: str | Path,
+    *,
     start: int = 0,
     stop: int | None = None,
     stride: int = 1,

@@ -49,6 +49,7 @@ def fit_smpl(
     actions: list[str],
     out: str | Path,
     cfg: FitConfig,
+    *,
     mode: str = "multiview",
     keypoints3d: list[str | Path] = (),
     keypoints2d: list[str | Path] = (),

@@ -101,7 +101,7 @@ def _given_background(folder: str | Path, cam: Camera) -> Background:
 
 
 def model_backgrounds(
-    body: BodyModel, captures: list[tuple[Path, Path]], out: Path, cfg: MasksConfig,
+    body: BodyModel, captures: list[tuple[Path, Path]], out: Path, cfg: MasksConfig, *,
     smpl: str | Path | None = None, cameras_path: str | Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """``background.h5`` of one subject's rig: each camera's background from frames sampled across
@@ -167,7 +167,7 @@ def _segment_frame(
 
 
 def segment(
-    body: BodyModel, capture_path: Path, frames_path: Path, out: Path, cfg: MasksConfig,
+    body: BodyModel, capture_path: Path, frames_path: Path, out: Path, cfg: MasksConfig, *,
     smpl: str | Path | None = None, cameras_path: str | Path | None = None, background: str | Path | None = None,
     preview: Path | None = None, threads: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
