@@ -99,7 +99,10 @@ class GMMPrior(torch.nn.Module):
                 raise NtopError("missing", path, key)
         means, covars, weights = (np.asarray(data[k], dtype=np.float64) for k in ("means", "covars", "weights"))
         if means.ndim != 2 or means.shape[1] != 69 or covars.shape != (len(means), 69, 69) or weights.shape != (len(means),):
-            raise NtopError(f"expected means (K, 69), covars (K, 69, 69), weights (K,); got {means.shape}, {covars.shape}, {weights.shape}", path)
+            raise NtopError(
+                f"expected means (K, 69), covars (K, 69, 69), weights (K,); got {means.shape}, {covars.shape}, {weights.shape}",
+                path,
+            )
         precisions = np.linalg.inv(covars)
         self.register_buffer("means", torch.as_tensor(means, dtype=torch.float32))
         self.register_buffer("precisions", torch.as_tensor(precisions, dtype=torch.float32))
@@ -122,7 +125,9 @@ def relaxed_pose() -> np.ndarray:
     return pose
 
 
-def kabsch_init(body: BodyModel, joints: np.ndarray, joint_set: str, betas: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+def kabsch_init(
+    body: BodyModel, joints: np.ndarray, joint_set: str, betas: torch.Tensor | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame global orientation and translation that put the rest-pose torso onto observed joints
     ``(T, J, 3)`` (NaN = missing): from every torso joint a frame has, three at least (a hip a camera
     never sees must not stop a fit); frames with fewer borrow their neighbours'."""
@@ -147,6 +152,158 @@ def kabsch_init(body: BodyModel, joints: np.ndarray, joint_set: str, betas: torc
     return fill_gaps(go), fill_gaps(transl)
 
 
+class _Problem:
+    """One fit as tensors on one device: the data (3D joints, 2D views), the priors and the unknowns
+    (``go``, ``tr``, ``pose``, ``betas``); :meth:`terms` is the objective."""
+
+    def __init__(
+        self,
+        body: BodyModel,
+        joint_set: str,
+        cfg: FitConfig,
+        joints3d: np.ndarray | None,
+        weights3d: np.ndarray | None,
+        views: list[View2D],
+        segments: np.ndarray | None,
+        init: dict[str, np.ndarray],
+        silhouette: SilhouetteTerm | None,
+    ) -> None:
+        self.dev = dev = resolve_device(cfg.device, "fit.device")
+        self.body, self.joint_set, self.cfg, self.silhouette = body.to(dev), joint_set, cfg, silhouette
+        self.T = T = len(joints3d) if joints3d is not None else len(views[0].uv)
+        seg = torch.as_tensor(np.zeros(T) if segments is None else segments, device=dev)
+        self.same = (seg[1:] == seg[:-1]).float()  # no smoothness across actions
+        self.same2 = self.same[1:] * self.same[:-1]
+        self.go = self.f32(init["global_orient"]).clone().requires_grad_(True)
+        self.tr = self.f32(init["transl"]).clone().requires_grad_(True)
+        self.pose = self.f32(init.get("body_pose", np.zeros((T, 23, 3)))).reshape(T, 23, 3).clone().requires_grad_(True)
+        self.betas = (
+            self.f32(init.get("betas", np.zeros(body.num_betas))).reshape(1, -1)[:, : body.num_betas].clone().requires_grad_(True)
+        )
+        self.gmm = GMMPrior(cfg.gmm_prior).to(dev) if cfg.gmm_prior else None
+        self.joints3d = joints3d
+        if joints3d is not None:
+            self.w3 = np.where(np.isfinite(joints3d).all(-1), 1.0 if weights3d is None else weights3d, 0.0)
+            self.X, self.W3 = self.f32(np.nan_to_num(joints3d)), self.f32(self.w3)
+        self.cams = [self._view(v) for v in views]
+        self.rest_pose = self.f32(relaxed_pose())
+        self.hinge_idx = torch.as_tensor([h[0] for h in HINGES], device=dev)
+        self.hinge_axis = torch.as_tensor([h[1] for h in HINGES], device=dev)
+        self.hinge_sign = self.f32([h[2] for h in HINGES])
+
+    def _view(
+        self, v: View2D
+    ) -> tuple[Camera, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A view as tensors: camera, R, t, K, dist, keypoints and their weights (0 where unseen)."""
+        cam = v.camera
+        weights = np.where(np.isfinite(v.uv).all(-1), v.conf, 0.0)
+        return (
+            cam,
+            self.f32(cam.R),
+            self.f32(cam.t),
+            self.f32(cam.K)[None],
+            self.f32(cam.dist)[None],
+            self.f32(np.nan_to_num(v.uv)),
+            self.f32(weights),
+        )
+
+    def f32(self, a: Any) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.dev)
+
+    @property
+    def unknowns(self) -> list[torch.Tensor]:
+        return [self.go, self.tr, self.betas, self.pose]
+
+    def joints(self) -> torch.Tensor:
+        return self.body.joints_only(self.go, self.pose, self.betas, self.tr, self.joint_set)
+
+    def reprojections(self, J: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per view: pixel errors ``(T, J)`` of joints ``J`` and their weights (confidence, 0 where unseen)."""
+        out = []
+        for cam, R, t, K, dist, uv, conf in self.cams:
+            px, valid = project_points(cam.model, J @ R.T + t, K, dist, fov_deg=cam.fov_deg)
+            out.append(((px - uv).norm(dim=-1), conf * valid.float()))
+        return out
+
+    def terms(self, anneal: float = 1.0) -> dict[str, torch.Tensor]:
+        cfg, T, pose = self.cfg, self.T, self.pose
+        out: dict[str, torch.Tensor] = {}
+        if self.silhouette is not None and self.silhouette.outline:
+            posed = self.body(self.go, pose, self.betas, self.tr)
+            J = self.body.joint_set(posed, self.joint_set)
+            out["silhouette"] = cfg.weight_silhouette * cfg.pixel_scale_m**2 * self.silhouette(posed.vertices)
+        else:
+            J = self.joints()
+        if self.joints3d is not None and cfg.weight_3d > 0:
+            sq = ((J - self.X) ** 2).sum(-1)
+            out["3d"] = cfg.weight_3d * (self.W3 * geman_mcclure(sq, cfg.robust_m * anneal)).sum() / self.W3.sum().clamp(min=1)
+        if self.cams and cfg.weight_2d > 0:
+            views_err = self.reprojections(J)
+            total = sum((w * geman_mcclure(e**2, cfg.robust_px * anneal)).sum() for e, w in views_err)
+            norm = sum(float(w.sum()) for _, w in views_err)
+            out["2d"] = cfg.weight_2d * cfg.pixel_scale_m**2 * total / max(norm, 1.0)
+        out["pose"] = cfg.weight_pose * ((pose - self.rest_pose) ** 2).sum() / T
+        out["shape"] = cfg.weight_shape * (self.betas**2).sum()
+        bend = pose[:, self.hinge_idx, self.hinge_axis] * self.hinge_sign
+        out["limits"] = cfg.weight_limits * (torch.relu(-bend) ** 2).sum() / T
+        if T > 1:
+            out["smooth_pose"] = cfg.weight_smooth_pose * (self.same[:, None, None] * (pose[1:] - pose[:-1]) ** 2).sum() / T
+        if T > 2:
+            acc = self.tr[2:] - 2 * self.tr[1:-1] + self.tr[:-2]
+            out["smooth_transl"] = cfg.weight_smooth_transl * (self.same2[:, None] * acc**2).sum() / T
+        if self.gmm is not None:
+            out["gmm"] = cfg.weight_gmm * self.gmm(pose).sum() / T
+        return out
+
+    def solve(self, params: list[torch.Tensor], iterations: int, anneal: float = 1.0) -> None:
+        if iterations <= 0:
+            return
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations, history_size=20, line_search_fn="strong_wolfe",
+                                tolerance_grad=1e-10, tolerance_change=1e-12)  # fmt: skip
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = sum(self.terms(anneal).values())
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+
+    def refit_without_outlier_frames(self) -> None:
+        """Frames whose joints mostly miss (a failed triangulation) are dropped, refilled from their
+        neighbours in time and left to the smoothness terms."""
+        with torch.no_grad():
+            e = (self.joints() - self.X).norm(dim=-1)
+            e = torch.where(self.W3 > 0, e, torch.full_like(e, float("nan"))).nanmedian(dim=1).values
+            bad = (e > OUTLIER_FRAME * self.cfg.robust_m).cpu().numpy()
+        if not bad.any() or bad.all():
+            return
+        self.W3[torch.as_tensor(bad, device=self.dev)] = 0.0
+        with torch.no_grad():
+            for v in (self.go, self.tr, self.pose):
+                flat = v.detach().cpu().double().numpy().reshape(self.T, -1)
+                flat[bad] = np.nan
+                v.copy_(self.f32(fill_gaps(flat)).reshape(v.shape))
+        self.solve(self.unknowns, max(self.cfg.iterations // len(ANNEAL), 1), ANNEAL[-1])
+
+    def residuals(self, J: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Per frame: mean 3D error against every observed joint (dropped frames included) and mean
+        confidence-weighted pixel error; NaN where unused."""
+        err3 = np.full(self.T, np.nan)
+        if self.joints3d is not None:
+            W0 = self.f32(self.w3)
+            e = (J - self.X).norm(dim=-1)
+            err3 = ((e * W0).sum(1) / W0.sum(1).clamp(min=1e-9)).cpu().numpy()
+            err3[self.w3.sum(1) == 0] = np.nan
+        err2 = np.full(self.T, np.nan)
+        if self.cams:
+            views_err = self.reprojections(J)
+            num = sum((w * e).sum(1) for e, w in views_err)
+            den = sum(w.sum(1) for _, w in views_err)
+            err2 = torch.where(den > 0, num / den.clamp(min=1e-9), torch.full_like(num, float("nan"))).cpu().numpy()
+        return err3, err2
+
+
 def fit_bodies(
     body: BodyModel,
     joint_set: str,
@@ -166,129 +323,34 @@ def fit_bodies(
     (``error_3d_m``, ``error_2d_px``; NaN where unused)."""
     if joints3d is None and not views:
         raise NtopError("nothing to fit: give 3D joints or 2D views", field="keypoints")
-    dev = resolve_device(cfg.device, "fit.device")
-    T = len(joints3d) if joints3d is not None else len(views[0].uv)
-    seg = torch.as_tensor(np.zeros(T) if segments is None else segments, device=dev)
-    same = (seg[1:] == seg[:-1]).float()
-    same2 = same[1:] * same[:-1]
-    body = body.to(dev)
     if init is None:
-        assert joints3d is not None
+        if joints3d is None:
+            raise NtopError("a fit to 2D views alone needs a starting body (init)", field="keypoints")
         go0, tr0 = kabsch_init(body, joints3d, joint_set)
         init = {"global_orient": go0, "transl": tr0}
-    f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)  # noqa: E731
-    go = f32(init["global_orient"]).clone().requires_grad_(True)
-    tr = f32(init["transl"]).clone().requires_grad_(True)
-    pose = f32(init.get("body_pose", np.zeros((T, 23, 3)))).reshape(T, 23, 3).clone().requires_grad_(True)
-    betas = f32(init.get("betas", np.zeros(body.num_betas))).reshape(1, -1)[:, : body.num_betas].clone().requires_grad_(True)
-    gmm = GMMPrior(cfg.gmm_prior).to(dev) if cfg.gmm_prior else None
-    if joints3d is not None:
-        w3 = np.where(np.isfinite(joints3d).all(-1), 1.0 if weights3d is None else weights3d, 0.0)
-        X, W3 = f32(np.nan_to_num(joints3d)), f32(w3)
-    cams = []
-    for v in views:
-        cam = v.camera
-        cams.append((cam, f32(cam.R), f32(cam.t), f32(cam.K)[None], f32(cam.dist)[None], f32(np.nan_to_num(v.uv)), f32(np.where(np.isfinite(v.uv).all(-1), v.conf, 0.0))))
-    rest_pose = f32(relaxed_pose())
-    hinge_idx = torch.as_tensor([h[0] for h in HINGES], device=dev)
-    hinge_axis = torch.as_tensor([h[1] for h in HINGES], device=dev)
-    hinge_sign = f32([h[2] for h in HINGES])
-
-    def reprojections(J: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per view: pixel errors ``(T, J)`` of joints ``J`` and their weights (confidence, 0 where unseen)."""
-        out = []
-        for cam, R, t, K, dist, uv, conf in cams:
-            px, valid = project_points(cam.model, J @ R.T + t, K, dist, fov_deg=cam.fov_deg)
-            out.append(((px - uv).norm(dim=-1), conf * valid.float()))
-        return out
-
-    def terms(anneal: float = 1.0) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        if silhouette is not None and silhouette.outline:
-            posed = body(go, pose, betas, tr)
-            J = body.joint_set(posed, joint_set)
-            out["silhouette"] = cfg.weight_silhouette * cfg.pixel_scale_m**2 * silhouette(posed.vertices)
-        else:
-            J = body.joints_only(go, pose, betas, tr, joint_set)
-        if joints3d is not None and cfg.weight_3d > 0:
-            sq = ((J - X) ** 2).sum(-1)
-            out["3d"] = cfg.weight_3d * (W3 * geman_mcclure(sq, cfg.robust_m * anneal)).sum() / W3.sum().clamp(min=1)
-        if cams and cfg.weight_2d > 0:
-            views_err = reprojections(J)
-            total = sum((w * geman_mcclure(e**2, cfg.robust_px * anneal)).sum() for e, w in views_err)
-            norm = sum(float(w.sum()) for _, w in views_err)
-            out["2d"] = cfg.weight_2d * cfg.pixel_scale_m**2 * total / max(norm, 1.0)
-        out["pose"] = cfg.weight_pose * ((pose - rest_pose) ** 2).sum() / T
-        out["shape"] = cfg.weight_shape * (betas**2).sum()
-        bend = pose[:, hinge_idx, hinge_axis] * hinge_sign
-        out["limits"] = cfg.weight_limits * (torch.relu(-bend) ** 2).sum() / T
-        if T > 1:
-            out["smooth_pose"] = cfg.weight_smooth_pose * (same[:, None, None] * (pose[1:] - pose[:-1]) ** 2).sum() / T
-        if T > 2:
-            acc = tr[2:] - 2 * tr[1:-1] + tr[:-2]
-            out["smooth_transl"] = cfg.weight_smooth_transl * (same2[:, None] * acc**2).sum() / T
-        if gmm is not None:
-            out["gmm"] = cfg.weight_gmm * gmm(pose).sum() / T
-        return out
-
-    def solve(params: list[torch.Tensor], iterations: int, anneal: float = 1.0) -> None:
-        if iterations <= 0:
-            return
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations, history_size=20, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-10, tolerance_change=1e-12)  # fmt: skip
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = sum(terms(anneal).values())
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-
+    fit = _Problem(body, joint_set, cfg, joints3d, weights3d, views, segments, init, silhouette)
     # the robust scale starts wide (limbs far from their keypoints still feel them) and narrows
-    solve([go, tr, betas], cfg.iterations_global, ANNEAL[0])
+    fit.solve([fit.go, fit.tr, fit.betas], cfg.iterations_global, ANNEAL[0])
     for k, anneal in enumerate(ANNEAL):
-        solve([go, tr, betas, pose], cfg.iterations // len(ANNEAL) + (cfg.iterations % len(ANNEAL) if k == 0 else 0), anneal)
-    if joints3d is not None and T > 2:
-        # frames whose joints mostly miss (a failed triangulation) are dropped, refilled from their
-        # neighbours in time and left to the smoothness terms
-        with torch.no_grad():
-            e = (body.joints_only(go, pose, betas, tr, joint_set) - X).norm(dim=-1)
-            e = torch.where(W3 > 0, e, torch.full_like(e, float("nan"))).nanmedian(dim=1).values
-            bad = (e > OUTLIER_FRAME * cfg.robust_m).cpu().numpy()
-        if bad.any() and not bad.all():
-            W3[torch.as_tensor(bad, device=dev)] = 0.0
-            with torch.no_grad():
-                for v in (go, tr, pose):
-                    flat = v.detach().cpu().double().numpy().reshape(T, -1)
-                    flat[bad] = np.nan
-                    v.copy_(f32(fill_gaps(flat)).reshape(v.shape))
-            solve([go, tr, betas, pose], max(cfg.iterations // len(ANNEAL), 1), ANNEAL[-1])
+        fit.solve(fit.unknowns, cfg.iterations // len(ANNEAL) + (cfg.iterations % len(ANNEAL) if k == 0 else 0), anneal)
+    if joints3d is not None and fit.T > 2:
+        fit.refit_without_outlier_frames()
     if silhouette is not None:
         for _ in range(cfg.silhouette_rounds):
             with torch.no_grad():
-                silhouette.select(body(go, pose, betas, tr).vertices)
-            solve([go, tr, betas, pose], cfg.silhouette_iterations)
+                silhouette.select(fit.body(fit.go, fit.pose, fit.betas, fit.tr).vertices)
+            fit.solve(fit.unknowns, cfg.silhouette_iterations)
     with torch.no_grad():
-        J = body.joints_only(go, pose, betas, tr, joint_set)
-        err3 = np.full(T, np.nan)
-        if joints3d is not None:  # against every observed joint, dropped frames included
-            W0 = f32(w3)
-            e = (J - X).norm(dim=-1)
-            err3 = ((e * W0).sum(1) / W0.sum(1).clamp(min=1e-9)).cpu().numpy()
-            err3[w3.sum(1) == 0] = np.nan
-        err2 = np.full(T, np.nan)
-        if cams:
-            views_err = reprojections(J)
-            num = sum((w * e).sum(1) for e, w in views_err)
-            den = sum(w.sum(1) for _, w in views_err)
-            err2 = torch.where(den > 0, num / den.clamp(min=1e-9), torch.full_like(num, float("nan"))).cpu().numpy()
-        final = {k: float(v) for k, v in terms().items()}
+        J = fit.joints()
+        err3, err2 = fit.residuals(J)
+        final = {k: float(v) for k, v in fit.terms().items()}
+    params = {
+        k: v.detach().cpu().double().numpy() for k, v in (("global_orient", fit.go), ("body_pose", fit.pose), ("transl", fit.tr))
+    }
+    betas = fit.betas.detach().cpu().double().numpy()[0]
     return {
-        "global_orient": go.detach().cpu().double().numpy(),
-        "body_pose": pose.detach().cpu().double().numpy(),
-        "betas": betas.detach().cpu().double().numpy()[0],
-        "transl": tr.detach().cpu().double().numpy(),
+        **params,
+        "betas": betas,
         "joints": J.cpu().double().numpy(),
         "error_3d_m": err3,
         "error_2d_px": err2,
