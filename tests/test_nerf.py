@@ -17,7 +17,8 @@ from ntop.nerf.evaluate import heldout_metrics
 from ntop.nerf.field import CanonicalField, FieldConfig
 from ntop.nerf.hashgrid import HashGrid
 from ntop.nerf.prepare import PrepareConfig, load_dataset, prepare
-from ntop.nerf.render import ray_box, render_image, render_rays
+from ntop.nerf.render import render_image, render_rays
+from ntop.nerf.sampling import ray_box
 from ntop.nerf.train import TrainConfig, load_model, ssim_loss, train
 from ntop.raster import vertex_normals
 

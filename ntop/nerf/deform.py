@@ -21,7 +21,17 @@ from scipy.spatial import cKDTree
 
 from ntop.body import BodyModel
 
-__all__ = ["BIG_POSE_HIP_DEG", "big_pose", "PoseVolumes", "pose_volumes", "canonical_transforms", "sample_distance", "sample_weights", "sample_normals", "inverse_lbs"]
+__all__ = [
+    "BIG_POSE_HIP_DEG",
+    "big_pose",
+    "PoseVolumes",
+    "pose_volumes",
+    "canonical_transforms",
+    "sample_distance",
+    "sample_weights",
+    "sample_normals",
+    "inverse_lbs",
+]
 
 BIG_POSE_HIP_DEG = 30.0
 
@@ -34,7 +44,9 @@ def big_pose(dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return pose.reshape(69)
 
 
-def canonical_transforms(body: BodyModel, betas: torch.Tensor, global_orient: torch.Tensor, body_pose: torch.Tensor, transl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def canonical_transforms(
+    body: BodyModel, betas: torch.Tensor, global_orient: torch.Tensor, body_pose: torch.Tensor, transl: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-frame transforms canonical -> posed ``(T, 24, 4, 4)`` and the canonical vertices ``(V, 3)``."""
     dtype = global_orient.dtype
     big = body.bone_transforms(torch.zeros(1, 3, dtype=dtype), big_pose(dtype)[None], betas)
@@ -75,7 +87,9 @@ class PoseVolumes:
         return torch.stack([gx / norm, gy / norm, gz / norm]).reshape(1, 3, T * R, R, R)
 
 
-def pose_volumes(vertices: np.ndarray, normals: np.ndarray, weights: np.ndarray, resolution: int = 32, padding: float = 0.08) -> PoseVolumes:
+def pose_volumes(
+    vertices: np.ndarray, normals: np.ndarray, weights: np.ndarray, resolution: int = 32, padding: float = 0.08
+) -> PoseVolumes:
     """Nearest-vertex skinning weights and signed distance on a grid around each posed body ``(T, V, 3)``.
 
     The sign (negative inside) comes from the nearest vertex's outward normal ``(T, V, 3)``.

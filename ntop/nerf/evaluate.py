@@ -28,7 +28,9 @@ __all__ = ["box_of", "image_metrics", "heldout_metrics", "evaluate"]
 def box_of(mask: np.ndarray, grow: int = 8) -> tuple[slice, slice]:
     ys, xs = np.nonzero(mask)
     H, W = mask.shape
-    return slice(max(ys.min() - grow, 0), min(ys.max() + grow + 1, H)), slice(max(xs.min() - grow, 0), min(xs.max() + grow + 1, W))
+    return slice(max(ys.min() - grow, 0), min(ys.max() + grow + 1, H)), slice(
+        max(xs.min() - grow, 0), min(xs.max() + grow + 1, W)
+    )
 
 
 def image_metrics(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:
@@ -47,14 +49,18 @@ def image_metrics(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict
     return out
 
 
-def _render_pair(field: CanonicalField, ds: NerfDataset, cam: str, t: int, samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _render_pair(
+    field: CanonicalField, ds: NerfDataset, cam: str, t: int, samples: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mask = ds.masks[cam][t]
     truth = ds.images[cam][t].astype(np.float64) / 255 * mask[..., None]
     rgb, _, _ = render_image(field, ds.posed, t, ds.cameras[cam], background=(0.0, 0.0, 0.0), samples=samples)
     return rgb.astype(np.float64), truth, mask
 
 
-def heldout_metrics(field: CanonicalField, ds: NerfDataset, frames: list[int] | None = None, samples: int = 64) -> dict[str, float]:
+def heldout_metrics(
+    field: CanonicalField, ds: NerfDataset, frames: list[int] | None = None, samples: int = 64
+) -> dict[str, float]:
     """Mean held-out metrics over the held-out cameras at the given frames (default: the middle one);
     nothing when no camera is held out (a monocular capture)."""
     if not ds.heldout_cameras:
@@ -64,7 +70,14 @@ def heldout_metrics(field: CanonicalField, ds: NerfDataset, frames: list[int] | 
     return {f"heldout_{k}": round(float(np.mean([r[k] for r in rows])), 3) for k in rows[0]}
 
 
-def evaluate(dataset: str | Path, field: CanonicalField, out_json: str | Path, out_sheet: str | Path, frame_stride: int = 8, samples: int = 64) -> dict[str, Any]:
+def evaluate(
+    dataset: str | Path,
+    field: CanonicalField,
+    out_json: str | Path,
+    out_sheet: str | Path,
+    frame_stride: int = 8,
+    samples: int = 64,
+) -> dict[str, Any]:
     ds = load_dataset(dataset)
     frames = list(range(0, ds.num_frames, frame_stride))
     per_image, tiles = [], []
@@ -76,12 +89,16 @@ def evaluate(dataset: str | Path, field: CanonicalField, out_json: str | Path, o
             per_image.append({"camera": cam, "frame": int(ds.frame_index[t]), "action": ds.actions[t], **m})
             if i < 3:
                 err = np.clip(np.abs(pred - truth) * 4, 0, 1)
-                for img, text in ((truth, f"{cam} f{ds.frame_index[t]} frame"), (pred, f"render {m['psnr_box']:.1f} dB"), (err, "error x4")):
+                for img, text in (
+                    (truth, f"{cam} f{ds.frame_index[t]} frame"),
+                    (pred, f"render {m['psnr_box']:.1f} dB"),
+                    (err, "error x4"),
+                ):
                     tiles.append(label((img * 255).astype(np.uint8).copy(), text))
     keys = [k for k in per_image[0] if k not in ("camera", "frame", "action")]
     summary = {k: float(np.mean([r[k] for r in per_image])) for k in keys}
-    report = {"subject": ds.subject, "heldout_cameras": ds.heldout_cameras, "evaluated_cameras": cams, "on_training_cameras": not ds.heldout_cameras,
-              "frames": len(frames), "mean": summary, "images": per_image}  # fmt: skip
+    report = {"subject": ds.subject, "heldout_cameras": ds.heldout_cameras, "evaluated_cameras": cams}
+    report.update(on_training_cameras=not ds.heldout_cameras, frames=len(frames), mean=summary, images=per_image)
     with atomic_path(out_sheet) as tmp:
         write_image(tmp, grid(tiles, cols=3))
     write_json(out_json, report)

@@ -106,7 +106,9 @@ class CanonicalField(nn.Module):
         h = torch.cat([u, enc.flatten(1), self.pose_code(pose)], -1)
         return torch.tanh(self.residual(h)) * self.cfg.residual_max_m
 
-    def forward(self, x: torch.Tensor, pose: torch.Tensor, normal: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, pose: torch.Tensor, normal: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``normal (N, 3)``: the posed surface's world normal, needed when ``cfg.shading``."""
         off = self.offset(x, pose)
         u = self.normalise(x + off)

@@ -45,7 +45,9 @@ class HashGrid(torch.nn.Module):
         for s in sizes:
             offsets.append(offsets[-1] + s)
         self.res, self.sizes, self.dense, self.offsets = res, sizes, dense, offsets[:-1]  # Python ints: no device syncs
-        self.register_buffer("level_table", torch.tensor([res, sizes, offsets[:-1], dense], dtype=torch.int64), persistent=False)  # the fused kernel's
+        self.register_buffer(
+            "level_table", torch.tensor([res, sizes, offsets[:-1], dense], dtype=torch.int64), persistent=False
+        )  # the fused kernel's
         self.table = torch.nn.Parameter(torch.empty(offsets[-1], features).uniform_(-1e-4, 1e-4))
 
     @property

@@ -1,9 +1,8 @@
-"""Volume rendering of the posed human: rays -> samples near the body -> canonical field -> pixels.
+"""Volume rendering of the posed human: rays -> samples near the body (``sampling``) -> canonical
+space by inverse skinning (``deform``) -> the field -> composited front to back (``volrend``).
 
-Rays are clipped to each frame's body box; samples outside the field's support, a band around the
-posed SMPL surface, are skipped before the network runs (empty-space skipping); the rest are mapped to canonical space
-by inverse skinning and composited front to back. Works with any ``ntop.cameras`` model because it
-only needs rays. :func:`render_image` is the API later stages use: any camera, any pose, in chunks.
+Works with any ``ntop.cameras`` model because it only needs rays. :func:`render_image` is the API
+later stages use: any camera, any pose, in chunks.
 """
 
 from __future__ import annotations
@@ -16,19 +15,13 @@ import torch
 
 from ntop.body import BodyModel
 from ntop.cameras import Camera
-from ntop.nerf.deform import (
-    PoseVolumes,
-    canonical_transforms,
-    inverse_lbs,
-    pose_volumes,
-    sample_distance,
-    sample_normals,
-    sample_weights,
-)
+from ntop.nerf.deform import PoseVolumes, canonical_transforms, inverse_lbs, pose_volumes, sample_normals, sample_weights
 from ntop.nerf.field import CanonicalField
+from ntop.nerf.sampling import ray_box, sample_rays
+from ntop.nerf.volrend import composite
 from ntop.raster import vertex_normals
 
-__all__ = ["PosedFrames", "posed_frames", "RenderOutput", "ray_box", "render_rays", "render_views", "render_image"]
+__all__ = ["PosedFrames", "posed_frames", "RenderOutput", "render_rays", "render_views", "render_image"]
 
 
 @dataclass
@@ -41,10 +34,21 @@ class PosedFrames:
 
     def to(self, device: torch.device | str) -> "PosedFrames":
         v = self.volumes
-        return PosedFrames(PoseVolumes(v.grid.to(device), v.lo.to(device), v.hi.to(device)), self.transforms.to(device), self.body_pose.to(device))
+        return PosedFrames(
+            PoseVolumes(v.grid.to(device), v.lo.to(device), v.hi.to(device)),
+            self.transforms.to(device),
+            self.body_pose.to(device),
+        )
 
 
-def posed_frames(body: BodyModel, betas: torch.Tensor, global_orient: torch.Tensor, body_pose: torch.Tensor, transl: torch.Tensor, resolution: int = 32) -> PosedFrames:
+def posed_frames(
+    body: BodyModel,
+    betas: torch.Tensor,
+    global_orient: torch.Tensor,
+    body_pose: torch.Tensor,
+    transl: torch.Tensor,
+    resolution: int = 32,
+) -> PosedFrames:
     """Everything needed to render the subject in these poses (SMPL parameters, world frame)."""
     with torch.no_grad():
         out = body(global_orient, body_pose, betas, transl)
@@ -64,15 +68,6 @@ class RenderOutput:
     inside: torch.Tensor  # scalar: mean transparency of samples inside it (a prior for parts no camera saw)
 
 
-def ray_box(origins: torch.Tensor, dirs: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Slab test: entry and exit distances and whether the ray meets the box (per ray boxes)."""
-    inv = 1 / torch.where(dirs.abs() > 1e-12, dirs, torch.full_like(dirs, 1e-12))
-    t0, t1 = (lo - origins) * inv, (hi - origins) * inv
-    near = torch.minimum(t0, t1).amax(-1).clamp(min=0)
-    far = torch.maximum(t0, t1).amin(-1)
-    return near, far, far > near
-
-
 def render_rays(
     field: CanonicalField,
     posed: PosedFrames,
@@ -89,40 +84,20 @@ def render_rays(
     ``support_outside`` outside it, reach the network: the body can grow that much beyond SMPL
     (clothing, hair), no more.
     """
-    R, device = len(origins), origins.device
-    near, far, hit = ray_box(origins, dirs, posed.volumes.lo[frame], posed.volumes.hi[frame])
-    rays = torch.nonzero(hit)[:, 0]
-    step = (far[rays] - near[rays]) / samples
-    k = torch.arange(samples, device=device, dtype=origins.dtype)
-    jitter = torch.rand(len(rays), samples, device=device, dtype=origins.dtype) if perturb else torch.full((len(rays), samples), 0.5, device=device, dtype=origins.dtype)
-    t = near[rays, None] + (k + jitter) * step[:, None]  # (H, S)
-    pts = origins[rays, None] + t[..., None] * dirs[rays, None]
-    ray_of = rays[:, None].expand(-1, samples).reshape(-1)
-    f_of = frame[ray_of]
-    dist = sample_distance(posed.volumes, f_of, pts.reshape(-1, 3))
-    keep = torch.nonzero((dist > -field.cfg.support_inside) & (dist < field.cfg.support_outside))[:, 0]
-    ray_of, f_of, t_flat, pts, dist = ray_of[keep], f_of[keep], t.reshape(-1)[keep], pts.reshape(-1, 3)[keep], dist[keep]
-    x_c = inverse_lbs(pts, sample_weights(posed.volumes, f_of, pts), f_of, posed.transforms)
-    normals = sample_normals(posed.volumes, f_of, pts) if field.cfg.shading else None
-    sigma, rgb, off = field(x_c, posed.body_pose[f_of], normals)
-    delta = ((far - near) / samples)[ray_of]
-    s = sigma * delta
-    cs = torch.cumsum(s, 0)
-    # exclusive cumulative optical depth within each ray (samples of a ray are contiguous, in order)
-    first = torch.ones_like(ray_of, dtype=torch.bool)
-    first[1:] = ray_of[1:] != ray_of[:-1]
-    start = torch.cummax(torch.where(first, torch.arange(len(ray_of), device=device), torch.zeros_like(ray_of)), 0).values
-    excl = cs - s - (cs - s)[start]
-    w = torch.exp(-excl) * (1 - torch.exp(-s))
-    acc = torch.zeros(R, device=device, dtype=origins.dtype).index_add_(0, ray_of, w)
-    col = torch.zeros(R, 3, device=device, dtype=origins.dtype).index_add_(0, ray_of, w[:, None] * rgb)
-    dep = torch.zeros(R, device=device, dtype=origins.dtype).index_add_(0, ray_of, w * t_flat)
-    bg = background.expand(R, 3)
+    R = len(origins)
+    support = (field.cfg.support_inside, field.cfg.support_outside)
+    smp = sample_rays(posed.volumes, origins, dirs, frame, samples, support, perturb)
+    x_c = inverse_lbs(smp.points, sample_weights(posed.volumes, smp.frame, smp.points), smp.frame, posed.transforms)
+    normals = sample_normals(posed.volumes, smp.frame, smp.points) if field.cfg.shading else None
+    sigma, rgb, off = field(x_c, posed.body_pose[smp.frame], normals)
+    out = composite(sigma, rgb, smp.t, smp.delta, smp.ray, R)
+    s = out.optical_depth
     offset_sq = (off**2).sum(-1).mean() if len(off) else origins.new_zeros(())
-    outside = ((1 - torch.exp(-s)) * (dist > 0)).mean() if len(s) else origins.new_zeros(())
-    inside = (torch.exp(-s) * (dist < 0)).mean() if len(s) else origins.new_zeros(())
-    depth = torch.where(acc > 1e-4, dep / acc.clamp(min=1e-4), torch.zeros_like(dep))
-    return RenderOutput(col + (1 - acc[:, None]) * bg, acc, depth, offset_sq, outside, inside)
+    outside = ((1 - torch.exp(-s)) * (smp.distance > 0)).mean() if len(s) else origins.new_zeros(())
+    inside = (torch.exp(-s) * (smp.distance < 0)).mean() if len(s) else origins.new_zeros(())
+    return RenderOutput(
+        out.rgb + (1 - out.alpha[:, None]) * background.expand(R, 3), out.alpha, out.depth, offset_sq, outside, inside
+    )
 
 
 @torch.no_grad()
@@ -143,7 +118,9 @@ def render_views(
     device = field.lo.device
     H, W = cameras[0].height, cameras[0].width
     rays = [(_pixel_rays(cam.model, tuple(cam.K), tuple(cam.dist), W, H, cam.fov_deg, device), cam) for cam in cameras]
-    dirs = torch.cat([r @ torch.as_tensor(cam.R, dtype=torch.float32, device=device) for (r, _), cam in rays])  # R^T on row vectors
+    dirs = torch.cat(
+        [r @ torch.as_tensor(cam.R, dtype=torch.float32, device=device) for (r, _), cam in rays]
+    )  # R^T on row vectors
     origins = torch.cat([torch.as_tensor(cam.center, dtype=torch.float32, device=device).expand(H * W, 3) for cam in cameras])
     valid = torch.cat([v for (_, v), _ in rays])
     lo, hi = posed.volumes.lo[frame], posed.volumes.hi[frame]
@@ -162,7 +139,9 @@ def render_views(
 
 
 @functools.lru_cache(maxsize=16)
-def _pixel_rays(model: str, K: tuple, dist: tuple, width: int, height: int, fov_deg: float | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _pixel_rays(
+    model: str, K: tuple, dist: tuple, width: int, height: int, fov_deg: float | None, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Camera-frame unit rays ``(H * W, 3)`` of every pixel and their validity, on ``device``. Kept per
     lens: undistortion is iterative (0.1-0.4 s for 512x512 on a CPU, more than a GPU needs to render the
     frame), and every frame of a rig and every view with the same lens shares it."""
