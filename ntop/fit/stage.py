@@ -44,6 +44,91 @@ def _read(path: str | Path, schema: str) -> dict[str, Any]:
     return out
 
 
+def _views(k3: list[dict], k2: list[dict], mode: str, camera: str | None, where: str | Path) -> list[View2D]:
+    """The 2D data terms: every camera of a multi-view fit, one (``camera``, else the first) of a monocular one."""
+    if not k2:
+        return []
+    cams = k3[0]["cameras"] if k3 else k2[0]["cameras"]  # triangulation may carry calibrated cameras
+    names = [c.name for c in cams]
+    use = names if mode == "multiview" else [camera or names[0]]
+    if any(n not in names for n in use):
+        raise NtopError(f"camera {camera!r} is not one of {names}", where, "fit.camera")
+    views = []
+    for n in use:
+        c = names.index(n)
+        views.append(
+            View2D(cams[c], np.concatenate([k["joints"][c] for k in k2]), np.concatenate([k["confidence"][c] for k in k2]))
+        )
+    return views
+
+
+def _refine(
+    body: BodyModel,
+    cfg: FitConfig,
+    mode: str,
+    data: list[dict],
+    views: list[View2D],
+    X: np.ndarray | None,
+    segments: np.ndarray,
+    actions: list[str],
+    init: str | Path,
+    masks: list[str | Path],
+) -> dict[str, np.ndarray]:
+    """A first fit (``init``) refined against the masks' silhouettes."""
+    if len(masks) != len(actions):
+        raise NtopError(f"refining a fit needs one masks file per action ({len(actions)})", field="masks")
+    joint_set = data[0]["joint_set"]
+    cams = data[0]["cameras"] if mode == "multiview" else [views[0].camera]
+    frames = [k["frame_index"] for k in data]
+    term = SilhouetteTerm(
+        cams, _masks(masks, cams, frames), body.faces, cfg.silhouette_sigma_px, resolve_device(cfg.device, "fit.device")
+    )
+    start, first_joints = _start(init, actions, frames, joint_set)
+    if mode == "multiview":
+        refine, used = replace(cfg, iterations_global=0, iterations=0), views if cfg.weight_2d > 0 else []
+    else:  # one view's outline says nothing of depth: the first fit's own joints hold it
+        refine = replace(monocular_config(cfg), iterations_global=0, iterations=0, weight_3d=cfg.monocular_anchor)
+        X, used = first_joints, views
+    return fit_bodies(body, joint_set, refine, joints3d=X, views=used, segments=segments, init=start, silhouette=term)
+
+
+def _write_bodies(
+    out: str | Path,
+    body: BodyModel,
+    res: dict[str, np.ndarray],
+    data: list[dict],
+    actions: list[str],
+    subject: str,
+    mode: str,
+    params: dict[str, Any],
+    inputs: list[str | Path],
+) -> None:
+    """``smpl.h5``: one shape, and per action its frames' parameters, pelvis, joints and residuals."""
+    joint_set = data[0]["joint_set"]
+    f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    with torch.no_grad():
+        pelvis = body.joints_only(
+            f32(res["global_orient"]), f32(res["body_pose"]), f32(res["betas"]), f32(res["transl"]), "smpl24"
+        )[:, 0]
+    with create_stage(out, SMPL_SCHEMA, 1, params=params, inputs=inputs, units="metres, radians") as f:
+        f.attrs.update(subject=subject, joint_set=joint_set, actions=json.dumps(actions), mode=mode)
+        f.create_dataset("betas", data=res["betas"])
+        start = 0
+        for action, k in zip(actions, data):
+            n = len(k["frame_index"])
+            g = f.create_group(f"actions/{action}")
+            sl = slice(start, start + n)
+            g.create_dataset("frame_index", data=k["frame_index"])
+            g.create_dataset("global_orient", data=res["global_orient"][sl])
+            g.create_dataset("body_pose", data=res["body_pose"][sl].reshape(n, 69))
+            g.create_dataset("transl", data=res["transl"][sl])
+            g.create_dataset("pelvis", data=pelvis[sl].double().numpy())
+            g.create_dataset(f"joints/{joint_set}", data=res["joints"][sl])
+            g.create_dataset("error_3d_m", data=res["error_3d_m"][sl])
+            g.create_dataset("error_2d_px", data=res["error_2d_px"][sl])
+            start += n
+
+
 def fit_smpl(
     body: BodyModel,
     actions: list[str],
@@ -58,77 +143,40 @@ def fit_smpl(
     init: str | Path | None = None,
     masks: list[str | Path] = (),
 ) -> dict[str, Any]:
+    """Fit one subject's bodies (one shape across its actions) and write ``smpl.h5``: multi-view from
+    triangulated joints (and their 2D detections), monocular from one camera's detections, or a first
+    fit (``init``) refined against the ``masks``."""
     if mode not in ("multiview", "monocular"):
         raise NtopError(f"unknown mode {mode!r} (multiview, monocular)", field="fit.mode")
     needed = keypoints3d if mode == "multiview" else keypoints2d
     if len(needed) != len(actions) or (keypoints2d and len(keypoints2d) != len(actions)):
         raise NtopError(f"give one keypoints file per action ({len(actions)})", field="keypoints")
-    k3 = [_read(p, KEYPOINTS3D_SCHEMA) for p in keypoints3d]
-    k2 = [_read(p, KEYPOINTS2D_SCHEMA) for p in keypoints2d]
-    first = (k3 or k2)[0]
-    joint_set = first["joint_set"]
-    lengths = [len(k["frame_index"]) for k in (k3 or k2)]
-    segments = np.repeat(np.arange(len(actions)), lengths)
-    views = []
-    if k2:
-        cams = k3[0]["cameras"] if k3 else k2[0]["cameras"]  # triangulation may carry calibrated cameras
-        names = [c.name for c in cams]
-        use = names if mode == "multiview" else [camera or names[0]]
-        if any(n not in names for n in use):
-            raise NtopError(f"camera {camera!r} is not one of {names}", keypoints2d[0], "fit.camera")
-        for n in use:
-            c = names.index(n)
-            views.append(View2D(cams[c], np.concatenate([k["joints"][c] for k in k2]), np.concatenate([k["confidence"][c] for k in k2])))
-    X = np.concatenate([k["joints"] for k in k3]) if mode == "multiview" else None
     if masks and init is None:
         raise NtopError("masks refine a first fit: give it too (--init)", field="masks")
+    k3 = [_read(p, KEYPOINTS3D_SCHEMA) for p in keypoints3d]
+    k2 = [_read(p, KEYPOINTS2D_SCHEMA) for p in keypoints2d]
+    data = k3 or k2
+    joint_set = data[0]["joint_set"]
+    segments = np.repeat(np.arange(len(actions)), [len(k["frame_index"]) for k in data])
+    views = _views(k3, k2, mode, camera, keypoints2d[0] if keypoints2d else "")
+    X = np.concatenate([k["joints"] for k in k3]) if mode == "multiview" else None
     if init is not None:
-        if len(masks) != len(actions):
-            raise NtopError(f"refining a fit needs one masks file per action ({len(actions)})", field="masks")
-        cams = (k3 or k2)[0]["cameras"] if mode == "multiview" else [views[0].camera]
-        frames = [k["frame_index"] for k in (k3 or k2)]
-        term = SilhouetteTerm(cams, _masks(masks, cams, frames), body.faces, cfg.silhouette_sigma_px, resolve_device(cfg.device, "fit.device"))
-        start, first_joints = _start(init, actions, frames, joint_set)
-        if mode == "multiview":
-            refine, used = replace(cfg, iterations_global=0, iterations=0), views if cfg.weight_2d > 0 else []
-        else:  # one view's outline says nothing of depth: the first fit's own joints hold it
-            refine = replace(monocular_config(cfg), iterations_global=0, iterations=0, weight_3d=cfg.monocular_anchor)
-            X, used = first_joints, views
-        res = fit_bodies(body, joint_set, refine, joints3d=X, views=used, segments=segments, init=start, silhouette=term)
+        res = _refine(body, cfg, mode, data, views, X, segments, actions, init, masks)
     elif mode == "multiview":
         res = fit_bodies(body, joint_set, cfg, joints3d=X, views=views if cfg.weight_2d > 0 else [], segments=segments)
     else:
         res = fit_monocular(body, views[0], joint_set, cfg, segments=segments)
-    f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
-    with torch.no_grad():
-        pelvis = body.joints_only(f32(res["global_orient"]), f32(res["body_pose"]), f32(res["betas"]), f32(res["transl"]), "smpl24")[:, 0]
     params = {"mode": mode, "camera": camera, "refined": init is not None, **asdict(cfg)}
     inputs = list(keypoints3d) + list(keypoints2d) + ([init] if init is not None else []) + list(masks)
-    with create_stage(out, SMPL_SCHEMA, 1, params=params, inputs=inputs, units="metres, radians") as f:
-        f.attrs.update(subject=subject, joint_set=joint_set, actions=json.dumps(actions), mode=mode)
-        f.create_dataset("betas", data=res["betas"])
-        start = 0
-        for action, n, k in zip(actions, lengths, k3 or k2):
-            g = f.create_group(f"actions/{action}")
-            sl = slice(start, start + n)
-            g.create_dataset("frame_index", data=k["frame_index"])
-            g.create_dataset("global_orient", data=res["global_orient"][sl])
-            g.create_dataset("body_pose", data=res["body_pose"][sl].reshape(n, 69))
-            g.create_dataset("transl", data=res["transl"][sl])
-            g.create_dataset("pelvis", data=pelvis[sl].double().numpy())
-            g.create_dataset(f"joints/{joint_set}", data=res["joints"][sl])
-            g.create_dataset("error_3d_m", data=res["error_3d_m"][sl])
-            g.create_dataset("error_2d_px", data=res["error_2d_px"][sl])
-            start += n
-    return {
-        "frames": int(len(segments)),
-        "mean_error_3d_mm": float(np.nanmean(res["error_3d_m"]) * 1000) if np.isfinite(res["error_3d_m"]).any() else None,
-        "mean_error_2d_px": float(np.nanmean(res["error_2d_px"])) if np.isfinite(res["error_2d_px"]).any() else None,
-        "objective": res["objective"],
-    }
+    _write_bodies(out, body, res, data, actions, subject, mode, params, inputs)
+    finite = lambda a, scale: float(np.nanmean(a) * scale) if np.isfinite(a).any() else None  # noqa: E731
+    errors = {"mean_error_3d_mm": finite(res["error_3d_m"], 1000), "mean_error_2d_px": finite(res["error_2d_px"], 1)}
+    return {"frames": int(len(segments)), **errors, "objective": res["objective"]}
 
 
-def _start(path: str | Path, actions: list[str], frames: list[np.ndarray], joint_set: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _start(
+    path: str | Path, actions: list[str], frames: list[np.ndarray], joint_set: str
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """A first fit's parameters and fitted joints ``(T, J, 3)`` over every action, frames checked against the keypoints'."""
     seqs = [read_smpl(path, a) for a in actions]
     for a, seq, index in zip(actions, seqs, frames):
@@ -150,7 +198,9 @@ def _masks(paths: list[str | Path], cams: list[Camera], frames: list[np.ndarray]
     out = [np.concatenate([read_masks(path, cam.name) for path in paths]) for cam in cams]
     for cam, m in zip(cams, out):
         if m.shape[1:] != (cam.height, cam.width):
-            raise NtopError(f"masks are {m.shape[2]}x{m.shape[1]}, the camera {cam.width}x{cam.height}", paths[0], f"masks/{cam.name}")
+            raise NtopError(
+                f"masks are {m.shape[2]}x{m.shape[1]}, the camera {cam.width}x{cam.height}", paths[0], f"masks/{cam.name}"
+            )
     return out
 
 
@@ -171,7 +221,13 @@ def write_easymocap(body: BodyModel, smpl_path: str | Path, out_dir: str | Path)
             go, pose, tr = g["global_orient"][()], g["body_pose"][()], g["transl"][()]
             for i, frame in enumerate(g["frame_index"][()]):
                 Th = tr[i] + J0 - Rotation.from_rotvec(go[i]).apply(J0)
-                person = {"id": 0, "Rh": [go[i].tolist()], "Th": [Th.tolist()], "poses": [[0.0, 0.0, 0.0] + pose[i].tolist()], "shapes": [betas.tolist()]}
+                person = {
+                    "id": 0,
+                    "Rh": [go[i].tolist()],
+                    "Th": [Th.tolist()],
+                    "poses": [[0.0, 0.0, 0.0] + pose[i].tolist()],
+                    "shapes": [betas.tolist()],
+                }
                 (tmp / action / f"{int(frame):06d}.json").write_text(json.dumps([person]))
                 count += 1
     return count

@@ -158,6 +158,51 @@ def _to_floor_frame(cams: list[Camera], X: np.ndarray, names: tuple[str, ...], a
     return out
 
 
+def _pair_poses(xy: np.ndarray, good: np.ndarray, thr: list[float]) -> dict[tuple[int, int], tuple[int, np.ndarray, np.ndarray]]:
+    """Per camera pair with enough shared keypoints: essential-matrix inliers and the relative pose."""
+    pairs = {}
+    for a, b in combinations(range(len(xy)), 2):
+        both = good[a] & good[b]
+        if both.sum() < 8:
+            continue
+        E, mask = cv2.findEssentialMat(xy[a, both], xy[b, both], np.eye(3), cv2.RANSAC, 0.999, min(thr[a], thr[b]))
+        if E is None:
+            continue
+        n, R, t, mask = cv2.recoverPose(E[:3], xy[a, both], xy[b, both], np.eye(3), mask=mask)
+        pairs[(a, b)] = (int(n), R, t.ravel())
+    if not pairs:
+        raise NtopError("no camera pair shares enough confident keypoints", field="confidence")
+    return pairs
+
+
+def _place_the_rest(
+    cams: list[Camera],
+    poses: dict,
+    uv_flat: np.ndarray,
+    conf_flat: np.ndarray,
+    xy: np.ndarray,
+    good: np.ndarray,
+    thr: list[float],
+    tri: TriangulateConfig,
+) -> None:
+    """Add cameras to ``poses`` one at a time, the one seeing most triangulated keypoints first (PnP)."""
+    while True:
+        order = sorted(poses)
+        X = triangulate_points(_posed(cams, poses, order), uv_flat[order], conf_flat[order], tri)["points"]
+        rest = [c for c in range(len(cams)) if c not in poses]
+        if not rest:
+            return
+        counts = {c: int((good[c] & np.isfinite(X[:, 0])).sum()) for c in rest}
+        c = max(counts, key=counts.get)
+        sel = good[c] & np.isfinite(X[:, 0])
+        if counts[c] < 6:
+            raise NtopError(f"camera {cams[c].name} shares too few keypoints with the others", field="confidence")
+        ok, rvec, tvec, _ = cv2.solvePnPRansac(X[sel], xy[c, sel], np.eye(3), None, reprojectionError=thr[c] * 2, iterationsCount=500)
+        if not ok:
+            raise NtopError(f"camera {cams[c].name} could not be placed", field="confidence")
+        poses[c] = (cv2.Rodrigues(rvec)[0], tvec.ravel())
+
+
 def calibrate_cameras(
     cams: list[Camera], uv: np.ndarray, conf: np.ndarray, joint_set: str, body: BodyModel, cfg: CalibrateConfig
 ) -> tuple[list[Camera], dict[str, Any]]:
@@ -171,36 +216,11 @@ def calibrate_cameras(
     xy = np.stack([_normalised(cam, uv_flat[c]) for c, cam in enumerate(cams)])
     good &= np.isfinite(xy).all(-1)
     thr = [cfg.threshold_px / float(np.mean(cam.K[:2])) for cam in cams]
-    pairs = {}
-    for a, b in combinations(range(C), 2):
-        both = good[a] & good[b]
-        if both.sum() < 8:
-            continue
-        E, mask = cv2.findEssentialMat(xy[a, both], xy[b, both], np.eye(3), cv2.RANSAC, 0.999, min(thr[a], thr[b]))
-        if E is None:
-            continue
-        n, R, t, mask = cv2.recoverPose(E[:3], xy[a, both], xy[b, both], np.eye(3), mask=mask)
-        pairs[(a, b)] = (int(n), R, t.ravel())
-    if not pairs:
-        raise NtopError("no camera pair shares enough confident keypoints", field="confidence")
+    pairs = _pair_poses(xy, good, thr)
     (a, b), (_, R, t) = max(pairs.items(), key=lambda kv: kv[1][0])
     poses = {a: (np.eye(3), np.zeros(3)), b: (R, t)}
     tri = TriangulateConfig(threshold_px=cfg.threshold_px * 2, min_confidence=cfg.min_confidence)
-    while True:
-        order = sorted(poses)
-        X = triangulate_points(_posed(cams, poses, order), uv_flat[order], conf_flat[order], tri)["points"]
-        rest = [c for c in range(C) if c not in poses]
-        if not rest:
-            break
-        counts = {c: int((good[c] & np.isfinite(X[:, 0])).sum()) for c in rest}
-        c = max(counts, key=counts.get)
-        sel = good[c] & np.isfinite(X[:, 0])
-        if counts[c] < 6:
-            raise NtopError(f"camera {cams[c].name} shares too few keypoints with the others", field="confidence")
-        ok, rvec, tvec, _ = cv2.solvePnPRansac(X[sel], xy[c, sel], np.eye(3), None, reprojectionError=thr[c] * 2, iterationsCount=500)
-        if not ok:
-            raise NtopError(f"camera {cams[c].name} could not be placed", field="confidence")
-        poses[c] = (cv2.Rodrigues(rvec)[0], tvec.ravel())
+    _place_the_rest(cams, poses, uv_flat, conf_flat, xy, good, thr, tri)
     # bundle adjustment in the frame of camera `a` (renumbered first: it stays fixed)
     order = [a] + [c for c in range(C) if c != a]
     posed = _posed(cams, poses, order)
