@@ -1,13 +1,16 @@
 # COCO, detection-box, HybrIK and 3DMPPE labels from the SMPL bodies that drove the renders.
 
 
+include: "helpers/annotate.smk"
+
+
 rule annotate:
     input:
-        views=results("views", "{subject}", "{action}", "views.h5"),
-        render=results("render", "{subject}", "{action}"),
+        views=VIEWS,
+        render=RENDER,
         body=body_model_path(),
     output:
-        directory(results("labels", "{subject}", "{action}")),
+        directory(LABELS),
     params:
         code=code_digest("ntop.annotate.stage"),
         spec=annotate_params,

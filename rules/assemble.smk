@@ -1,6 +1,9 @@
 # The dataset: splits by subject, merged annotation files, images, card and manifest.
 
 
+include: "helpers/assemble.smk"
+
+
 rule assemble_dataset:
     input:
         unpack(assemble_items),
@@ -15,6 +18,7 @@ rule assemble_dataset:
         code=code_digest("ntop.assemble"),
         spec=assemble_params,
         parts=assemble_args,
+    threads: 1
     log:
         logs("assemble_dataset.log"),
     benchmark:
@@ -22,4 +26,4 @@ rule assemble_dataset:
     conda:
         "../envs/ntop.yaml"
     shell:
-        "ntop assemble {params.parts} --params {params.spec:q} --out {output} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} ntop assemble {params.parts} --params {params.spec:q} --out {output} > {log} 2>&1"

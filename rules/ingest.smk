@@ -1,13 +1,16 @@
 # Raw captures -> canonical capture (capture.h5 + frames.h5). The synthetic demo renders its raw capture first.
 
 
+include: "helpers/ingest.smk"
+
+
 rule build_body_model:
     output:
         "resources/body_model/{kind}_smpl.npz",
     wildcard_constraints:
         kind="anny|procedural",
     params:
-        code=lambda w: code_digest(f"ntop.body.{w.kind}"),
+        code=body_model_code,
         components=config["body_model"].get("components", 10),
     threads: 2
     log:
@@ -24,12 +27,13 @@ rule fetch_pose2sim_trial:
     output:
         directory("resources/pose2sim/{trial}"),
     localrule: True
+    threads: 1
     log:
         logs("fetch_pose2sim_trial", "{trial}.log"),
     conda:
         "../envs/ntop.yaml"
     shell:
-        "ntop fetch-trial --trial {wildcards.trial} --out {output} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} ntop fetch-trial --trial {wildcards.trial} --out {output} > {log} 2>&1"
 
 
 rule synthesize_capture:
@@ -57,13 +61,14 @@ rule ingest:
         raw=raw_capture_input,
         body=body_model_path(),
     output:
-        capture=results("ingest", "{subject}", "{action}", "capture.h5"),
-        frames=results("ingest", "{subject}", "{action}", "frames.h5"),
+        capture=CAPTURE,
+        frames=FRAMES,
     params:
         code=code_digest("ntop.datasets.ingest"),
         source=subject_source,
         raw=raw_capture_path,
         spec=ingest_params,
+    threads: 1
     log:
         logs("ingest", "{subject}", "{action}.log"),
     benchmark:
@@ -71,5 +76,6 @@ rule ingest:
     conda:
         "../envs/ntop.yaml"
     shell:
-        "ntop ingest --source {params.source} --raw {params.raw} --subject {wildcards.subject} --action {wildcards.action}"
-        " --params {params.spec:q} --body-model {input.body} --capture {output.capture} --frames {output.frames} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} ntop ingest --source {params.source} --raw {params.raw} --subject {wildcards.subject}"
+        " --action {wildcards.action} --params {params.spec:q} --body-model {input.body} --capture {output.capture}"
+        " --frames {output.frames} > {log} 2>&1"

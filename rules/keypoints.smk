@@ -1,12 +1,15 @@
 # 2D keypoints -> (calibration) -> robust triangulation, per subject/action (calibration per subject).
 
 
+include: "helpers/keypoints.smk"
+
+
 rule detect_keypoints:
     input:
-        capture=results("ingest", "{subject}", "{action}", "capture.h5"),
-        frames=results("ingest", "{subject}", "{action}", "frames.h5"),
+        capture=CAPTURE,
+        frames=FRAMES,
     output:
-        results("keypoints", "{subject}", "{action}", "keypoints2d.h5"),
+        KEYPOINTS2D,
     params:
         code=code_digest("ntop.keypoints.detect"),
         spec=keypoints_params,
@@ -27,14 +30,14 @@ rule detect_keypoints:
 
 rule calibrate:
     input:
-        keypoints=per_action(results("keypoints", "{subject}", "{action}", "keypoints2d.h5")),
+        keypoints2d=per_action(KEYPOINTS2D),
         body=body_model_path(),
     output:
-        results("calibration", "{subject}", "calibration.h5"),
+        CALIBRATION,
     params:
         code=code_digest("ntop.keypoints.calibrate"),
         spec=calibration_params,
-        args=lambda w, input: " ".join(f"--keypoints2d {p}" for p in input.keypoints),
+        keypoints2d=options(keypoints2d="keypoints2d"),
     threads: 1
     log:
         logs("calibrate", "{subject}.log"),
@@ -43,18 +46,21 @@ rule calibrate:
     conda:
         "../envs/ntop.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} ntop calibrate {params.args} --body-model {input.body} --params {params.spec:q} --out {output} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} ntop calibrate {params.keypoints2d} --body-model {input.body} --params {params.spec:q}"
+        " --out {output} > {log} 2>&1"
 
 
 rule triangulate:
     input:
-        unpack(triangulation_inputs),
+        unpack(calibration_inputs),
+        keypoints2d=KEYPOINTS2D,
     output:
-        results("keypoints", "{subject}", "{action}", "keypoints3d.h5"),
+        KEYPOINTS3D,
     params:
         code=code_digest("ntop.keypoints.triangulate"),
-        spec=lambda w: json.dumps(config["triangulation"], sort_keys=True),
-        cameras=lambda w, input: f"--cameras {input.cameras}" if "cameras" in input.keys() else "",
+        spec=as_json("triangulation"),
+        cameras=optional("cameras", "calibration"),
+    localrule: True
     threads: 1
     log:
         logs("triangulate", "{subject}", "{action}.log"),

@@ -1,6 +1,9 @@
 # Foreground masks: each subject's camera backgrounds (from all its actions), then per-action masks.
 
 
+include: "helpers/masks.smk"
+
+
 rule background:
     input:
         unpack(background_inputs),
@@ -8,13 +11,13 @@ rule background:
         unpack(calibration_inputs),
         body=body_model_path(),
     output:
-        results("masks", "{subject}", "background.h5"),
+        BACKGROUND,
     params:
         code=code_digest("ntop.masks.stage"),
         spec=masks_params,
-        smpl=smpl_arg,
-        cameras=calibration_arg,
-        captures=lambda wildcards, input: " ".join(f"--capture {c} --frames {f}" for c, f in zip(input.captures, input.frames)),
+        smpl=optional("smpl", "smpl"),
+        cameras=optional("cameras", "calibration"),
+        captures=options(capture="captures", frames="frames"),
     threads: 1
     log:
         logs("background", "{subject}.log"),
@@ -32,11 +35,11 @@ rule segment:
         unpack(segment_inputs),
         unpack(prior_smpl_inputs),
         unpack(calibration_inputs),
-        capture=results("ingest", "{subject}", "{action}", "capture.h5"),
-        frames=results("ingest", "{subject}", "{action}", "frames.h5"),
+        capture=CAPTURE,
+        frames=FRAMES,
         body=body_model_path(),
     output:
-        masks=results("masks", "{subject}", "{action}", "masks.h5"),
+        masks=MASKS,
         preview=report(
             results("masks", "{subject}", "{action}", "preview.png"),
             caption="../workflow/report/segment.rst",
@@ -46,9 +49,9 @@ rule segment:
     params:
         code=code_digest("ntop.masks.stage"),
         spec=masks_params,
-        smpl=smpl_arg,
-        cameras=calibration_arg,
-        background=lambda wildcards, input: f"--background {input.background}" if "background" in input.keys() else "",
+        smpl=optional("smpl", "smpl"),
+        cameras=optional("cameras", "calibration"),
+        background=optional("background", "background"),
     threads: 2
     log:
         logs("segment", "{subject}", "{action}.log"),
@@ -57,6 +60,6 @@ rule segment:
     conda:
         "../envs/ntop.yaml"
     shell:
-        "OMP_NUM_THREADS=1 ntop segment --capture {input.capture} --frames {input.frames} {params.background}"
+        "OMP_NUM_THREADS={threads} ntop segment --capture {input.capture} --frames {input.frames} {params.background}"
         " {params.smpl} {params.cameras} --body-model {input.body} --params {params.spec:q} --threads {threads}"
         " --out {output.masks} --preview {output.preview} > {log} 2>&1"

@@ -1,6 +1,9 @@
 # One human NeRF per subject: prepare its training set, train it (GPU when configured), evaluate it.
 
 
+include: "helpers/nerf.smk"
+
+
 rule prepare_nerf:
     input:
         unpack(nerf_training_captures),
@@ -8,15 +11,14 @@ rule prepare_nerf:
         unpack(calibration_inputs),
         body=body_model_path(),
     output:
-        results("nerf", "{subject}", "dataset.h5"),
+        NERF_DATASET,
     params:
         code=code_digest("ntop.nerf.prepare"),
         spec=nerf_prepare_params,
-        smpl=smpl_arg,
-        cameras=calibration_arg,
-        captures=lambda wildcards, input: " ".join(f"--capture {c}" for c in input.captures),
-        frames=lambda wildcards, input: " ".join(f"--frames {f}" for f in input.frames),
-        masks=lambda wildcards, input: " ".join(f"--masks {m}" for m in input.masks),
+        smpl=optional("smpl", "smpl"),
+        cameras=optional("cameras", "calibration"),
+        captures=options(capture="captures", frames="frames", masks="masks"),
+    threads: 1
     log:
         logs("prepare_nerf", "{subject}.log"),
     benchmark:
@@ -24,22 +26,22 @@ rule prepare_nerf:
     conda:
         "../envs/ntop.yaml"
     shell:
-        "OMP_NUM_THREADS=1 ntop prepare-nerf --subject {wildcards.subject} {params.captures} {params.frames} {params.masks}"
+        "OMP_NUM_THREADS={threads} ntop prepare-nerf --subject {wildcards.subject} {params.captures}"
         " {params.smpl} {params.cameras} --body-model {input.body} --params {params.spec:q} --out {output} > {log} 2>&1"
 
 
 rule train_nerf:
     input:
-        results("nerf", "{subject}", "dataset.h5"),
+        NERF_DATASET,
     output:
-        results("nerf", "{subject}", "model.pt"),
+        NERF_MODEL,
     params:
         code=code_digest("ntop.nerf.train", "ntop.nerf.evaluate"),
         spec=nerf_train_params,
         workdir=results("nerf", "{subject}", "work"),
     threads: 8
     resources:
-        gpu=nerf_gpus(),
+        gpu=device_gpus("nerf"),
     log:
         logs("train_nerf", "{subject}.log"),
     benchmark:
@@ -47,16 +49,16 @@ rule train_nerf:
     conda:
         device_env("nerf")
     shell:
-        "ntop train-nerf --dataset {input} --out {output} --workdir {params.workdir} --threads {threads}"
+        "OMP_NUM_THREADS={threads} ntop train-nerf --dataset {input} --out {output} --workdir {params.workdir} --threads {threads}"
         " --params {params.spec:q} > {log} 2>&1"
 
 
 rule eval_nerf:
     input:
-        dataset=results("nerf", "{subject}", "dataset.h5"),
-        model=results("nerf", "{subject}", "model.pt"),
+        dataset=NERF_DATASET,
+        model=NERF_MODEL,
     output:
-        report=results("nerf", "{subject}", "eval.json"),
+        report=NERF_EVAL,
         sheet=report(
             results("nerf", "{subject}", "eval.png"),
             caption="../workflow/report/eval_nerf.rst",
@@ -68,7 +70,7 @@ rule eval_nerf:
         spec=nerf_eval_params,
     threads: 8
     resources:
-        gpu=nerf_gpus(),
+        gpu=device_gpus("nerf"),
     log:
         logs("eval_nerf", "{subject}.log"),
     benchmark:
@@ -76,5 +78,5 @@ rule eval_nerf:
     conda:
         device_env("nerf")
     shell:
-        "ntop eval-nerf --dataset {input.dataset} --model {input.model} --out-json {output.report}"
+        "OMP_NUM_THREADS={threads} ntop eval-nerf --dataset {input.dataset} --model {input.model} --out-json {output.report}"
         " --out-sheet {output.sheet} --threads {threads} --params {params.spec:q} > {log} 2>&1"

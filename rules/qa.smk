@@ -1,10 +1,13 @@
-# Ground-truth checks and contact sheets for every stage (`ntop qa ...`).
+# Ground-truth checks and contact sheets for every stage (`ntop qa ...`), and the summary of them all.
+
+
+include: "helpers/qa.smk"
 
 
 rule qa_capture:
     input:
-        captures=per_action(results("ingest", "{subject}", "{action}", "capture.h5")),
-        frames=per_action(results("ingest", "{subject}", "{action}", "frames.h5")),
+        captures=per_action(CAPTURE),
+        frames=per_action(FRAMES),
         body=body_model_path(),
     output:
         report=results("qa", "capture", "{subject}.json"),
@@ -16,8 +19,8 @@ rule qa_capture:
         ),
     params:
         code=code_digest("ntop.qa.capture"),
-        strict="--strict" if config["qa"]["strict"] else "",
-        captures=lambda w, input: " ".join(f"--capture {c} --frames {f}" for c, f in zip(input.captures, input.frames)),
+        strict=STRICT,
+        captures=options(capture="captures", frames="frames"),
     threads: 1
     log:
         logs("qa_capture", "{subject}.log"),
@@ -32,16 +35,16 @@ rule qa_capture:
 
 rule qa_labels:
     input:
-        views=per_action(results("views", "{subject}", "{action}", "views.h5")),
-        renders=per_action(results("render", "{subject}", "{action}")),
-        labels=per_action(results("labels", "{subject}", "{action}")),
+        views=per_action(VIEWS),
+        renders=per_action(RENDER),
+        labels=per_action(LABELS),
         body=body_model_path(),
     output:
         results("qa", "labels", "{subject}.json"),
     params:
         code=code_digest("ntop.qa.labels"),
-        strict="--strict" if config["qa"]["strict"] else "",
-        actions=lambda w, input: " ".join(f"--views {v} --render {r} --labels {l}" for v, r, l in zip(input.views, input.renders, input.labels)),
+        strict=STRICT,
+        actions=options(views="views", render="renders", labels="labels"),
     threads: 1
     log:
         logs("qa_labels", "{subject}.log"),
@@ -60,8 +63,9 @@ rule qa_keypoints:
         results("qa", "keypoints", "{subject}", "{action}.json"),
     params:
         code=code_digest("ntop.qa.keypoints"),
-        strict="--strict" if config["qa"]["strict"] else "",
+        strict=STRICT,
         calibration=qa_calibration_args,
+    localrule: True
     threads: 1
     log:
         logs("qa_keypoints", "{subject}", "{action}.log"),
@@ -76,13 +80,14 @@ rule qa_keypoints:
 
 rule qa_masks:
     input:
-        masks=results("masks", "{subject}", "{action}", "masks.h5"),
-        capture=results("ingest", "{subject}", "{action}", "capture.h5"),
+        masks=MASKS,
+        capture=CAPTURE,
     output:
         results("qa", "masks", "{subject}", "{action}.json"),
     params:
         code=code_digest("ntop.qa.masks"),
-        strict="--strict" if config["qa"]["strict"] else "",
+        strict=STRICT,
+    localrule: True
     threads: 1
     log:
         logs("qa_masks", "{subject}", "{action}.log"),
@@ -98,15 +103,15 @@ rule qa_masks:
 rule qa_fit:
     input:
         unpack(qa_fit_evidence),
-        smpl=lambda w: final_fit(w.subject),
-        captures=per_action(results("ingest", "{subject}", "{action}", "capture.h5")),
+        smpl=final_fit_input,
+        captures=per_action(CAPTURE),
         body=body_model_path(),
     output:
         results("qa", "fit", "{subject}.json"),
     params:
         code=code_digest("ntop.qa.fit"),
-        strict="--strict" if config["qa"]["strict"] else "",
-        captures=lambda w, input: " ".join(f"--capture {c}" for c in input.captures),
+        strict=STRICT,
+        captures=options(capture="captures"),
         evidence=qa_fit_evidence_args,
     threads: 1
     log:
@@ -128,7 +133,9 @@ rule qa_summary:
         tsv=results("qa", "summary.tsv"),
     params:
         code=code_digest("ntop.qa.summary"),
-        reports=lambda wildcards, input: " ".join(f"--report {r}" for r in input.reports),
+        reports=options(report="reports"),
+    localrule: True
+    threads: 1
     log:
         logs("qa_summary.log"),
     benchmark:
@@ -136,4 +143,4 @@ rule qa_summary:
     conda:
         "../envs/ntop.yaml"
     shell:
-        "ntop qa summary {params.reports} --out-html {output.html} --out-tsv {output.tsv} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} ntop qa summary {params.reports} --out-html {output.html} --out-tsv {output.tsv} > {log} 2>&1"

@@ -3,17 +3,17 @@
 
 rule render_fisheye:
     input:
-        model=results("nerf", "{subject}", "model.pt"),
-        views=results("views", "{subject}", "{action}", "views.h5"),
+        model=NERF_MODEL,
+        views=VIEWS,
         body=body_model_path(),
     output:
-        directory(results("render", "{subject}", "{action}")),
+        directory(RENDER),
     params:
         code=code_digest("ntop.fisheye"),
-        spec=render_params,
+        spec=as_json("render"),
     threads: 8
     resources:
-        gpu=render_gpus(),
+        gpu=device_gpus("render"),
     log:
         logs("render_fisheye", "{subject}", "{action}.log"),
     benchmark:
@@ -21,5 +21,5 @@ rule render_fisheye:
     conda:
         device_env("render")
     shell:
-        "ntop render-fisheye --model {input.model} --views {input.views} --body-model {input.body}"
+        "OMP_NUM_THREADS={threads} ntop render-fisheye --model {input.model} --views {input.views} --body-model {input.body}"
         " --params {params.spec:q} --out {output} --threads {threads} > {log} 2>&1"

@@ -1,16 +1,21 @@
 # Virtual top-view fisheye cameras for every rendered frame of a subject/action.
 
 
+include: "helpers/views.smk"
+
+
 rule plan_views:
     input:
         unpack(smpl_inputs),
-        capture=results("ingest", "{subject}", "{action}", "capture.h5"),
+        capture=CAPTURE,
     output:
-        results("views", "{subject}", "{action}", "views.h5"),
+        VIEWS,
     params:
         code=code_digest("ntop.views"),
         spec=views_params,
-        smpl=smpl_arg,
+        smpl=optional("smpl", "smpl"),
+    localrule: True
+    threads: 1
     log:
         logs("plan_views", "{subject}", "{action}.log"),
     benchmark:
@@ -18,4 +23,4 @@ rule plan_views:
     conda:
         "../envs/ntop.yaml"
     shell:
-        "ntop plan-views --capture {input.capture} {params.smpl} --params {params.spec:q} --out {output} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} ntop plan-views --capture {input.capture} {params.smpl} --params {params.spec:q} --out {output} > {log} 2>&1"

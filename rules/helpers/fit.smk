@@ -1,0 +1,30 @@
+# Helpers of rules/fit.smk: its input functions and parameters.
+
+
+def fit_inputs(wildcards):
+    kind = KEYPOINTS3D if fit_mode() == "multiview" else KEYPOINTS2D
+    inputs = {"keypoints": of_actions(kind, wildcards.subject)}
+    if fit_mode() == "multiview" and config["fit"].get("weight_2d", 0) > 0:
+        inputs["keypoints2d"] = of_actions(KEYPOINTS2D, wildcards.subject)
+    return inputs
+
+
+def fit_args(wildcards, input):
+    acts = config["subjects"][wildcards.subject]["actions"]
+    flag = "--keypoints3d" if fit_mode() == "multiview" else "--keypoints2d"
+    args = [f"--action {a} {flag} {k}" for a, k in zip(acts, input.keypoints)]
+    args += [f"--keypoints2d {k}" for k in input.get("keypoints2d", [])]
+    return " ".join(args)
+
+
+def fit_params(wildcards):
+    return json.dumps({k: v for k, v in config["fit"].items() if k != "refine_with_masks"}, sort_keys=True)
+
+
+def refine_args(wildcards, input):
+    """The first fit to refine and the masks to refine it against."""
+    return f"--init {input.init} " + options(masks="masks")(wildcards, input)
+
+
+def fit_gpus():
+    return 1 if config["fit"].get("device") == "cuda" else 0
