@@ -14,9 +14,8 @@ def nerf_training_captures(wildcards):
 
 
 def nerf_prepare_params(wildcards):
-    n = config["nerf"]
-    keys = ("heldout_cameras", "train_cameras", "frame_stride", "volume_resolution")
-    return json.dumps({k: n[k] for k in keys if n.get(k) is not None}, sort_keys=True)
+    """ntop.nerf.prepare.PrepareConfig's fields of the nerf section (the rest is training's and evaluation's)."""
+    return json.dumps({k: v for k, v in config["nerf"].items() if k not in ("train", "eval", "device") and v is not None}, sort_keys=True)
 
 
 def nerf_train_params(wildcards):
