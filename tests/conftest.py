@@ -29,3 +29,25 @@ def body(body_model_path: Path):
 def _no_user_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Nothing a test does may write to the user's ~/.cache."""
     monkeypatch.setenv("NTOP_CACHE", os.fspath(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_capture(body, tmp_path_factory: pytest.TempPathFactory):
+    """The tests' one way to get a capture: ``synthetic_capture(action, **SyntheticConfig fields)`` renders
+    a synthetic action and ingests it, once per distinct request, into a folder holding ``raw/``,
+    ``capture.h5`` and ``frames.h5`` (a test may add files of its own there, never change these)."""
+    from ntop.datasets.ingest import ingest
+    from ntop.datasets.synthetic.capture import SyntheticConfig, generate
+
+    made: dict[tuple, Path] = {}
+
+    def make(action: str = "walk", **settings) -> Path:
+        key = (action, tuple(sorted(settings.items())))
+        if key not in made:
+            root = tmp_path_factory.mktemp(f"capture-{action}")
+            generate(body, "s", action, SyntheticConfig(**settings), root / "raw")
+            ingest("synthetic", root / "raw", "s", action, root / "capture.h5", root / "frames.h5")
+            made[key] = root
+        return made[key]
+
+    return make

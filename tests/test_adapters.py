@@ -16,18 +16,14 @@ import yaml
 
 from ntop.datasets.canonical import Capture
 from ntop.datasets.ingest import ingest
-from ntop.datasets.synthetic.capture import SyntheticConfig, generate
 from ntop.errors import NtopError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def synthetic(body, tmp_path_factory):
-    root = tmp_path_factory.mktemp("adapters")
-    generate(body, "s", "walk", SyntheticConfig(num_frames=4, num_cameras=2, width=64, height=64, seed=4), root / "raw")
-    ingest("synthetic", root / "raw", "s", "walk", root / "capture.h5", root / "frames.h5")
-    return root
+def synthetic(synthetic_capture):
+    return synthetic_capture(num_frames=4, num_cameras=2, width=64, height=64, seed=4)
 
 
 def _easymocap_yaml(cams, folder, rodrigues=True):

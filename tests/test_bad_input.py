@@ -22,8 +22,6 @@ import torch
 import yaml
 
 from ntop.datasets.canonical import Capture
-from ntop.datasets.ingest import ingest
-from ntop.datasets.synthetic.capture import SyntheticConfig, generate
 from ntop.io import write_image, write_video
 from ntop.keypoints.detect import DetectConfig, detect_keypoints
 
@@ -31,11 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def data(body, body_model_path, tmp_path_factory) -> Path:
+def data(body, body_model_path, synthetic_capture) -> Path:
     """A 4-frame, 2-camera capture: raw (as an own-rig tree), canonical, and its 2D keypoints."""
-    root = tmp_path_factory.mktemp("bad-input")
-    generate(body, "s", "walk", SyntheticConfig(num_frames=4, num_cameras=2, width=64, height=64, seed=5), root / "raw")
-    ingest("synthetic", root / "raw", "s", "walk", root / "capture.h5", root / "frames.h5")
+    root = synthetic_capture(num_frames=4, num_cameras=2, width=64, height=64, seed=5)
     detect_keypoints(root / "capture.h5", root / "keypoints2d.h5", DetectConfig(), frames=root / "frames.h5")
     rig = root / "rig"
     shutil.copytree(root / "raw" / "videos", rig / "videos")

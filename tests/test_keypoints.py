@@ -45,11 +45,10 @@ def test_exact_keypoints_triangulate_exactly_and_outliers_are_rejected():
     assert np.linalg.norm(res["points"] - X, axis=1).mean() < 0.01  # 1 px noise at 3 m: millimetres
 
 
-def test_detect_and_triangulate_stage_files(body, tmp_path):
-    generate(body, "s", "walk", SyntheticConfig(num_frames=4, num_cameras=4, width=96, height=96, seed=1), tmp_path / "raw")
-    ingest("synthetic", tmp_path / "raw", "s", "walk", tmp_path / "capture.h5", tmp_path / "frames.h5")
-    summary = detect_keypoints(tmp_path / "capture.h5", tmp_path / "k2.h5", DetectConfig(outlier_rate=0.2, seed=3))
-    with h5py.File(tmp_path / "k2.h5") as f, h5py.File(tmp_path / "capture.h5") as cap:
+def test_detect_and_triangulate_stage_files(synthetic_capture, tmp_path):
+    capture = synthetic_capture(num_frames=4, num_cameras=4, width=96, height=96, seed=1) / "capture.h5"
+    summary = detect_keypoints(capture, tmp_path / "k2.h5", DetectConfig(outlier_rate=0.2, seed=3))
+    with h5py.File(tmp_path / "k2.h5") as f, h5py.File(capture) as cap:
         conf, out = f["confidence"][()], f["is_outlier"][()]
         seen = cap["gt/visibility/coco17"][()] > 0
         assert (conf[~seen] == 0).all() and f["joints"].shape == (4, 4, 17, 2)

@@ -8,8 +8,6 @@ import pytest
 import torch
 
 from ntop.cameras import Camera, look_at
-from ntop.datasets.ingest import ingest
-from ntop.datasets.synthetic.capture import SyntheticConfig, generate
 from ntop.errors import NtopError
 from ntop.masks import MasksConfig, segment
 from ntop.nerf.deform import big_pose, canonical_transforms, inverse_lbs, pose_volumes, sample_distance, sample_weights
@@ -153,11 +151,8 @@ def test_ssim_loss_is_zero_for_equal_images_and_grows_with_noise():
 
 
 @pytest.fixture(scope="module")
-def nerf_dataset(body, tmp_path_factory):
-    root = tmp_path_factory.mktemp("nerf")
-    cfg = SyntheticConfig(num_frames=6, num_cameras=3, width=96, height=96, seed=5, noise_std=0.0, flicker_std=0.0, format="images")
-    generate(body, "s", "walk", cfg, root / "raw")
-    ingest("synthetic", root / "raw", "s", "walk", root / "capture.h5", root / "frames.h5")
+def nerf_dataset(body, synthetic_capture):
+    root = synthetic_capture(num_frames=6, num_cameras=3, width=96, height=96, seed=5, noise_std=0.0, flicker_std=0.0, format="images")
     segment(body, root / "capture.h5", root / "frames.h5", root / "masks.h5", MasksConfig(method=["provided"]))
     summary = prepare(body, [(root / "capture.h5", root / "frames.h5", root / "masks.h5")], root / "dataset.h5", PrepareConfig(heldout_cameras=["cam02"], volume_resolution=24), "s")
     assert summary == {"frames": 6, "train_cameras": ["cam00", "cam01"], "heldout_cameras": ["cam02"]}

@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from ntop.datasets.ingest import ingest
-from ntop.datasets.synthetic.capture import SyntheticConfig, generate
 from ntop.errors import NtopError
 from ntop.keypoints.detect import DetectConfig, detect_keypoints
 from ntop.keypoints.onnx_pose import OnnxPose, OnnxPoseConfig, crop_transforms
@@ -100,15 +98,14 @@ def test_crop_keeps_the_aspect_ratio_and_centres_the_box():
     assert np.isclose(80 * 1.25 * A[0, 1, 1], IN_H)  # the box's height (the longer side here) fills the input
 
 
-def test_onnx_backend_stage_with_boxes_from_masks_and_previous_frame(body, tmp_path):
-    generate(body, "s", "walk", SyntheticConfig(num_frames=3, num_cameras=2, width=96, height=96, seed=2), tmp_path / "raw")
-    ingest("synthetic", tmp_path / "raw", "s", "walk", tmp_path / "capture.h5", tmp_path / "frames.h5")
+def test_onnx_backend_stage_with_boxes_from_masks_and_previous_frame(synthetic_capture, tmp_path):
+    root = synthetic_capture(num_frames=3, num_cameras=2, width=96, height=96, seed=2)
     path = _export(Heatmaps(), tmp_path / "pose.onnx", ["heatmaps"])
     for sources in (["masks"], ["previous", "masks"]):
         cfg = DetectConfig.from_dict({"backend": "onnx", "joint_set": "coco17", "onnx": {"model": path, "box_source": sources}})
-        summary = detect_keypoints(tmp_path / "capture.h5", tmp_path / "k2.h5", cfg, frames=tmp_path / "frames.h5", masks=tmp_path / "capture.h5")
+        summary = detect_keypoints(root / "capture.h5", tmp_path / "k2.h5", cfg, frames=root / "frames.h5", masks=root / "capture.h5")
         assert summary["detected"] == 6
-        with h5py.File(tmp_path / "k2.h5") as f, h5py.File(tmp_path / "capture.h5") as cap:
+        with h5py.File(tmp_path / "k2.h5") as f, h5py.File(root / "capture.h5") as cap:
             assert f["joints"].shape == (2, 3, 3, 2) and f.attrs["joint_set"] == "coco17"
             m = cap["gt/masks"][0, 0] > 0
             ys, xs = np.nonzero(m)

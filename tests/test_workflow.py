@@ -21,9 +21,15 @@ def workdir(tmp_path_factory):
     return make_tiny_workflow(tmp_path_factory.mktemp("wf"))
 
 
-def test_tiny_config_builds_and_passes_qa(workdir):
-    assert snakemake(workdir, "--lint").returncode == 0
-    r = snakemake(workdir, "--cores", "2")
+@pytest.fixture(scope="module")
+def built(workdir):
+    """The tiny workflow linted and built once: every test that reads its results asks for this, in any order."""
+    return snakemake(workdir, "--lint"), snakemake(workdir, "--cores", "2")
+
+
+def test_tiny_config_builds_and_passes_qa(workdir, built):
+    lint, r = built
+    assert lint.returncode == 0, lint.stdout[-2000:]
     assert r.returncode == 0, r.stderr[-3000:]
     captures = json.loads((workdir / "results" / "qa" / "capture" / "s1.json").read_text())
     labels = json.loads((workdir / "results" / "qa" / "labels" / "s1.json").read_text())
@@ -128,8 +134,9 @@ def test_monocular_video_runs_end_to_end(tmp_path, body):
     assert manifest["counts"]["train"]["images"] == 4 * 9  # frames / view stride x NToP's nine cameras
 
 
-def test_provenance_leads_from_an_image_to_the_raw_capture(workdir):
+def test_provenance_leads_from_an_image_to_the_raw_capture(workdir, built):
     """After the build: the dataset's images and annotation files trace back through every stage."""
+    assert built[1].returncode == 0, built[1].stderr[-3000:]
     image = sorted((workdir / "results" / "dataset" / "images").iterdir())[0]
     r = subprocess.run([sys.executable, "-m", "ntop.cli", "provenance", str(image)], cwd=workdir, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
