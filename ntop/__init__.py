@@ -1,2 +1,3 @@
 """ntop: top-view fisheye human-pose datasets from existing captures."""
+
 __version__ = "0.1.0"

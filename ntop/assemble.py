@@ -113,10 +113,27 @@ def _card(out: Path, coco: dict[str, dict[str, Any]], per: Counter, title: str, 
         "| --- | --- | --- | --- |",
     ]
     lines += [f"| {s} | {a} | {v} | {n} |" for (s, a, v), n in sorted(per.items())]
-    lines += ["", "## Keypoints", "", f"COCO-17 visibility over all annotations: v=0 (outside the image circle) {hist[0]}, v=1 (hidden by the body) {hist[1]}, v=2 (visible) {hist[2]}.", "",
-              "![visibility per keypoint](card/visibility.png)", "", "![box sizes](card/box_sizes.png)", "", "![examples](card/contact_sheet.png)", "",
-              "## Files", "", "`annotations/<split>_coco.json` (COCO keypoints), `<split>_bboxes.json` (mmpose detection boxes), `<split>_hybrik_h36m.json` (HybrIK H36mSMPL),",
-              "`<split>_hybrik_pw3d.json` (HybrIK PW3D layout, fisheye-correct 2D), `<split>_3dmppe.json` (3DMPPE/PoseNet); `manifest.json` holds every file's sha256.", ""]  # fmt: skip
+    lines += [
+        "",
+        "## Keypoints",
+        "",
+        f"COCO-17 visibility over all annotations: v=0 (outside the image circle) {hist[0]}, "
+        f"v=1 (hidden by the body) {hist[1]}, v=2 (visible) {hist[2]}.",
+        "",
+        "![visibility per keypoint](card/visibility.png)",
+        "",
+        "![box sizes](card/box_sizes.png)",
+        "",
+        "![examples](card/contact_sheet.png)",
+        "",
+        "## Files",
+        "",
+        "`annotations/<split>_coco.json` (COCO keypoints), `<split>_bboxes.json` (mmpose detection boxes), "
+        "`<split>_hybrik_h36m.json` (HybrIK H36mSMPL),",
+        "`<split>_hybrik_pw3d.json` (HybrIK PW3D layout, fisheye-correct 2D), `<split>_3dmppe.json` (3DMPPE/PoseNet); "
+        "`manifest.json` holds every file's sha256.",
+        "",
+    ]
     return "\n".join(lines + _licence_lines(config))
 
 
@@ -199,7 +216,8 @@ def assemble(
     title: str = "ntop dataset",
     config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``items``: ``{subject, action, render, labels}`` folders; ``splits``: split -> subjects; ``config``: the workflow's, for the provenance."""
+    """``items``: ``{subject, action, render, labels}`` folders; ``splits``: split -> subjects; ``config``: the
+    workflow's, for the provenance."""
     owner = _owners(items, splits)
     if images not in ("copy", "link"):
         raise NtopError("must be copy or link", field="dataset.images")

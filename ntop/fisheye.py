@@ -26,7 +26,15 @@ from ntop.nerf.train import load_model
 from ntop.settings import resolve_device, settings_from_dict
 from ntop.views import PlannedViews, load_views
 
-__all__ = ["RENDER_SCHEMA", "ALPHA_THRESHOLD", "RenderConfig", "Backgrounds", "alpha_boxes", "write_render_stage", "render_fisheye"]
+__all__ = [
+    "RENDER_SCHEMA",
+    "ALPHA_THRESHOLD",
+    "RenderConfig",
+    "Backgrounds",
+    "alpha_boxes",
+    "write_render_stage",
+    "render_fisheye",
+]
 
 RENDER_SCHEMA = "fisheye_render"
 ALPHA_THRESHOLD = 0.5  # a pixel belongs to the person where its alpha exceeds this
@@ -105,21 +113,32 @@ def alpha_boxes(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return box.reshape(lead + (4,)), m.sum((1, 2)).reshape(lead)
 
 
-def write_render_stage(path: Path, pv: PlannedViews, alpha: np.ndarray, depth: np.ndarray, image_format: str,
-                       params: dict[str, Any], inputs: list[str | Path]) -> None:  # fmt: skip
+def write_render_stage(
+    path: Path,
+    pv: PlannedViews,
+    alpha: np.ndarray,
+    depth: np.ndarray,
+    image_format: str,
+    params: dict[str, Any],
+    inputs: list[str | Path],
+) -> None:
     """``render.h5``: alpha and depth ``(F, V, H, W)`` of every view with the boxes and areas the labels use."""
     box, area = alpha_boxes(alpha)
     with create_stage(path, RENDER_SCHEMA, 2, params=params, inputs=inputs) as h5:
         h5.attrs.update(subject=pv.subject, action=pv.action, image_format=image_format)
         h5.create_dataset("alpha", data=alpha, chunks=(1, 1, pv.size, pv.size), compression="gzip")
         h5.create_dataset("depth", data=depth, chunks=(1, 1, pv.size, pv.size), compression="gzip")
-        h5.create_dataset("box", data=box).attrs["meaning"] = f"x0, y0, x1, y1 (pixel edges) of alpha > {ALPHA_THRESHOLD}; zeros where none"
+        h5.create_dataset("box", data=box).attrs["meaning"] = (
+            f"x0, y0, x1, y1 (pixel edges) of alpha > {ALPHA_THRESHOLD}; zeros where none"
+        )
         h5.create_dataset("area", data=area).attrs["meaning"] = f"pixels with alpha > {ALPHA_THRESHOLD}"
         h5.create_dataset("ids", data=pv.ids)
         h5.create_dataset("names", data=pv.names.astype("S"))
 
 
-def render_fisheye(model_path: str | Path, views_path: str | Path, body: BodyModel, out: str | Path, cfg: RenderConfig) -> dict[str, Any]:
+def render_fisheye(
+    model_path: str | Path, views_path: str | Path, body: BodyModel, out: str | Path, cfg: RenderConfig
+) -> dict[str, Any]:
     """Render every view of ``views.h5`` into ``out`` (a folder); resumes a previous partial run."""
     device = resolve_device(cfg.device, "render.device")
     field, meta = load_model(model_path, device)
@@ -151,8 +170,15 @@ def render_fisheye(model_path: str | Path, views_path: str | Path, body: BodyMod
         np.savez_compressed(tmp, alpha=alpha.astype(np.float16), depth=depth.astype(np.float16))
         os.replace(tmp, done)  # the frame counts as finished only now
     stacks = [np.load(partial / "frames" / f"{f:06d}.npz") for f in range(F)]
-    write_render_stage(partial / "render.h5", pv, np.stack([z["alpha"] for z in stacks]), np.stack([z["depth"] for z in stacks]),
-                       cfg.image_format, {**cfg.__dict__, "colour": list(cfg.colour)}, [model_path, views_path])  # fmt: skip
+    write_render_stage(
+        partial / "render.h5",
+        pv,
+        np.stack([z["alpha"] for z in stacks]),
+        np.stack([z["depth"] for z in stacks]),
+        cfg.image_format,
+        {**cfg.__dict__, "colour": list(cfg.colour)},
+        [model_path, views_path],
+    )
     shutil.rmtree(partial / "frames")
     if out.exists():
         shutil.rmtree(out)

@@ -240,7 +240,8 @@ def explain(path: str | os.PathLike) -> dict[str, Any]:
 def _describe(record: dict[str, Any]) -> str:
     code = record.get("git_commit") or record.get("code") or "?"
     when = record.get("finished") or record.get("started") or "?"
-    return f"[{record.get('stage', '?')}; ntop {record.get('ntop_version', '?')} @ {str(code)[:12]}; {when}; {record.get('device', '?')}]"
+    version = record.get("ntop_version", "?")
+    return f"[{record.get('stage', '?')}; ntop {version} @ {str(code)[:12]}; {when}; {record.get('device', '?')}]"
 
 
 def format_tree(node: dict[str, Any], full: bool = False, seen: set[str] | None = None) -> list[str]:

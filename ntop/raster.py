@@ -82,7 +82,19 @@ def rasterize(
         base = int(ends[start - 1]) if start else 0
         stop = max(int(torch.searchsorted(ends, base + max_candidates, right=True)), start + 1)
         _raster_pass(
-            b_idx[start:stop], f_idx[start:stop], counts[start:stop], lo, size, tri_uv, tri_inv, tri_xyz, width, height, zbuf, fbuf, bbuf
+            b_idx[start:stop],
+            f_idx[start:stop],
+            counts[start:stop],
+            lo,
+            size,
+            tri_uv,
+            tri_inv,
+            tri_xyz,
+            width,
+            height,
+            zbuf,
+            fbuf,
+            bbuf,
         )
         start = stop
     return Fragments(

@@ -177,7 +177,9 @@ def first_hits(vertices: np.ndarray, faces: np.ndarray, origins: np.ndarray, tar
     (either side) met no farther than the target, ``inf`` where there is none. Vertices are taken in
     float32 (SMPL's own precision, so exact for its meshes), rays and intersections in float64.
     """
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))  # a job's share: OMP_NUM_THREADS, --threads
+    numba.set_num_threads(
+        max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    )  # a job's share: OMP_NUM_THREADS, --threads
     verts = np.ascontiguousarray(vertices, dtype=np.float32)
     targets = np.asarray(targets, dtype=np.float64)
     origins = np.ascontiguousarray(np.broadcast_to(np.asarray(origins, dtype=np.float64), targets.shape))

@@ -10,7 +10,9 @@ __all__ = ["draw_skeleton", "draw_mask_outline", "label", "grid", "bar_chart"]
 VIS_COLOURS = {2: (40, 220, 60), 1: (255, 150, 0)}  # RGB: visible green, self-occluded orange
 
 
-def draw_skeleton(img: np.ndarray, uv: np.ndarray, vis: np.ndarray, edges: tuple[tuple[int, int], ...], radius: int = 2) -> np.ndarray:
+def draw_skeleton(
+    img: np.ndarray, uv: np.ndarray, vis: np.ndarray, edges: tuple[tuple[int, int], ...], radius: int = 2
+) -> np.ndarray:
     """Draw joints (coloured by visibility code) and the bones between labelled joints, in place."""
     pts = np.rint(uv).astype(int)
     for a, b in edges:

@@ -29,7 +29,19 @@ from ntop.errors import NtopError
 from ntop.io import create_stage, open_stage, require
 from ntop.settings import settings_from_dict
 
-__all__ = ["VIEWS_SCHEMA", "RigConfig", "View", "PlannedViews", "focal_for_fov", "down_rotation", "plan_rig", "view_name", "view_id", "plan_views", "load_views"]
+__all__ = [
+    "VIEWS_SCHEMA",
+    "RigConfig",
+    "View",
+    "PlannedViews",
+    "focal_for_fov",
+    "down_rotation",
+    "plan_rig",
+    "view_name",
+    "view_id",
+    "plan_views",
+    "load_views",
+]
 
 VIEWS_SCHEMA = "views"
 
@@ -83,7 +95,10 @@ def focal_for_fov(model: str, dist: np.ndarray, size: int, fov_deg: float) -> fl
     half = math.radians(fov_deg) / 2
     limit = float(max_incidence(model, np.asarray(dist, dtype=np.float64)))
     if half > limit + 1e-9:
-        raise NtopError(f"a {fov_deg} degree field of view exceeds what model {model} can image ({2 * math.degrees(limit):.0f})", field="views.fov_deg")
+        raise NtopError(
+            f"a {fov_deg} degree field of view exceeds what model {model} can image ({2 * math.degrees(limit):.0f})",
+            field="views.fov_deg",
+        )
     ray = np.array([[math.sin(half), 0.0, math.cos(half)]])
     uv, _ = project(model, ray, np.array([1.0, 1.0, 0.0, 0.0]), np.asarray(dist, dtype=np.float64))
     return (size / 2) / float(uv[0, 0])
@@ -132,8 +147,12 @@ def plan_rig(cfg: RigConfig, roots: np.ndarray, floor_z: float = 0.0) -> list[li
                 for _ in range(cfg.views):
                     rad = cfg.radius * math.sqrt(rng.uniform())
                     az = rng.uniform(0, 2 * math.pi)
-                    centre = np.array([anchor[0] + rad * math.cos(az), anchor[1] + rad * math.sin(az), floor_z + rng.uniform(*cfg.ceiling)])
-                    R = down_rotation(rng.uniform(0, 2 * math.pi), math.radians(cfg.tilt_deg) * rng.uniform(), rng.uniform(0, 2 * math.pi))
+                    centre = np.array(
+                        [anchor[0] + rad * math.cos(az), anchor[1] + rad * math.sin(az), floor_z + rng.uniform(*cfg.ceiling)]
+                    )
+                    R = down_rotation(
+                        rng.uniform(0, 2 * math.pi), math.radians(cfg.tilt_deg) * rng.uniform(), rng.uniform(0, 2 * math.pi)
+                    )
                     fixed.append((R, centre, centre[2] - floor_z, rad))
             for i, (R, centre, h, rad) in enumerate(fixed):
                 frame_views.append(View(_camera(cfg, R, centre, f"s{i}"), i, 0, h, float(np.hypot(*(centre[:2] - root[:2])))))
@@ -150,9 +169,11 @@ def view_name(dataset: int, subject: int, action: int, frame: int, view: View) -
 def view_id(dataset: int, subject: int, action: int, frame: int, view: View) -> int:
     """A unique integer id below 2**53 (JSON-safe): dataset, subject, action, frame, rig, camera."""
     if not (0 <= dataset <= 8 and 0 <= subject < 1000 and 0 <= action < 1000 and 0 <= frame < 10**6):
-        raise NtopError(f"codes out of range for ids (dataset {dataset}, subject {subject}, action {action}, frame {frame})", field="dataset codes")
+        raise NtopError(
+            f"codes out of range for ids (dataset {dataset}, subject {subject}, action {action}, frame {frame})",
+            field="dataset codes",
+        )
     return int(f"{dataset + 1}{subject:03d}{action:03d}{frame:06d}{view.rig_index}{view.cam_index}")
-
 
 
 @dataclass
@@ -180,7 +201,17 @@ class PlannedViews:
         return self.ids.shape
 
     def camera(self, f: int, v: int) -> Camera:
-        return Camera(self.model, self.K[f, v], self.size, self.size, self.dist[f, v], self.R[f, v], self.t[f, v], self.fov_deg, str(self.names[f, v]))
+        return Camera(
+            self.model,
+            self.K[f, v],
+            self.size,
+            self.size,
+            self.dist[f, v],
+            self.R[f, v],
+            self.t[f, v],
+            self.fov_deg,
+            str(self.names[f, v]),
+        )
 
 
 def plan_views(
@@ -212,7 +243,15 @@ def plan_views(
         raise NtopError("view names or ids collide (two cameras with one code)", field="views")
     params = {"rig": cfg.__dict__, "codes": list(codes)}
     with create_stage(out, VIEWS_SCHEMA, 1, params=params, inputs=[capture_path]) as f:
-        f.attrs.update(subject=subject, action=action, model=cfg.model, size=cfg.size, fov_deg=cfg.fov_deg, codes=json.dumps(list(codes)), rig=json.dumps(cfg.__dict__))
+        f.attrs.update(
+            subject=subject,
+            action=action,
+            model=cfg.model,
+            size=cfg.size,
+            fov_deg=cfg.fov_deg,
+            codes=json.dumps(list(codes)),
+            rig=json.dumps(cfg.__dict__),
+        )
         f.create_dataset("frame_index", data=frames)
         for k, v in smpl.items():
             f.create_dataset(f"smpl/{k}", data=v)
@@ -223,14 +262,24 @@ def plan_views(
 
 def load_views(path: str | Path) -> PlannedViews:
     with open_stage(path, VIEWS_SCHEMA) as f:
+
         def get(key: str) -> np.ndarray:
             return require(f, key)[()]
 
         return PlannedViews(
-            subject=str(f.attrs["subject"]), action=str(f.attrs["action"]), frame_index=get("frame_index"),
+            subject=str(f.attrs["subject"]),
+            action=str(f.attrs["action"]),
+            frame_index=get("frame_index"),
             smpl={k: get(f"smpl/{k}") for k in ("global_orient", "body_pose", "transl", "betas")},
-            model=str(f.attrs["model"]), size=int(f.attrs["size"]), fov_deg=float(f.attrs["fov_deg"]),
-            K=get("views/K"), dist=get("views/dist"), R=get("views/R"), t=get("views/t"),
-            cam_index=get("views/cam_index"), rig_index=get("views/rig_index"),
-            names=get("views/names").astype(str), ids=get("views/ids"),
-        )  # fmt: skip
+            model=str(f.attrs["model"]),
+            size=int(f.attrs["size"]),
+            fov_deg=float(f.attrs["fov_deg"]),
+            K=get("views/K"),
+            dist=get("views/dist"),
+            R=get("views/R"),
+            t=get("views/t"),
+            cam_index=get("views/cam_index"),
+            rig_index=get("views/rig_index"),
+            names=get("views/names").astype(str),
+            ids=get("views/ids"),
+        )

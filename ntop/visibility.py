@@ -31,7 +31,9 @@ def depth_margins(body: BodyModel, joint_sets: list[str], betas: torch.Tensor | 
     return np.where(vertex_joint, 0.0, d) * 1.5 + _SLACK
 
 
-def visibility_codes(valid: np.ndarray, vertices: np.ndarray, faces: np.ndarray, centres: np.ndarray, joints: np.ndarray, margins: np.ndarray) -> np.ndarray:
+def visibility_codes(
+    valid: np.ndarray, vertices: np.ndarray, faces: np.ndarray, centres: np.ndarray, joints: np.ndarray, margins: np.ndarray
+) -> np.ndarray:
     """Codes ``(F, V, J)`` uint8 for joints ``(F, J, 3)`` seen from camera centres ``(F, V, 3)``, with
     the frame's mesh ``vertices (F, N, 3)``: 0 where not ``valid`` (outside the image), 1 where a body
     surface lies on the joint's ray more than its margin in front of it, else 2. Rays are cast only

@@ -34,16 +34,26 @@ class ImageMeta:
     def __init__(self, pv: PlannedViews, image_format: str, subject_code: int, action_code: int, licence: dict[str, str]):
         self.pv, self.licence = pv, licence
         self.subject_code, self.action_code = subject_code, action_code
-        self.images = [[{"id": i, "file_name": f"{n}.{image_format}", "width": pv.size, "height": pv.size, "license": 1}
-                        for i, n in zip(ids, names)] for ids, names in zip(pv.ids.tolist(), pv.names.tolist())]  # fmt: skip
+        self.images = [
+            [
+                {"id": i, "file_name": f"{n}.{image_format}", "width": pv.size, "height": pv.size, "license": 1}
+                for i, n in zip(ids, names)
+            ]
+            for ids, names in zip(pv.ids.tolist(), pv.names.tolist())
+        ]
         K = pv.K.tolist()
         self.focal = [[k[:2] for k in row] for row in K]
         self.centre = [[k[2:] for k in row] for row in K]
 
     def header(self, description: str) -> dict[str, Any]:
         return {
-            "info": {"description": description, "version": ntop.__version__, "year": dt.date.today().year, "contributor": "ntop",
-                     "date_created": dt.date.today().isoformat()},  # fmt: skip
+            "info": {
+                "description": description,
+                "version": ntop.__version__,
+                "year": dt.date.today().year,
+                "contributor": "ntop",
+                "date_created": dt.date.today().isoformat(),
+            },
             "licenses": [{"id": 1, **self.licence}],
         }
 
@@ -62,21 +72,37 @@ def _r(x: np.ndarray, nd: int) -> np.ndarray:
 def coco_files(meta: ImageMeta, labels: ViewLabels) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The COCO keypoints file and mmpose's detection-box file (``[{image_id, category_id, bbox, score}]``)."""
     category = {
-        "id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO17.names),
+        "id": 1,
+        "name": "person",
+        "supercategory": "person",
+        "keypoints": list(COCO17.names),
         "skeleton": [[a + 1, b + 1] for a, b in COCO17.edges],
-    }  # fmt: skip
+    }
     vis = labels.vis["coco17"]
     kps = _r(np.concatenate([labels.joints_uv["coco17"], vis[..., None]], -1), 2)
     bbox, n_kps = _r(labels.bbox, 2), (vis > 0).sum(-1)
-    coco: dict[str, Any] = {**meta.header("ntop top-view fisheye COCO keypoints"), "categories": [category],
-                            "images": [img for row in meta.images for img in row], "annotations": []}  # fmt: skip
+    coco: dict[str, Any] = {
+        **meta.header("ntop top-view fisheye COCO keypoints"),
+        "categories": [category],
+        "images": [img for row in meta.images for img in row],
+        "annotations": [],
+    }
     boxes = []
     for f, v in _annotated(labels):
         i = meta.images[f][v]["id"]
-        coco["annotations"].append({
-            "id": i, "image_id": i, "category_id": 1, "segmentation": [], "area": float(labels.area[f, v]),
-            "bbox": bbox[f, v], "iscrowd": 0, "num_keypoints": int(n_kps[f, v]), "keypoints": kps[f, v],
-        })  # fmt: skip
+        coco["annotations"].append(
+            {
+                "id": i,
+                "image_id": i,
+                "category_id": 1,
+                "segmentation": [],
+                "area": float(labels.area[f, v]),
+                "bbox": bbox[f, v],
+                "iscrowd": 0,
+                "num_keypoints": int(n_kps[f, v]),
+                "keypoints": kps[f, v],
+            }
+        )
         boxes.append({"image_id": i, "category_id": 1, "bbox": bbox[f, v], "score": 1.0})
     return coco, boxes
 
@@ -110,13 +136,23 @@ def twist_angles(thetas: np.ndarray, rest_joints29: np.ndarray) -> dict[str, np.
     return {k: np.round(x, 6).reshape(lead + (23,)) for k, x in out.items()}
 
 
-def hybrik_files(meta: ImageMeta, labels: ViewLabels, rest_joints29: np.ndarray, has_h36m: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+def hybrik_files(
+    meta: ImageMeta, labels: ViewLabels, rest_joints29: np.ndarray, has_h36m: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """HybrIK's ``H36mSMPL`` file (images[i] pairs annotations[i]) and the PW3D-style fisheye file."""
     F, V = meta.pv.shape
-    h36m: dict[str, Any] = {**meta.header("ntop top-view fisheye, HybrIK H36mSMPL layout"), "categories": [{"id": 1, "name": "person", "supercategory": "person"}],
-                            "images": [], "annotations": []}  # fmt: skip
-    pw3d: dict[str, Any] = {**meta.header("ntop top-view fisheye, HybrIK PW3D layout (fisheye 2D)"), "categories": [{"id": 1, "name": "person", "supercategory": "person"}],
-                            "images": [], "annotations": []}  # fmt: skip
+    h36m: dict[str, Any] = {
+        **meta.header("ntop top-view fisheye, HybrIK H36mSMPL layout"),
+        "categories": [{"id": 1, "name": "person", "supercategory": "person"}],
+        "images": [],
+        "annotations": [],
+    }
+    pw3d: dict[str, Any] = {
+        **meta.header("ntop top-view fisheye, HybrIK PW3D layout (fisheye 2D)"),
+        "categories": [{"id": 1, "name": "person", "supercategory": "person"}],
+        "images": [],
+        "annotations": [],
+    }
     # twist depends only on the local (body) rotations: the same in every view of a frame
     twist = twist_angles(np.concatenate([np.zeros((F, 3)), labels.body_pose], 1), rest_joints29)
     thetas = np.concatenate([labels.global_orient_cam, np.broadcast_to(labels.body_pose[:, None], (F, V, 69))], -1)
@@ -130,20 +166,45 @@ def hybrik_files(meta: ImageMeta, labels: ViewLabels, rest_joints29: np.ndarray,
     cam_index, frame_index = meta.pv.cam_index.tolist(), meta.pv.frame_index.tolist()
     for f, v in _annotated(labels):
         img, focal, centre = meta.images[f][v], meta.focal[f][v], meta.centre[f][v]
-        common = {"subject": meta.pv.subject, "subject_idx": meta.subject_code, "action_name": meta.pv.action, "action_idx": meta.action_code,
-                  "cam_idx": cam_index[f][v], "frame_idx": frame_index[f]}  # fmt: skip
-        ann = {"id": img["id"], "image_id": img["id"], "category_id": 1, "iscrowd": 0, "area": float(labels.area[f, v]), "bbox": bbox[f, v],
-               "smpl_joints": smpl_mm[f, v], "betas": betas, "thetas": thetas6[f, v], "root_coord": root_mm[f, v],
-               "angle_twist": {k: x[f] for k, x in twist.items()}}  # fmt: skip
+        common = {
+            "subject": meta.pv.subject,
+            "subject_idx": meta.subject_code,
+            "action_name": meta.pv.action,
+            "action_idx": meta.action_code,
+            "cam_idx": cam_index[f][v],
+            "frame_idx": frame_index[f],
+        }
+        ann = {
+            "id": img["id"],
+            "image_id": img["id"],
+            "category_id": 1,
+            "iscrowd": 0,
+            "area": float(labels.area[f, v]),
+            "bbox": bbox[f, v],
+            "smpl_joints": smpl_mm[f, v],
+            "betas": betas,
+            "thetas": thetas6[f, v],
+            "root_coord": root_mm[f, v],
+            "angle_twist": {k: x[f] for k, x in twist.items()},
+        }
         if has_h36m:
             ann["h36m_joints"] = h36m_mm[f, v]
         h36m["images"].append({**img, **common, "cam_param": {"f": focal, "c": centre}})
         h36m["annotations"].append(ann)
-        pann = {"id": img["id"], "image_id": img["id"], "bbox": bbox[f, v], "smpl_param": {"shape": betas, "pose": thetas6[f, v]},
-                "smpl_joint_cam": joint_cam[f, v], "smpl_joint_img": joint_img[f, v], "smpl_joint_vis": labels.vis["smpl24"][f, v]}  # fmt: skip
+        pann = {
+            "id": img["id"],
+            "image_id": img["id"],
+            "bbox": bbox[f, v],
+            "smpl_param": {"shape": betas, "pose": thetas6[f, v]},
+            "smpl_joint_cam": joint_cam[f, v],
+            "smpl_joint_img": joint_img[f, v],
+            "smpl_joint_vis": labels.vis["smpl24"][f, v],
+        }
         if has_h36m:
             pann["h36m_joints"] = h36m_m[f, v]
-        pw3d["images"].append({**img, **common, "sequence": f"{meta.pv.subject}_{meta.pv.action}", "cam_param": {"focal": focal, "princpt": centre}})
+        pw3d["images"].append(
+            {**img, **common, "sequence": f"{meta.pv.subject}_{meta.pv.action}", "cam_param": {"focal": focal, "princpt": centre}}
+        )
         pw3d["annotations"].append(pann)
     return h36m, pw3d
 
@@ -152,10 +213,22 @@ def mppe_file(meta: ImageMeta, labels: ViewLabels) -> dict[str, Any]:
     """3DMPPE / PoseNet layout: H36M-17 ``joint_cam`` (mm) and ``joint_img`` (fisheye u, v, depth mm)."""
     out: dict[str, Any] = {**meta.header("ntop top-view fisheye, 3DMPPE layout"), "images": [], "annotations": []}
     cam = labels.joints_cam["h36m17"] * 1000
-    bbox, joint_cam, joint_img = _r(labels.bbox, 2), _r(cam, 2), _r(np.concatenate([labels.joints_uv["h36m17"], cam[..., 2:3]], -1), 3)
+    bbox, joint_cam, joint_img = (
+        _r(labels.bbox, 2),
+        _r(cam, 2),
+        _r(np.concatenate([labels.joints_uv["h36m17"], cam[..., 2:3]], -1), 3),
+    )
     for f, v in _annotated(labels):
         img, focal, centre = meta.images[f][v], meta.focal[f][v], meta.centre[f][v]
         out["images"].append({**img, "cam_param": {"focal": focal, "princpt": centre}})
-        out["annotations"].append({"id": img["id"], "image_id": img["id"], "bbox": bbox[f, v], "joint_cam": joint_cam[f, v],
-                                   "joint_img": joint_img[f, v], "joint_vis": labels.vis["h36m17"][f, v]})  # fmt: skip
+        out["annotations"].append(
+            {
+                "id": img["id"],
+                "image_id": img["id"],
+                "bbox": bbox[f, v],
+                "joint_cam": joint_cam[f, v],
+                "joint_img": joint_img[f, v],
+                "joint_vis": labels.vis["h36m17"][f, v],
+            }
+        )
     return out

@@ -47,7 +47,9 @@ def grow_boxes(box: np.ndarray, margin: float, size: int) -> np.ndarray:
     return np.where((box[..., 2] > box[..., 0])[..., None], np.stack([x0, y0, x1 - x0, y1 - y0], -1), 0.0)
 
 
-def compute_labels(body: BodyModel, pv: PlannedViews, box: np.ndarray, area: np.ndarray, joint_sets: list[str], bbox_margin: float = 0.05) -> ViewLabels:
+def compute_labels(
+    body: BodyModel, pv: PlannedViews, box: np.ndarray, area: np.ndarray, joint_sets: list[str], bbox_margin: float = 0.05
+) -> ViewLabels:
     """Labels of every view, vectorised over frames and views; visibility from exact rays to each joint."""
     F, V = pv.shape
     s = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in pv.smpl.items()}
@@ -70,6 +72,9 @@ def compute_labels(body: BodyModel, pv: PlannedViews, box: np.ndarray, area: np.
         joints_cam={n: np.ascontiguousarray(cam[:, :, sl]) for n, sl in split.items()},
         joints_uv={n: np.ascontiguousarray(uv[:, :, sl]) for n, sl in split.items()},
         vis={n: np.ascontiguousarray(code[:, :, sl]) for n, sl in split.items()},
-        bbox=grow_boxes(box, bbox_margin, pv.size), area=area, global_orient_cam=go_cam, body_pose=pv.smpl["body_pose"].reshape(F, 69),
+        bbox=grow_boxes(box, bbox_margin, pv.size),
+        area=area,
+        global_orient_cam=go_cam,
+        body_pose=pv.smpl["body_pose"].reshape(F, 69),
         betas=pv.smpl["betas"],
-    )  # fmt: skip
+    )

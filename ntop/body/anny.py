@@ -42,16 +42,24 @@ ANNY_TO_SMPL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 # Each SMPL joint's Anny bones (a regular expression over bone labels; {s} is the side, L or R), and the
 # bones whose mean head is the joint: one bone's head, or for the toes and fingers, the knuckles'.
 _CENTRAL = {
-    0: (r"root|pelvis\.[LR]|spine05", "root"), 3: ("spine0[34]", "spine04"), 6: ("spine02", "spine02"),
-    9: ("spine01", "spine01"), 12: ("neck0[1-3]", "neck01"), 15: (r"head|eye\.[LR]", "head"),
-}  # fmt: skip
+    0: (r"root|pelvis\.[LR]|spine05", "root"),
+    3: ("spine0[34]", "spine04"),
+    6: ("spine02", "spine02"),
+    9: ("spine01", "spine01"),
+    12: ("neck0[1-3]", "neck01"),
+    15: (r"head|eye\.[LR]", "head"),
+}
 _SIDED = {  # left joint: (bones, anchors)
-    1: (r"upperleg0[12]\.{s}", r"upperleg01\.{s}"), 4: (r"lowerleg0[12]\.{s}", r"lowerleg01\.{s}"),
-    7: (r"foot\.{s}", r"foot\.{s}"), 10: (r"toe.*\.{s}", r"toe[1-5]-1\.{s}"),
-    13: (r"(clavicle|shoulder01)\.{s}", r"clavicle\.{s}"), 16: (r"upperarm0[12]\.{s}", r"upperarm01\.{s}"),
-    18: (r"lowerarm0[12]\.{s}", r"lowerarm01\.{s}"), 20: (r"(wrist|metacarpal\d|finger1-\d)\.{s}", r"wrist\.{s}"),
+    1: (r"upperleg0[12]\.{s}", r"upperleg01\.{s}"),
+    4: (r"lowerleg0[12]\.{s}", r"lowerleg01\.{s}"),
+    7: (r"foot\.{s}", r"foot\.{s}"),
+    10: (r"toe.*\.{s}", r"toe[1-5]-1\.{s}"),
+    13: (r"(clavicle|shoulder01)\.{s}", r"clavicle\.{s}"),
+    16: (r"upperarm0[12]\.{s}", r"upperarm01\.{s}"),
+    18: (r"lowerarm0[12]\.{s}", r"lowerarm01\.{s}"),
+    20: (r"(wrist|metacarpal\d|finger1-\d)\.{s}", r"wrist\.{s}"),
     22: (r"finger[2-5]-\d\.{s}", r"finger[2-5]-1\.{s}"),
-}  # fmt: skip
+}
 _PATTERNS = {
     **_CENTRAL,
     **{j + side: (b.format(s=s), a.format(s=s)) for j, (b, a) in _SIDED.items() for side, s in ((0, "L"), (1, "R"))},
@@ -277,19 +285,43 @@ def _h36m_regressor(J_regressor: np.ndarray, landmark_ids: dict[str, int], V: in
         return row
 
     R = J_regressor
-    return np.stack([
-        R[0], R[2], R[5], R[8], R[1], R[4], R[7],
-        0.5 * (R[3] + R[6]), 0.3 * R[9] + 0.7 * R[12], 0.5 * (R[15] + vertex("nose")), 0.5 * (R[15] + vertex("head_top")),
-        R[16], R[18], R[20], R[17], R[19], R[21],
-    ])  # fmt: skip
+    return np.stack(
+        [
+            R[0],
+            R[2],
+            R[5],
+            R[8],
+            R[1],
+            R[4],
+            R[7],
+            0.5 * (R[3] + R[6]),
+            0.3 * R[9] + 0.7 * R[12],
+            0.5 * (R[15] + vertex("nose")),
+            0.5 * (R[15] + vertex("head_top")),
+            R[16],
+            R[18],
+            R[20],
+            R[17],
+            R[19],
+            R[21],
+        ]
+    )
 
 
 #: Anny's keypoints (its COCO regressor) that become landmark vertices, by ntop's landmark name
 _KEYPOINT_LANDMARKS = {
-    "nose": "nose", "leye": "left_eye", "reye": "right_eye", "lear": "left_ear", "rear": "right_ear",
-    "LBigToe": "left_big_toe", "RBigToe": "right_big_toe", "LSmallToe": "left_small_toe",
-    "RSmallToe": "right_small_toe", "LHeel": "left_heel", "RHeel": "right_heel",
-}  # fmt: skip
+    "nose": "nose",
+    "leye": "left_eye",
+    "reye": "right_eye",
+    "lear": "left_ear",
+    "rear": "right_ear",
+    "LBigToe": "left_big_toe",
+    "RBigToe": "right_big_toe",
+    "LSmallToe": "left_small_toe",
+    "RSmallToe": "right_small_toe",
+    "LHeel": "left_heel",
+    "RHeel": "right_heel",
+}
 
 
 def _sparse_rows(rows: np.ndarray, floor: float = 1e-4) -> np.ndarray:

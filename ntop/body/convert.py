@@ -38,7 +38,13 @@ def from_rh_th(body: BodyModel, Rh: np.ndarray, Th: np.ndarray, poses: np.ndarra
     rh = Rotation.from_rotvec(Rh)
     orient = (rh * Rotation.from_rotvec(poses[:, :3])).as_rotvec()
     transl = rh.apply(J0) + Th - J0
-    return {"global_orient": orient, "body_pose": poses[:, 3:72], "transl": transl, "betas": np.asarray(shapes, np.float64).reshape(-1), "pelvis": transl + J0}
+    return {
+        "global_orient": orient,
+        "body_pose": poses[:, 3:72],
+        "transl": transl,
+        "betas": np.asarray(shapes, np.float64).reshape(-1),
+        "pelvis": transl + J0,
+    }
 
 
 def from_smplx_joints(
@@ -64,6 +70,11 @@ def from_smplx_joints(
     with torch.no_grad():
         joints_fit = body.joints_only(orient_t, pose_t, betas, transl)
         err = float((joints_fit[:, :SMPLX_BODY_JOINTS] - target).norm(dim=-1).mean())
-    params = {"global_orient": orient_t.double().numpy(), "body_pose": pose, "transl": transl.detach().double().numpy(),
-              "betas": betas.detach()[0].double().numpy(), "pelvis": joints_fit[:, 0].double().numpy()}  # fmt: skip
+    params = {
+        "global_orient": orient_t.double().numpy(),
+        "body_pose": pose,
+        "transl": transl.detach().double().numpy(),
+        "betas": betas.detach()[0].double().numpy(),
+        "pelvis": joints_fit[:, 0].double().numpy(),
+    }
     return params, err

@@ -112,10 +112,17 @@ def _check_shapes(data: dict[str, Any], path: Path) -> None:
     """SMPL's array shapes, so that an SMPL+H/SMPL-X file or a damaged one fails here, not mid-stage."""
     joints = np.shape(data["kintree_table"])[-1]
     if joints != 24:
-        raise NtopError(f"{joints} joints, SMPL has 24 (SMPL+H has 52, SMPL-X 55: ntop needs an SMPL model file)", path, "kintree_table")
+        raise NtopError(
+            f"{joints} joints, SMPL has 24 (SMPL+H has 52, SMPL-X 55: ntop needs an SMPL model file)", path, "kintree_table"
+        )
     vertices = np.shape(data["v_template"])[0]
-    expected = {"v_template": (vertices, 3), "weights": (vertices, 24), "J_regressor": (24, vertices), "shapedirs": (vertices, 3, None),
-                "posedirs": (vertices * 3, 207) if np.ndim(data["posedirs"]) == 2 else (vertices, 3, 207)}  # fmt: skip
+    expected = {
+        "v_template": (vertices, 3),
+        "weights": (vertices, 24),
+        "J_regressor": (24, vertices),
+        "shapedirs": (vertices, 3, None),
+        "posedirs": (vertices * 3, 207) if np.ndim(data["posedirs"]) == 2 else (vertices, 3, 207),
+    }
     for key, shape in expected.items():
         got = np.shape(data[key])
         if len(got) != len(shape) or any(e is not None and g != e for g, e in zip(got, shape)):

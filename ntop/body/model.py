@@ -144,7 +144,9 @@ class BodyModel(torch.nn.Module):
         """
         B = global_orient.shape[0]
         _, joints = self.shaped(betas)
-        rot = batch_rodrigues(torch.cat([global_orient.reshape(B, 3), body_pose.reshape(B, 69)], 1).reshape(-1, 3)).reshape(B, 24, 3, 3)
+        rot = batch_rodrigues(torch.cat([global_orient.reshape(B, 3), body_pose.reshape(B, 69)], 1).reshape(-1, 3)).reshape(
+            B, 24, 3, 3
+        )
         _, A = batch_rigid_transform(rot, joints.expand(B, -1, -1), self.smpl.parents, dtype=rot.dtype)
         if transl is not None:
             A = A.clone()
@@ -191,7 +193,9 @@ class BodyModel(torch.nn.Module):
         if betas is None:
             betas = self.template.new_zeros(1, self.num_betas)
         betas = betas.reshape(-1, betas.shape[-1])[:, : self.num_betas]
-        rot = batch_rodrigues(torch.cat([global_orient.reshape(B, 3), body_pose.reshape(B, 69)], 1).reshape(-1, 3)).reshape(B, 24, 3, 3)
+        rot = batch_rodrigues(torch.cat([global_orient.reshape(B, 3), body_pose.reshape(B, 69)], 1).reshape(-1, 3)).reshape(
+            B, 24, 3, 3
+        )
         v_shaped = self.smpl.v_template + blend_shapes(betas, self.smpl.shapedirs)  # (1 or B, V, 3)
         rest = vertices2joints(self.smpl.J_regressor, v_shaped).expand(B, -1, -1)
         posed, A = batch_rigid_transform(rot, rest, self.smpl.parents, dtype=rot.dtype)

@@ -30,7 +30,14 @@ class SmplSequence:
     frame_index: np.ndarray
 
     def take(self, rows: np.ndarray) -> "SmplSequence":
-        return SmplSequence(self.global_orient[rows], self.body_pose[rows], self.transl[rows], self.betas, self.pelvis[rows], self.frame_index[rows])
+        return SmplSequence(
+            self.global_orient[rows],
+            self.body_pose[rows],
+            self.transl[rows],
+            self.betas,
+            self.pelvis[rows],
+            self.frame_index[rows],
+        )
 
     def params(self) -> dict[str, np.ndarray]:
         return {"global_orient": self.global_orient, "body_pose": self.body_pose, "transl": self.transl, "betas": self.betas}

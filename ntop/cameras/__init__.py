@@ -13,4 +13,15 @@ from ntop.cameras.camera import Camera, look_at
 from ntop.cameras.lenses import FISHEYE_MODELS, LENSES
 from ntop.cameras.projection import DEFAULT_FOV_DEG, MODELS, CameraError, max_incidence, project, unproject
 
-__all__ = ["LENSES", "FISHEYE_MODELS", "MODELS", "DEFAULT_FOV_DEG", "Camera", "CameraError", "look_at", "project", "unproject", "max_incidence"]
+__all__ = [
+    "LENSES",
+    "FISHEYE_MODELS",
+    "MODELS",
+    "DEFAULT_FOV_DEG",
+    "Camera",
+    "CameraError",
+    "look_at",
+    "project",
+    "unproject",
+    "max_incidence",
+]

@@ -118,7 +118,9 @@ class Camera:
 
     def project_camera(self, points_cam: Any) -> tuple[Any, Any]:
         """Camera-frame points to pixels; valid = inside the field of view (image bounds not checked)."""
-        return project(self.model, points_cam, _as_like(self.K, points_cam), _as_like(self.dist, points_cam), fov_deg=self.fov_deg)
+        return project(
+            self.model, points_cam, _as_like(self.K, points_cam), _as_like(self.dist, points_cam), fov_deg=self.fov_deg
+        )
 
     def unproject(self, pixels: Any) -> tuple[Any, Any]:
         """Pixels to unit rays in the camera frame."""
@@ -138,14 +140,28 @@ class Camera:
         """Pixels to world-frame rays: origins, unit directions and validity (for ray casting and NeRF)."""
         rays, valid = self.unproject(pixels)
         dirs = rays @ _as_like(self.R, rays)  # R^T applied to row vectors
-        origins = _as_like(self.center, rays).expand_as(dirs) if isinstance(dirs, torch.Tensor) else np.broadcast_to(self.center, dirs.shape)
+        origins = (
+            _as_like(self.center, rays).expand_as(dirs)
+            if isinstance(dirs, torch.Tensor)
+            else np.broadcast_to(self.center, dirs.shape)
+        )
         return origins, dirs, valid
 
     def scaled(self, factor: float) -> "Camera":
         """The same camera at ``factor`` times the resolution (pixel centres stay consistent)."""
         fx, fy, cx, cy = self.K
         K = np.array([fx * factor, fy * factor, (cx + 0.5) * factor - 0.5, (cy + 0.5) * factor - 0.5])
-        return Camera(self.model, K, round(self.width * factor), round(self.height * factor), self.dist, self.R, self.t, self.fov_deg, self.name)
+        return Camera(
+            self.model,
+            K,
+            round(self.width * factor),
+            round(self.height * factor),
+            self.dist,
+            self.R,
+            self.t,
+            self.fov_deg,
+            self.name,
+        )
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> tuple[np.ndarray, np.ndarray]:

@@ -259,8 +259,15 @@ def _double_sphere_limit(dist: Tensor) -> Tensor:
 
 #: every camera model ntop knows, by its config name
 LENSES: dict[str, Lens] = {
-    "pinhole": Lens(("k1", "k2", "p1", "p2", "k3"), None, False, "OpenCV projectPoints (tan theta, then distortion)",
-                    _pinhole_forward, _pinhole_inverse, _pinhole_limit),  # fmt: skip
+    "pinhole": Lens(
+        ("k1", "k2", "p1", "p2", "k3"),
+        None,
+        False,
+        "OpenCV projectPoints (tan theta, then distortion)",
+        _pinhole_forward,
+        _pinhole_inverse,
+        _pinhole_limit,
+    ),
     "opencv_fisheye": _radial(
         "Kannala-Brandt, cv2.fisheye",
         lambda theta, d: _kb_poly(theta, d)[0],
@@ -268,7 +275,9 @@ LENSES: dict[str, Lens] = {
         lambda d: _first_turn(lambda th: _kb_poly(th, d.unsqueeze(-2))[1], math.pi, d),
         dist=("k1", "k2", "k3", "k4"),
     ),
-    "equidistant": _radial("f theta (NToP's ideal fisheye)", lambda theta, d: theta, lambda r, d, tmax: r, _constant_limit(math.pi)),
+    "equidistant": _radial(
+        "f theta (NToP's ideal fisheye)", lambda theta, d: theta, lambda r, d, tmax: r, _constant_limit(math.pi)
+    ),
     "equisolid": _radial(
         "2 f sin(theta / 2)",
         lambda theta, d: 2 * torch.sin(theta / 2),
@@ -282,9 +291,14 @@ LENSES: dict[str, Lens] = {
         _constant_limit(math.pi),
     ),
     "orthographic": _radial(
-        "f sin(theta)", lambda theta, d: torch.sin(theta), lambda r, d, tmax: torch.asin(torch.clamp(r, max=1.0)), _constant_limit(math.pi / 2)
+        "f sin(theta)",
+        lambda theta, d: torch.sin(theta),
+        lambda r, d, tmax: torch.asin(torch.clamp(r, max=1.0)),
+        _constant_limit(math.pi / 2),
     ),
-    "double_sphere": Lens(("xi", "alpha"), None, True, "Usenko et al. 2018", _double_sphere_forward, _double_sphere_inverse, _double_sphere_limit),
+    "double_sphere": Lens(
+        ("xi", "alpha"), None, True, "Usenko et al. 2018", _double_sphere_forward, _double_sphere_inverse, _double_sphere_limit
+    ),
 }
 
 #: the models a virtual top-view rig may use

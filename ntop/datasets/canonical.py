@@ -17,13 +17,25 @@ from ntop.cameras import Camera, CameraError
 from ntop.errors import NtopError
 from ntop.io import FrameStore, create_stage, encode_image, open_stage, read_cameras, require, write_cameras
 
-__all__ = ["CAPTURE_SCHEMA", "FRAMES_SCHEMA", "AdapterContext", "RawCapture", "as_array", "load_npy_dict", "pinhole_camera", "write_capture", "Capture"]
+__all__ = [
+    "CAPTURE_SCHEMA",
+    "FRAMES_SCHEMA",
+    "AdapterContext",
+    "RawCapture",
+    "as_array",
+    "load_npy_dict",
+    "pinhole_camera",
+    "write_capture",
+    "Capture",
+]
 
 CAPTURE_SCHEMA = "capture"
 FRAMES_SCHEMA = "frames"
 
 
-def pinhole_camera(name: str, K: np.ndarray, dist: np.ndarray, R: np.ndarray, t: np.ndarray, width: int, height: int, source: str | Path) -> Camera:
+def pinhole_camera(
+    name: str, K: np.ndarray, dist: np.ndarray, R: np.ndarray, t: np.ndarray, width: int, height: int, source: str | Path
+) -> Camera:
     """An OpenCV pinhole camera from a dataset's 3x3 ``K`` (``t`` in metres); a bad one names ``source``."""
     K = np.asarray(K, dtype=np.float64).reshape(3, 3)
     dist = np.asarray(dist, dtype=np.float64).reshape(-1)
@@ -100,7 +112,9 @@ class RawCapture:
     notes: dict[str, float] = field(default_factory=dict)  # conversion figures worth keeping (capture attrs)
 
 
-def _write_arrays(f: h5py.File, prefix: str, arrays: dict[str, np.ndarray], axes: dict[str, int | None], index: np.ndarray) -> None:
+def _write_arrays(
+    f: h5py.File, prefix: str, arrays: dict[str, np.ndarray], axes: dict[str, int | None], index: np.ndarray
+) -> None:
     for path, arr in arrays.items():
         axis = axes.get(path)
         data = arr if axis is None else np.take(arr, index, axis=axis)
@@ -108,7 +122,14 @@ def _write_arrays(f: h5py.File, prefix: str, arrays: dict[str, np.ndarray], axes
         f.create_dataset(f"{prefix}{path}", data=data, **kw)
 
 
-def write_capture(raw: RawCapture, capture_path: str | Path, frames_path: str | Path, frame_index: np.ndarray, params: dict[str, Any], image_format: str = "png") -> None:
+def write_capture(
+    raw: RawCapture,
+    capture_path: str | Path,
+    frames_path: str | Path,
+    frame_index: np.ndarray,
+    params: dict[str, Any],
+    image_format: str = "png",
+) -> None:
     """Write both canonical files; they appear only once both are complete."""
     frame_index = np.asarray(frame_index, dtype=np.int64)
     with create_stage(frames_path, FRAMES_SCHEMA, 1, params=params, inputs=raw.inputs) as f:
@@ -117,7 +138,11 @@ def write_capture(raw: RawCapture, capture_path: str | Path, frames_path: str | 
             ds = store.create(cam.name, len(frame_index), image_format)
             for k, (i, rgb) in enumerate(raw.read(c, frame_index)):
                 if rgb.shape[:2] != (cam.height, cam.width):
-                    raise NtopError(f"frame {i} is {rgb.shape[1]}x{rgb.shape[0]}, camera says {cam.width}x{cam.height}", raw.inputs[0] if raw.inputs else None, f"cameras/{cam.name}")
+                    raise NtopError(
+                        f"frame {i} is {rgb.shape[1]}x{rgb.shape[0]}, camera says {cam.width}x{cam.height}",
+                        raw.inputs[0] if raw.inputs else None,
+                        f"cameras/{cam.name}",
+                    )
                 ds[k] = encode_image(rgb, image_format)
         f.create_dataset("frame_index", data=frame_index)
     try:
@@ -137,11 +162,17 @@ def _write_capture_file(raw: RawCapture, capture_path: str | Path, frame_index: 
         if raw.read_masks is not None:
             for c, cam in enumerate(raw.cameras):
                 shape = (len(frame_index), cam.height, cam.width)
-                ds = f.create_dataset(f"masks/{cam.name}", shape, np.uint8, chunks=(1,) + shape[1:], compression="gzip", compression_opts=4)
+                ds = f.create_dataset(
+                    f"masks/{cam.name}", shape, np.uint8, chunks=(1,) + shape[1:], compression="gzip", compression_opts=4
+                )
                 ds.attrs["meaning"] = "the dataset's own masks: 1 where the person is"
                 for k, (i, mask) in enumerate(raw.read_masks(c, frame_index)):
                     if mask.shape != shape[1:]:
-                        raise NtopError(f"mask of frame {i} is {mask.shape[1]}x{mask.shape[0]}, camera says {cam.width}x{cam.height}", raw.inputs[0] if raw.inputs else None, f"masks/{cam.name}")
+                        raise NtopError(
+                            f"mask of frame {i} is {mask.shape[1]}x{mask.shape[0]}, camera says {cam.width}x{cam.height}",
+                            raw.inputs[0] if raw.inputs else None,
+                            f"masks/{cam.name}",
+                        )
                     ds[k] = mask
 
 
@@ -204,6 +235,11 @@ class Capture:
             yield self.frame(camera, k)
 
     def summary(self) -> dict[str, Any]:
-        return {"subject": self.subject, "action": self.action, "frames": int(len(self.frame_index)),
-                "cameras": [c.name for c in self.cameras], "fps": self.fps, "ground_truth": self.has_gt}  # fmt: skip
-
+        return {
+            "subject": self.subject,
+            "action": self.action,
+            "frames": int(len(self.frame_index)),
+            "cameras": [c.name for c in self.cameras],
+            "fps": self.fps,
+            "ground_truth": self.has_gt,
+        }

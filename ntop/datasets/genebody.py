@@ -29,7 +29,9 @@ __all__ = ["open_genebody"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def _smpl(root: Path, stems: list[str], settings: dict, context: AdapterContext) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def _smpl(
+    root: Path, stems: list[str], settings: dict, context: AdapterContext
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     orient, pose, joints = [], [], []
     for stem in stems:
         path = root / "param" / f"{stem}.npy"
@@ -44,7 +46,9 @@ def _smpl(root: Path, stems: list[str], settings: dict, context: AdapterContext)
         joints.append(np.asarray(x["keypoints3d"], np.float64).reshape(-1, 3) * scale)
     if min(len(j) for j in joints) < 22:
         raise NtopError("needs at least the 22 body joints", root / "param", "smplx/keypoints3d")
-    params, err = from_smplx_joints(context.require_body("genebody"), np.stack(orient), np.stack(pose), np.stack([j[:22] for j in joints]))
+    params, err = from_smplx_joints(
+        context.require_body("genebody"), np.stack(orient), np.stack(pose), np.stack([j[:22] for j in joints])
+    )
     return {f"smpl/{k}": v for k, v in params.items()}, {"smplx_joint_error_m": err}
 
 
@@ -72,15 +76,32 @@ def open_genebody(raw_dir: str | Path, subject: str, action: str, context: Adapt
         entry = cams_d[v]
         w2c = np.linalg.inv(as_array(entry.get("c2w"), (4, 4), annots_path, f"cams/{v}/c2w"))
         D = as_array(entry["D"], (-1,), annots_path, f"cams/{v}/D") if "D" in entry else np.zeros(5)
-        cams.append(pinhole_camera(v, as_array(entry.get("K"), (3, 3), annots_path, f"cams/{v}/K"), D, w2c[:3, :3], w2c[:3, 3], w, h, annots_path))
+        cams.append(
+            pinhole_camera(
+                v, as_array(entry.get("K"), (3, 3), annots_path, f"cams/{v}/K"), D, w2c[:3, :3], w2c[:3, 3], w, h, annots_path
+            )
+        )
     annotations, notes = _smpl(root, stems, settings, context) if settings.get("smpl", "convert") == "convert" else ({}, {})
 
     def read(camera: int, indices: np.ndarray):  # noqa: ANN202 - a generator of (index, rgb)
-        return read_image_files([root / "image" / views[camera] / f"{s}{suffix}" for s in stems], indices, root / "image" / views[camera])
+        return read_image_files(
+            [root / "image" / views[camera] / f"{s}{suffix}" for s in stems], indices, root / "image" / views[camera]
+        )
 
     def read_masks(camera: int, indices: np.ndarray):  # noqa: ANN202 - a generator of (index, mask)
         for i in indices:
             yield i, (read_image(root / "mask" / views[camera] / f"mask{stems[i]}.png", grey=True) > 127).astype(np.uint8)
 
-    return RawCapture(subject=subject, action=action, source="genebody", fps=float(settings.get("fps", 15.0)), num_frames=len(stems), cameras=cams,
-                      read=read, read_masks=read_masks, inputs=[str(root)], annotations=annotations, notes=notes)  # fmt: skip
+    return RawCapture(
+        subject=subject,
+        action=action,
+        source="genebody",
+        fps=float(settings.get("fps", 15.0)),
+        num_frames=len(stems),
+        cameras=cams,
+        read=read,
+        read_masks=read_masks,
+        inputs=[str(root)],
+        annotations=annotations,
+        notes=notes,
+    )

@@ -39,7 +39,9 @@ def h36m_distort(xy: np.ndarray, k: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.stack([x * scale + p[1] * r2, y * scale + p[0] * r2], 1)
 
 
-def opencv_distortion(f: np.ndarray, c: np.ndarray, k: np.ndarray, p: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float]:
+def opencv_distortion(
+    f: np.ndarray, c: np.ndarray, k: np.ndarray, p: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, float]:
     """OpenCV ``k1 k2 p1 p2 k3`` closest to H3.6M's formula over the image (linear least squares: the
     distortion is linear in its coefficients), and the largest disagreement in pixels."""
     w, h = size
@@ -49,8 +51,12 @@ def opencv_distortion(f: np.ndarray, c: np.ndarray, k: np.ndarray, p: np.ndarray
     x, y = xy[:, 0], xy[:, 1]
     r2 = x * x + y * y
     # columns: k1 k2 p1 p2 k3; rows: the x equations then the y equations
-    A = np.concatenate([np.stack([x * r2, x * r2**2, 2 * x * y, r2 + 2 * x * x, x * r2**3], 1),
-                        np.stack([y * r2, y * r2**2, r2 + 2 * y * y, 2 * x * y, y * r2**3], 1)])  # fmt: skip
+    A = np.concatenate(
+        [
+            np.stack([x * r2, x * r2**2, 2 * x * y, r2 + 2 * x * x, x * r2**3], 1),
+            np.stack([y * r2, y * r2**2, r2 + 2 * y * y, 2 * x * y, y * r2**3], 1),
+        ]
+    )
     coef = np.linalg.lstsq(A, np.concatenate([target[:, 0], target[:, 1]]), rcond=None)[0]
     resid = (A @ coef - np.concatenate([target[:, 0], target[:, 1]])).reshape(2, -1) * np.asarray(f, float).reshape(2, 1)
     return coef, float(np.linalg.norm(resid, axis=0).max())
@@ -98,7 +104,9 @@ def _video(raw_dir: Path, action: str, camera: str) -> Path:
         p = raw_dir / "Videos" / f"{stem}.{camera}.mp4"
         if p.is_file():
             return p
-    raise NtopError(f"no video of action {action!r} for camera {camera}", raw_dir / "Videos", f"{action.replace('_', ' ')}.{camera}.mp4")
+    raise NtopError(
+        f"no video of action {action!r} for camera {camera}", raw_dir / "Videos", f"{action.replace('_', ' ')}.{camera}.mp4"
+    )
 
 
 def _poses(raw_dir: Path, action: str) -> np.ndarray | None:
@@ -141,5 +149,15 @@ def open_h36m(raw_dir: str | Path, subject: str, action: str, context: AdapterCo
         return read_frames(paths[camera], indices)
 
     annotations = {"poses3d/h36m32": poses[:n]} if poses is not None else {}
-    return RawCapture(subject=subject, action=action, source="h36m", fps=float(settings.get("fps", 50.0)), num_frames=n, cameras=cams, read=read,
-                      inputs=[str(raw_dir), str(cam_file)], annotations=annotations, notes={"distortion_fit_px": fit_px})  # fmt: skip
+    return RawCapture(
+        subject=subject,
+        action=action,
+        source="h36m",
+        fps=float(settings.get("fps", 50.0)),
+        num_frames=n,
+        cameras=cams,
+        read=read,
+        inputs=[str(raw_dir), str(cam_file)],
+        annotations=annotations,
+        notes={"distortion_fit_px": fit_px},
+    )

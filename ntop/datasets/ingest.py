@@ -56,7 +56,19 @@ def ingest(
     stop = raw.num_frames if stop is None else min(stop, raw.num_frames)
     index = np.arange(start, stop, stride)
     if len(index) == 0:
-        raise NtopError(f"no frames selected from {raw.num_frames} (start {start}, stop {stop}, stride {stride})", raw_path, "ingest")
-    params = {"source": source, "subject": subject, "action": action, "start": start, "stop": stop, "stride": stride, "image_format": image_format, "scale": scale, "adapter": context.settings}
+        raise NtopError(
+            f"no frames selected from {raw.num_frames} (start {start}, stop {stop}, stride {stride})", raw_path, "ingest"
+        )
+    params = {
+        "source": source,
+        "subject": subject,
+        "action": action,
+        "start": start,
+        "stop": stop,
+        "stride": stride,
+        "image_format": image_format,
+        "scale": scale,
+        "adapter": context.settings,
+    }
     write_capture(raw, capture_out, frames_out, index, params, image_format)
     return {"frames": int(len(index)), "cameras": [c.name for c in raw.cameras], **raw.notes}

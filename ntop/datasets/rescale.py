@@ -57,6 +57,12 @@ def rescaled(raw: RawCapture, factor: float) -> RawCapture:
         for i, mask in raw.read_masks(camera, indices):
             yield i, cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
 
-    return replace(raw, cameras=cameras, read=read, read_masks=read_masks if raw.read_masks is not None else None,
-                   gt=_scaled_arrays(raw.gt, factor), annotations=_scaled_arrays(raw.annotations, factor),
-                   notes={**raw.notes, "ingest_scale": factor})  # fmt: skip
+    return replace(
+        raw,
+        cameras=cameras,
+        read=read,
+        read_masks=read_masks if raw.read_masks is not None else None,
+        gt=_scaled_arrays(raw.gt, factor),
+        annotations=_scaled_arrays(raw.annotations, factor),
+        notes={**raw.notes, "ingest_scale": factor},
+    )

@@ -27,7 +27,10 @@ from ntop.io import count_frames, read_frames, video_fps
 __all__ = ["open_video", "read_openpose", "level_camera_pose"]
 
 # COCO-17 joints in OpenPose's BODY_25 and COCO-18 orders
-OPENPOSE_TO_COCO17 = {25: [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11], 18: [0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10]}
+OPENPOSE_TO_COCO17 = {
+    25: [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11],
+    18: [0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10],
+}
 
 
 def level_camera_pose(height_m: float, pitch_deg: float) -> tuple[np.ndarray, np.ndarray]:
@@ -77,14 +80,28 @@ def open_video(raw_path: str | Path, subject: str, action: str, context: Adapter
         fx = fy = w / 2 / np.tan(np.radians(float(settings.get("hfov_deg", 60.0))) / 2)
         cx, cy = w / 2, h / 2
     R, t = level_camera_pose(float(settings.get("camera_height_m", 1.5)), float(settings.get("pitch_deg", 0.0)))
-    cam = pinhole_camera("cam00", np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]]), settings.get("distortion", []), R, t, w, h, raw_path)
+    cam = pinhole_camera(
+        "cam00", np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]]), settings.get("distortion", []), R, t, w, h, raw_path
+    )
     annotations = {}
     if settings.get("keypoints"):
         uv, conf = read_openpose(Path(settings["keypoints"]), count)
-        annotations = {"keypoints2d/coco17/joints": uv[:, None], "keypoints2d/coco17/confidence": conf[:, None]}  # (T, camera, ...)
+        annotations = {
+            "keypoints2d/coco17/joints": uv[:, None],
+            "keypoints2d/coco17/confidence": conf[:, None],
+        }  # (T, camera, ...)
 
     def read(camera: int, indices: np.ndarray):  # noqa: ANN202 - a generator of (index, rgb)
         return read_frames(raw_path, indices)
 
-    return RawCapture(subject=subject, action=action, source="video", fps=float(settings.get("fps", video_fps(raw_path))), num_frames=count, cameras=[cam], read=read,
-                      inputs=[str(raw_path)], annotations=annotations)  # fmt: skip
+    return RawCapture(
+        subject=subject,
+        action=action,
+        source="video",
+        fps=float(settings.get("fps", video_fps(raw_path))),
+        num_frames=count,
+        cameras=[cam],
+        read=read,
+        inputs=[str(raw_path)],
+        annotations=annotations,
+    )

@@ -46,7 +46,10 @@ def _cameras(annots: dict[str, Any], frame0: list[str], root: Path, keep: list[i
     out = []
     for c in keep:
         h, w = read_image(root / frame0[c]).shape[:2]
-        K, D, R, T = (as_array(cams[k][c], shape, path, f"cams/{k}") for k, shape in (("K", (3, 3)), ("D", (-1,)), ("R", (3, 3)), ("T", (3,))))
+        K, D, R, T = (
+            as_array(cams[k][c], shape, path, f"cams/{k}")
+            for k, shape in (("K", (3, 3)), ("D", (-1,)), ("R", (3, 3)), ("T", (3,)))
+        )
         out.append(pinhole_camera(camera_name(Path(frame0[c]).parent.as_posix()), K, D, R, T / 1000.0, w, h, path))
     return out
 
@@ -56,7 +59,9 @@ def _smpl(root: Path, params_dir: str, numbers: list[int], context: AdapterConte
     for n in numbers:
         path = root / params_dir / f"{n}.npy"
         d = load_npy_dict(path, ("Rh", "Th", "poses", "shapes"))
-        rows.append([as_array(d[k], shape, path, k) for k, shape in (("Rh", (3,)), ("Th", (3,)), ("poses", (72,)), ("shapes", (10,)))])
+        rows.append(
+            [as_array(d[k], shape, path, k) for k, shape in (("Rh", (3,)), ("Th", (3,)), ("poses", (72,)), ("shapes", (10,)))]
+        )
     Rh, Th, poses, shapes = (np.stack(col) for col in zip(*rows))
     smpl = from_rh_th(context.require_body("zju_mocap"), Rh, Th, poses, shapes.mean(0))
     return {f"smpl/{k}": v for k, v in smpl.items()}
@@ -93,5 +98,15 @@ def open_zju_mocap(raw_dir: str | Path, subject: str, action: str, context: Adap
             rel = Path(ims[i][keep[camera]]).with_suffix(".png")
             yield i, np.any([read_image(root / d / rel, grey=True) > 0 for d in mask_dirs], axis=0).astype(np.uint8)
 
-    return RawCapture(subject=subject, action=action, source="zju_mocap", fps=float(context.settings.get("fps", 50.0)), num_frames=len(ims), cameras=cams,
-                      read=read, read_masks=read_masks, inputs=[str(root)], annotations=_smpl(root, params_dir, numbers, context))  # fmt: skip
+    return RawCapture(
+        subject=subject,
+        action=action,
+        source="zju_mocap",
+        fps=float(context.settings.get("fps", 50.0)),
+        num_frames=len(ims),
+        cameras=cams,
+        read=read,
+        read_masks=read_masks,
+        inputs=[str(root)],
+        annotations=_smpl(root, params_dir, numbers, context),
+    )

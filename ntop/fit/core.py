@@ -258,8 +258,15 @@ class _Problem:
     def solve(self, params: list[torch.Tensor], iterations: int, anneal: float = 1.0) -> None:
         if iterations <= 0:
             return
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations, history_size=20, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-10, tolerance_change=1e-12)  # fmt: skip
+        opt = torch.optim.LBFGS(
+            params,
+            lr=1.0,
+            max_iter=iterations,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-10,
+            tolerance_change=1e-12,
+        )
 
         def closure() -> torch.Tensor:
             opt.zero_grad()

@@ -33,7 +33,8 @@ FOCAL = 5000.0
 
 
 def crop_keypoints(kp: np.ndarray, bbox: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Image keypoints ``(N, 17, 3)`` and boxes ``(N, 4)`` xywh -> crop pixels ``(N, 17, 2)``, box centres ``(N, 2)``, scales ``(N,)``."""
+    """Image keypoints ``(N, 17, 3)`` and boxes ``(N, 4)`` xywh -> crop pixels ``(N, 17, 2)``, box centres
+    ``(N, 2)``, scales ``(N,)``."""
     centre = bbox[:, :2] + bbox[:, 2:] / 2
     scale = np.maximum(bbox[:, 2], bbox[:, 3]) * 1.2 / 200.0
     uv = (kp[..., :2] - centre[:, None]) * (CROP / (scale[:, None, None] * 200.0)) + CROP / 2
@@ -74,23 +75,31 @@ def fit_images(coco: str | Path, body: BodyModel, out: str | Path, cfg: FitConfi
     # persons are independent: a segment each, so no smoothness couples them. The batch shares one
     # shape: 2D keypoints alone say little about shape, and the monocular prior keeps it near the mean.
     res = fit_monocular(body, view, "coco17", cfg, up=np.array([0.0, -1.0, 0.0]), segments=np.arange(len(anns)))
-    rot = Rotation.from_rotvec(np.concatenate([res["global_orient"][:, None], res["body_pose"].reshape(-1, 23, 3)], 1).reshape(-1, 3))
+    rot = Rotation.from_rotvec(
+        np.concatenate([res["global_orient"][:, None], res["body_pose"].reshape(-1, 23, 3)], 1).reshape(-1, 3)
+    )
     mats = rot.as_matrix().reshape(len(anns), 24, 3, 3)
     tz = res["transl"][:, 2]
     data = []
     for i, ann in enumerate(anns):
-        data.append({
-            "parm_pose": np.round(mats[i], 6).tolist(),
-            "parm_shape": np.round(res["betas"], 6).tolist(),
-            "parm_cam": [float(2 * FOCAL / (CROP * tz[i])), float(res["transl"][i, 0]), float(res["transl"][i, 1])],
-            "bbox_scale": float(scale[i]),
-            "bbox_center": centre[i].tolist(),
-            "gt_keypoint_2d": kp[i].tolist(),
-            "smpltype": "smpl",
-            "annotId": int(ann.get("id", i)),
-            "imageName": names.get(int(ann.get("image_id", -1)), ""),
-            "fit_error_px": float(res["error_2d_px"][i] * scale[i] * 200.0 / CROP),  # in image pixels
-        })  # fmt: skip
+        data.append(
+            {
+                "parm_pose": np.round(mats[i], 6).tolist(),
+                "parm_shape": np.round(res["betas"], 6).tolist(),
+                "parm_cam": [float(2 * FOCAL / (CROP * tz[i])), float(res["transl"][i, 0]), float(res["transl"][i, 1])],
+                "bbox_scale": float(scale[i]),
+                "bbox_center": centre[i].tolist(),
+                "gt_keypoint_2d": kp[i].tolist(),
+                "smpltype": "smpl",
+                "annotId": int(ann.get("id", i)),
+                "imageName": names.get(int(ann.get("image_id", -1)), ""),
+                "fit_error_px": float(res["error_2d_px"][i] * scale[i] * 200.0 / CROP),  # in image pixels
+            }
+        )
     write_json(out, {"ver": "ntop-0.1", "data": data})
     errs = np.array([d["fit_error_px"] for d in data])
-    return {"persons": len(data), "skipped": int(len(json.loads(Path(coco).read_text())["annotations"]) - len(data)), "median_error_px": float(np.median(errs))}
+    return {
+        "persons": len(data),
+        "skipped": int(len(json.loads(Path(coco).read_text())["annotations"]) - len(data)),
+        "median_error_px": float(np.median(errs)),
+    }

@@ -25,8 +25,26 @@ __all__ = ["monocular_init", "monocular_config", "fit_monocular"]
 YAWS = np.radians(np.arange(0, 360, 45))
 # one view leaves each limb's depth to the priors: they weigh 100x (pose, shape) and 50x (smoothness) more
 MONOCULAR_FLOORS = {"weight_pose": 1e-3, "weight_shape": 1e-3, "weight_smooth_pose": 1e-2}
-RIGID = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_hip", "right_hip",
-         "pelvis", "spine1", "spine2", "spine3", "neck", "head", "thorax", "spine", "neck_nose")  # fmt: skip
+RIGID = (
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_hip",
+    "right_hip",
+    "pelvis",
+    "spine1",
+    "spine2",
+    "spine3",
+    "neck",
+    "head",
+    "thorax",
+    "spine",
+    "neck_nose",
+)
 
 
 def _upright(up: np.ndarray, yaw: float) -> Rotation:
@@ -77,7 +95,12 @@ def monocular_config(cfg: FitConfig) -> FitConfig:
 
 
 def fit_monocular(
-    body: BodyModel, view: View2D, joint_set: str, cfg: FitConfig, up: np.ndarray | None = None, segments: np.ndarray | None = None
+    body: BodyModel,
+    view: View2D,
+    joint_set: str,
+    cfg: FitConfig,
+    up: np.ndarray | None = None,
+    segments: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Fit every frame of one camera. ``up``: the world's up direction (default: the camera's -y, for a
     camera that is roughly level)."""

@@ -74,7 +74,9 @@ class SilhouetteTerm:
             for cam, cam_masks in zip(self.cameras, masks)
         ]
         f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.device)  # noqa: E731
-        self._cams = [(cam.model, f32(cam.R), f32(cam.t), f32(cam.K)[None], f32(cam.dist)[None], cam.fov_deg) for cam in self.cameras]
+        self._cams = [
+            (cam.model, f32(cam.R), f32(cam.t), f32(cam.K)[None], f32(cam.dist)[None], cam.fov_deg) for cam in self.cameras
+        ]
         self.outline: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def _pixels(self, c: int, vertices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,7 +112,9 @@ class SilhouetteTerm:
         for c, cam in enumerate(self.cameras):
             model, R, t, K, dist, fov = self._cams[c]
             v_cam = vertices @ R.T + t
-            frags = rasterize(v_cam, self.faces, model, K.expand(len(v_cam), -1), dist.expand(len(v_cam), -1), cam.width, cam.height, fov)
+            frags = rasterize(
+                v_cam, self.faces, model, K.expand(len(v_cam), -1), dist.expand(len(v_cam), -1), cam.width, cam.height, fov
+            )
             own = torch.as_tensor(np.stack([signed_distance(s) for s in frags.mask.cpu().numpy()]), device=self.device)
             px, valid = self._pixels(c, vertices)
             d = self._lookup(own, px, frames) * self.unit[c]

@@ -37,8 +37,12 @@ __all__ = ["fit_smpl", "write_easymocap"]
 
 def _read(path: str | Path, schema: str) -> dict[str, Any]:
     with open_stage(path, schema) as f:
-        out = {"joint_set": str(f.attrs["joint_set"]), "frame_index": require(f, "frame_index")[()], "joints": require(f, "joints")[()],
-               "cameras": read_cameras(require(f, "cameras"))}  # fmt: skip
+        out = {
+            "joint_set": str(f.attrs["joint_set"]),
+            "frame_index": require(f, "frame_index")[()],
+            "joints": require(f, "joints")[()],
+            "cameras": read_cameras(require(f, "cameras")),
+        }
         if schema == KEYPOINTS2D_SCHEMA:
             out["confidence"] = require(f, "confidence")[()]
     return out

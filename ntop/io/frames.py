@@ -68,7 +68,9 @@ def count_frames(path: str | os.PathLike) -> int:
     declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
     if decoded == 0 or decoded < declared - 1:  # headers may round by one; more is damage
-        raise NtopError(f"only {decoded} of the {declared} frames its header declares can be decoded (truncated or damaged)", path, "frames")
+        raise NtopError(
+            f"only {decoded} of the {declared} frames its header declares can be decoded (truncated or damaged)", path, "frames"
+        )
     return decoded
 
 
@@ -144,7 +146,9 @@ def read_image(path: str | os.PathLike, grey: bool = False) -> np.ndarray:
     return img if grey else _rgb(img)
 
 
-def read_image_files(files: list[Path], indices: Iterable[int] | None = None, where: str | os.PathLike | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def read_image_files(
+    files: list[Path], indices: Iterable[int] | None = None, where: str | os.PathLike | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, rgb)`` over a list of image files."""
     for i in range(len(files)) if indices is None else indices:
         if not 0 <= i < len(files):

@@ -196,7 +196,8 @@ class BlazePose:
         score = _sigmoid(self.detector.get_tensor(self._det_scores)[0, :, 0])
         out = []
         for a in np.nonzero(score >= self.min_detection)[0]:
-            to_frame = lambda p: (p / _DETECTOR_SIZE + self.anchors[a]) * side - pad + offset  # noqa: E731 - model units -> frame pixels
+            # model units -> frame pixels
+            to_frame = lambda p: (p / _DETECTOR_SIZE + self.anchors[a]) * side - pad + offset  # noqa: E731
             centre, size = to_frame(raw[a, :2]), raw[a, 2:4] / _DETECTOR_SIZE * side
             kp = to_frame(raw[a, 4:8].reshape(2, 2))
             out.append((float(score[a]), np.concatenate([centre - size / 2, centre + size / 2]), Roi.from_points(kp[0], kp[1])))

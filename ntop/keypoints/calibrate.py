@@ -44,10 +44,18 @@ __all__ = ["CALIBRATION_SCHEMA", "CalibrateConfig", "calibrate_cameras", "refine
 __all__ += ["bone_lengths"]
 
 CALIBRATION_SCHEMA = "calibration"
-BONES = (("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"),
-         ("right_elbow", "right_wrist"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
-         ("right_hip", "right_knee"), ("right_knee", "right_ankle"), ("left_shoulder", "right_shoulder"),
-         ("left_hip", "right_hip"))  # fmt: skip
+BONES = (
+    ("left_shoulder", "left_elbow"),
+    ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"),
+    ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"),
+    ("left_shoulder", "right_shoulder"),
+    ("left_hip", "right_hip"),
+)
 
 
 @dataclass
@@ -128,10 +136,19 @@ def _bundle_adjust(
             moving = obs_c > 0
             sparsity[2 * rows[moving] + k, 6 * (obs_c[moving] - 1) + j] = 1
     fit = least_squares(
-        residuals, params0, jac_sparsity=sparsity, loss="soft_l1", f_scale=threshold_px / 3, x_scale="jac", max_nfev=max_iterations, method="trf"
+        residuals,
+        params0,
+        jac_sparsity=sparsity,
+        loss="soft_l1",
+        f_scale=threshold_px / 3,
+        x_scale="jac",
+        max_nfev=max_iterations,
+        method="trf",
     )
     pose = fit.x[: 6 * (C - 1)].reshape(C - 1, 6)
-    out = [cams[0]] + [replace(cams[c], R=Rotation.from_rotvec(pose[c - 1, :3]).as_matrix(), t=pose[c - 1, 3:].copy()) for c in range(1, C)]
+    out = [cams[0]] + [
+        replace(cams[c], R=Rotation.from_rotvec(pose[c - 1, :3]).as_matrix(), t=pose[c - 1, 3:].copy()) for c in range(1, C)
+    ]
     err = np.full((C, N), np.nan)
     err[obs_c, obs_n] = np.linalg.norm(fit.fun.reshape(-1, 2), axis=1)
     return out, fit.x[6 * (C - 1) :].reshape(N, 3), err
@@ -197,7 +214,9 @@ def _place_the_rest(
         sel = good[c] & np.isfinite(X[:, 0])
         if counts[c] < 6:
             raise NtopError(f"camera {cams[c].name} shares too few keypoints with the others", field="confidence")
-        ok, rvec, tvec, _ = cv2.solvePnPRansac(X[sel], xy[c, sel], np.eye(3), None, reprojectionError=thr[c] * 2, iterationsCount=500)
+        ok, rvec, tvec, _ = cv2.solvePnPRansac(
+            X[sel], xy[c, sel], np.eye(3), None, reprojectionError=thr[c] * 2, iterationsCount=500
+        )
         if not ok:
             raise NtopError(f"camera {cams[c].name} could not be placed", field="confidence")
         poses[c] = (cv2.Rodrigues(rvec)[0], tvec.ravel())
@@ -227,7 +246,9 @@ def calibrate_cameras(
     res = triangulate_points(posed, uv_flat[order], conf_flat[order], tri)
     used = (res["inliers"].T & good[order]) & np.isfinite(res["points"][:, 0])[None]
     keep = used.sum(0) >= 2
-    refined, X, err = _bundle_adjust(posed, uv_flat[order][:, keep], used[:, keep], res["points"][keep], cfg.threshold_px, cfg.max_iterations)
+    refined, X, err = _bundle_adjust(
+        posed, uv_flat[order][:, keep], used[:, keep], res["points"][keep], cfg.threshold_px, cfg.max_iterations
+    )
     refined = [refined[order.index(c)] for c in range(C)]
     err = err[[order.index(c) for c in range(C)]]
     Xall = np.full((T * J, 3), np.nan)

@@ -73,7 +73,9 @@ class DetectConfig:
         return settings_from_dict(OnnxPoseConfig, cfg.onnx, f"{where}.onnx")
 
 
-def emulate_detector(uv: np.ndarray, seen: np.ndarray, cfg: DetectConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def emulate_detector(
+    uv: np.ndarray, seen: np.ndarray, cfg: DetectConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """True pixels ``uv (..., 2)`` of joints ``seen (...)`` -> detector-like pixels, confidences and the
     outlier mask: Gaussian noise, outliers 20-80 px away with plausible confidences, dropouts (confidence 0)."""
     noisy = uv + rng.normal(0, cfg.noise_px, uv.shape)
@@ -89,7 +91,11 @@ def emulate_detector(uv: np.ndarray, seen: np.ndarray, cfg: DetectConfig, rng: n
 
 
 def detect_keypoints(
-    capture_path: str | Path, out: str | Path, cfg: DetectConfig, frames: str | Path | None = None, masks: str | Path | None = None
+    capture_path: str | Path,
+    out: str | Path,
+    cfg: DetectConfig,
+    frames: str | Path | None = None,
+    masks: str | Path | None = None,
 ) -> dict[str, Any]:
     if cfg.backend == "onnx":
         return _detect_onnx(capture_path, out, cfg, frames, masks)
@@ -106,8 +112,24 @@ def detect_keypoints(
         cameras, frame_index = cap.cameras, cap.frame_index
     noisy, conf, outlier = emulate_detector(uv, seen, cfg, rng)
     params = {**asdict(cfg), "outlier_px": list(cfg.outlier_px)}
-    _write(out, cfg.joint_set, cameras, frame_index, noisy, conf, _boxes(noisy, conf), params, [capture_path], {"is_outlier": outlier})
-    return {"cameras": len(cameras), "frames": int(len(frame_index)), "outliers": int(outlier.sum()), "dropouts": int((seen & (conf == 0)).sum())}
+    _write(
+        out,
+        cfg.joint_set,
+        cameras,
+        frame_index,
+        noisy,
+        conf,
+        _boxes(noisy, conf),
+        params,
+        [capture_path],
+        {"is_outlier": outlier},
+    )
+    return {
+        "cameras": len(cameras),
+        "frames": int(len(frame_index)),
+        "outliers": int(outlier.sum()),
+        "dropouts": int((seen & (conf == 0)).sum()),
+    }
 
 
 def _boxes(joints: np.ndarray, conf: np.ndarray) -> np.ndarray:
@@ -124,7 +146,18 @@ def _from_dataset(capture_path: str | Path, out: str | Path, cfg: DetectConfig) 
         joints = np.moveaxis(require(cap.h5, f"{key}/joints")[()], 0, 1).astype(np.float64)  # (C, T, J, 2)
         conf = np.moveaxis(require(cap.h5, f"{key}/confidence")[()], 0, 1).astype(np.float64)
         cameras, frame_index = cap.cameras, cap.frame_index
-    _write(out, cfg.joint_set, cameras, frame_index, joints, conf, _boxes(joints, conf), {"backend": "dataset", "joint_set": cfg.joint_set}, [capture_path], {})
+    _write(
+        out,
+        cfg.joint_set,
+        cameras,
+        frame_index,
+        joints,
+        conf,
+        _boxes(joints, conf),
+        {"backend": "dataset", "joint_set": cfg.joint_set},
+        [capture_path],
+        {},
+    )
     return {"cameras": len(cameras), "frames": int(len(frame_index)), "detected": int((conf > 0).any(-1).sum())}
 
 
@@ -167,7 +200,9 @@ def _mask_source(path: str | Path, cameras: list[Any]) -> tuple[Any, Any]:
     return f, lambda c, t: f["gt/masks"][c, t] > 0
 
 
-def _detect_onnx(capture_path: str | Path, out: str | Path, cfg: DetectConfig, frames_path: str | Path | None, masks_path: str | Path | None) -> dict[str, Any]:
+def _detect_onnx(
+    capture_path: str | Path, out: str | Path, cfg: DetectConfig, frames_path: str | Path | None, masks_path: str | Path | None
+) -> dict[str, Any]:
     ocfg = DetectConfig.onnx_config(cfg)
     if frames_path is None:
         raise NtopError("the onnx backend reads images: give the capture's frames.h5", field="frames")
@@ -214,8 +249,24 @@ def _detect_onnx(capture_path: str | Path, out: str | Path, cfg: DetectConfig, f
     if joints is None:
         raise NtopError("no person box was found in any frame", capture_path, "keypoints.onnx.box_source")
     inputs = [capture_path, frames_path, ocfg.model] + ([masks_path] if masks_path is not None else [])
-    _write(out, cfg.joint_set, cameras, frame_index, joints, conf, boxes, {"backend": "onnx", "joint_set": cfg.joint_set, "onnx": asdict(ocfg)}, inputs, {})
-    return {"cameras": C, "frames": T, "detected": int((conf > 0).any(-1).sum()), "mean_confidence": float(conf[conf > 0].mean()) if (conf > 0).any() else 0.0}
+    _write(
+        out,
+        cfg.joint_set,
+        cameras,
+        frame_index,
+        joints,
+        conf,
+        boxes,
+        {"backend": "onnx", "joint_set": cfg.joint_set, "onnx": asdict(ocfg)},
+        inputs,
+        {},
+    )
+    return {
+        "cameras": C,
+        "frames": T,
+        "detected": int((conf > 0).any(-1).sum()),
+        "mean_confidence": float(conf[conf > 0].mean()) if (conf > 0).any() else 0.0,
+    }
 
 
 def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConfig, frames_path: Path | None) -> dict[str, Any]:

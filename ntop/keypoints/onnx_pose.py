@@ -26,7 +26,15 @@ import numpy as np
 
 from ntop.errors import NtopError
 
-__all__ = ["OnnxPoseConfig", "OnnxPose", "box_from_mask", "box_from_keypoints", "crop_transforms", "decode_heatmaps", "decode_simcc"]
+__all__ = [
+    "OnnxPoseConfig",
+    "OnnxPose",
+    "box_from_mask",
+    "box_from_keypoints",
+    "crop_transforms",
+    "decode_heatmaps",
+    "decode_simcc",
+]
 
 
 @dataclass
@@ -133,8 +141,14 @@ def _session(path: str, device: str, where: str) -> Any:
         raise NtopError("ONNX model not found", path, where)
     available = ort.get_available_providers()
     if device == "cuda" and "CUDAExecutionProvider" not in available:
-        raise NtopError("device cuda asked for, but onnxruntime has no CUDA provider (install onnxruntime-gpu)", field="keypoints.onnx.device")
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device != "cpu" and "CUDAExecutionProvider" in available else ["CPUExecutionProvider"]
+        raise NtopError(
+            "device cuda asked for, but onnxruntime has no CUDA provider (install onnxruntime-gpu)", field="keypoints.onnx.device"
+        )
+    providers = (
+        ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if device != "cpu" and "CUDAExecutionProvider" in available
+        else ["CPUExecutionProvider"]
+    )
     try:
         return ort.InferenceSession(path, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for unreadable models
@@ -186,7 +200,9 @@ class OnnxPose:
             grid, conf = decode_heatmaps(hm)
             grid = grid * np.array([self.size[0] / hm.shape[3], self.size[1] / hm.shape[2]])
         else:
-            grid, conf = decode_simcc(np.asarray(outs[0], np.float64), np.asarray(outs[1], np.float64), self.cfg.simcc_split_ratio)
+            grid, conf = decode_simcc(
+                np.asarray(outs[0], np.float64), np.asarray(outs[1], np.float64), self.cfg.simcc_split_ratio
+            )
         inv = _invert(A)
         uv = np.einsum("nij,nkj->nki", inv[:, :, :2], grid) + inv[:, None, :, 2]
         return uv, conf

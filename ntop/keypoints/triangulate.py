@@ -57,7 +57,9 @@ class TriangulateConfig:
 def weighted_dlt(P: torch.Tensor, xy: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Points ``(N, 3)`` from projection matrices ``(C, 3, 4)``, normalised image points ``(N, C, 2)``
     and weights ``(N, C)`` (zero weight = view ignored): the smallest singular vector of the stacked rows."""
-    rows = torch.cat([xy[..., 0:1, None] * P[None, :, 2:3] - P[None, :, 0:1], xy[..., 1:2, None] * P[None, :, 2:3] - P[None, :, 1:2]], 2)  # (N, C, 2, 4)
+    rows = torch.cat(
+        [xy[..., 0:1, None] * P[None, :, 2:3] - P[None, :, 0:1], xy[..., 1:2, None] * P[None, :, 2:3] - P[None, :, 1:2]], 2
+    )  # (N, C, 2, 4)
     rows = rows / rows.norm(dim=-1, keepdim=True).clamp(min=1e-12)  # equalise rows first, then weight them
     A = (rows * w[..., None, None]).reshape(len(xy), -1, 4)
     _, _, Vh = torch.linalg.svd(A)
@@ -105,7 +107,9 @@ def triangulate_points(cams: list[Camera], uv: np.ndarray, conf: np.ndarray, cfg
     return {"points": X, "error_px": mean_err, "inliers": best_inliers & enough[:, None]}
 
 
-def triangulate(keypoints2d: str | Path, out: str | Path, cfg: TriangulateConfig, cameras: str | Path | None = None) -> dict[str, Any]:
+def triangulate(
+    keypoints2d: str | Path, out: str | Path, cfg: TriangulateConfig, cameras: str | Path | None = None
+) -> dict[str, Any]:
     """Triangulate with the keypoint file's cameras, or those of a calibration file (``calibrate``'s output)."""
     with open_stage(keypoints2d, KEYPOINTS2D_SCHEMA) as f:
         cams = read_cameras(require(f, "cameras"))
@@ -118,7 +122,9 @@ def triangulate(keypoints2d: str | Path, out: str | Path, cfg: TriangulateConfig
         with open_stage(cameras, ("calibration", "capture")) as f:
             calibrated = read_cameras(require(f, "cameras"))
         if [c.name for c in calibrated] != [c.name for c in cams]:
-            raise NtopError(f"cameras {[c.name for c in calibrated]} are not the keypoints' {[c.name for c in cams]}", cameras, "cameras")
+            raise NtopError(
+                f"cameras {[c.name for c in calibrated]} are not the keypoints' {[c.name for c in cams]}", cameras, "cameras"
+            )
         cams, inputs = calibrated, [keypoints2d, cameras]
     C, T, J = conf.shape
     res = triangulate_points(cams, uv.reshape(C, T * J, 2), conf.reshape(C, T * J), cfg)
@@ -158,13 +164,17 @@ def temporal_filter(points: np.ndarray, cfg: TriangulateConfig, path: str | Path
             # velocity from the median of frame-to-frame steps (one wrong point spoils only two of them)
             steps = np.pad(np.diff(points, axis=0), ((h, h + 1), (0, 0), (0, 0)), constant_values=np.nan)
             velocity = np.nanmedian(sliding_window_view(steps, w, axis=0), -1)
-            window = sliding_window_view(np.pad(points, ((h, h), (0, 0), (0, 0)), constant_values=np.nan), w, axis=0)  # shorter at the ends
+            window = sliding_window_view(
+                np.pad(points, ((h, h), (0, 0), (0, 0)), constant_values=np.nan), w, axis=0
+            )  # shorter at the ends
             median = np.nanmedian(window - offsets * np.nan_to_num(velocity)[..., None], -1)  # where each neighbour says t is
         gated = np.linalg.norm(points - median, axis=-1) > cfg.temporal_gate_m
         points = np.where(gated[..., None], np.nan, points)
     points = fill_gaps(points)
     if cfg.smooth_window:
         if cfg.smooth_window < 5 or cfg.smooth_window % 2 == 0 or cfg.smooth_window > T or cfg.smooth_order >= cfg.smooth_window:
-            raise NtopError("must be odd, >= 5, above smooth_order and at most the frame count", path, "triangulation.smooth_window")
+            raise NtopError(
+                "must be odd, >= 5, above smooth_order and at most the frame count", path, "triangulation.smooth_window"
+            )
         points = savgol_filter(np.where(missing[None, :, None], 0.0, points), cfg.smooth_window, cfg.smooth_order, axis=0)
     return np.where(missing[None, :, None], np.nan, points), gated

@@ -20,8 +20,20 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["BgsubConfig", "Background", "estimate_background", "model_background", "frame_statistics", "subtract", "clean_mask",
-           "snap_boundary", "body_region", "segment_frame", "ellipse", "dilate"]  # fmt: skip
+__all__ = [
+    "BgsubConfig",
+    "Background",
+    "estimate_background",
+    "model_background",
+    "frame_statistics",
+    "subtract",
+    "clean_mask",
+    "snap_boundary",
+    "body_region",
+    "segment_frame",
+    "ellipse",
+    "dilate",
+]
 
 
 @dataclass
@@ -136,7 +148,7 @@ def subtract(frame: np.ndarray, bg: Background, cfg: BgsubConfig, gain: float, s
 
 def body_region(prior: np.ndarray | None, margin: float) -> Region:
     """The box around the projected body grown by ``margin`` (fraction of the shorter side); whole image without one."""
-    h, w = (prior.shape if prior is not None else (0, 0))
+    h, w = prior.shape if prior is not None else (0, 0)
     if prior is None or not prior.any():
         return (slice(None), slice(None))
     rows, cols = np.flatnonzero(prior.any(1)), np.flatnonzero(prior.any(0))
@@ -182,7 +194,9 @@ def snap_boundary(frame: np.ndarray, bg_planes: list[np.ndarray], gain: float, m
     return out
 
 
-def clean_mask(fg: np.ndarray, prior: np.ndarray | None, cfg: BgsubConfig, image_shape: tuple[int, ...] | None = None) -> np.ndarray:
+def clean_mask(
+    fg: np.ndarray, prior: np.ndarray | None, cfg: BgsubConfig, image_shape: tuple[int, ...] | None = None
+) -> np.ndarray:
     """Morphological clean-up; keep the components that meet ``prior`` (the projected SMPL body),
     or the largest one when there is no prior; fill small enclosed holes. ``fg`` may be a region of
     an image of ``image_shape``, which sets the sizes."""

@@ -27,7 +27,9 @@ def silhouettes(body: BodyModel, verts: torch.Tensor, cam: Camera, chunk: int = 
     out = []
     for s in range(0, len(verts), chunk):
         v = cam.world_to_camera(verts[s : s + chunk])
-        frags = rasterize(v, body.faces, cam.model, K.expand(len(v), -1), dist.expand(len(v), -1), cam.width, cam.height, cam.fov_deg)
+        frags = rasterize(
+            v, body.faces, cam.model, K.expand(len(v), -1), dist.expand(len(v), -1), cam.width, cam.height, cam.fov_deg
+        )
         out.append(frags.mask.numpy())
     return np.concatenate(out) if out else np.zeros((0, cam.height, cam.width), bool)
 

@@ -18,7 +18,9 @@ from ntop.masks.prior import erode
 __all__ = ["refine"]
 
 
-def refine(frame: np.ndarray, prior: np.ndarray, evidence: np.ndarray | None, margin: float, core: float, iterations: int = 3) -> np.ndarray:
+def refine(
+    frame: np.ndarray, prior: np.ndarray, evidence: np.ndarray | None, margin: float, core: float, iterations: int = 3
+) -> np.ndarray:
     """The refined ``(H, W) bool`` mask of an RGB frame, from the SMPL silhouette ``prior``."""
     if not prior.any():  # the body is out of view: nothing of the person can be there
         return np.zeros_like(prior)

@@ -101,9 +101,14 @@ def _given_background(folder: str | Path, cam: Camera) -> Background:
 
 
 def model_backgrounds(
-    body: BodyModel, captures: list[tuple[Path, Path]], out: Path, cfg: MasksConfig, *,
-    smpl: str | Path | None = None, cameras_path: str | Path | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    body: BodyModel,
+    captures: list[tuple[Path, Path]],
+    out: Path,
+    cfg: MasksConfig,
+    *,
+    smpl: str | Path | None = None,
+    cameras_path: str | Path | None = None,
+) -> dict[str, Any]:
     """``background.h5`` of one subject's rig: each camera's background from frames sampled across
     every action (where the subject stood still in one, it moved in another), or the given images."""
     bcfg = cfg.bgsub_config()
@@ -114,7 +119,14 @@ def model_backgrounds(
             if [c.name for c in cap.cameras] != [c.name for c in cams]:
                 raise NtopError("the subject's actions were filmed with different cameras", cap.path, "cameras")
         total = sum(len(cap.frame_index) for cap in opened)
-        picks = [np.unique(np.linspace(0, len(cap.frame_index) - 1, max(2, round(bcfg.background_frames * len(cap.frame_index) / total))).round().astype(int)) for cap in opened]
+        picks = [
+            np.unique(
+                np.linspace(0, len(cap.frame_index) - 1, max(2, round(bcfg.background_frames * len(cap.frame_index) / total)))
+                .round()
+                .astype(int)
+            )
+            for cap in opened
+        ]
         verts = [None if cfg.background_dir else _bodies(body, cap, smpl)[torch.as_tensor(k)] for cap, k in zip(opened, picks)]
         backgrounds = {}
         for c, cam in enumerate(cams):
@@ -133,8 +145,11 @@ def model_backgrounds(
         for name, bg in backgrounds.items():
             f.create_dataset(f"images/{name}", data=bg.image, compression="gzip")
             f.create_dataset(f"known/{name}", data=bg.known, compression="gzip")
-    return {"cameras": len(cams), "frames_sampled": int(sum(len(k) for k in picks)) if not cfg.background_dir else 0,
-            "unknown_fraction": float(np.mean([1 - bg.known.mean() for bg in backgrounds.values()]))}  # fmt: skip
+    return {
+        "cameras": len(cams),
+        "frames_sampled": int(sum(len(k) for k in picks)) if not cfg.background_dir else 0,
+        "unknown_fraction": float(np.mean([1 - bg.known.mean() for bg in backgrounds.values()])),
+    }
 
 
 def _read_backgrounds(path: str | Path, cams: list[Camera]) -> dict[str, Background]:
@@ -167,10 +182,18 @@ def _segment_frame(
 
 
 def segment(
-    body: BodyModel, capture_path: Path, frames_path: Path, out: Path, cfg: MasksConfig, *,
-    smpl: str | Path | None = None, cameras_path: str | Path | None = None, background: str | Path | None = None,
-    preview: Path | None = None, threads: int = 1,
-) -> dict[str, Any]:  # fmt: skip
+    body: BodyModel,
+    capture_path: Path,
+    frames_path: Path,
+    out: Path,
+    cfg: MasksConfig,
+    *,
+    smpl: str | Path | None = None,
+    cameras_path: str | Path | None = None,
+    background: str | Path | None = None,
+    preview: Path | None = None,
+    threads: int = 1,
+) -> dict[str, Any]:
     """Write ``masks.h5`` (``masks/<camera>`` and the SMPL prior ``prior/<camera>``, ``(T, H, W)`` uint8)."""
     if cfg.uses_background and background is None:
         raise NtopError("method bgsub needs the subject's background file (rule background)", field="masks.method")
@@ -179,7 +202,10 @@ def segment(
     inputs = [capture_path, frames_path] + [p for p in (smpl, cameras_path, background) if p]
     kept: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # the preview's frames only: one camera in memory at a time
     fractions, agree = [], []
-    with Capture(capture_path, frames_path) as cap, create_stage(out, MASKS_SCHEMA, 1, params=asdict(cfg), inputs=inputs, units="pixels") as f:
+    with (
+        Capture(capture_path, frames_path) as cap,
+        create_stage(out, MASKS_SCHEMA, 1, params=asdict(cfg), inputs=inputs, units="pixels") as f,
+    ):
         cams = _rig(cap, cameras_path)
         verts = _bodies(body, cap, smpl)
         bgs = _read_backgrounds(background, cams) if cfg.uses_background else {}
@@ -198,7 +224,13 @@ def segment(
                 work = lambda t: _segment_frame(cap.frame(c, t), priors[t], given[t], bg, selfie, cfg, bcfg)  # noqa: E731, B023
                 masks = np.stack(list(pool.map(work, range(T))))
                 for key, data in (("masks", masks), ("prior", priors)):
-                    ds = f.create_dataset(f"{key}/{cam.name}", data=data.astype(np.uint8), chunks=(1,) + data.shape[1:], compression="gzip", compression_opts=4)
+                    ds = f.create_dataset(
+                        f"{key}/{cam.name}",
+                        data=data.astype(np.uint8),
+                        chunks=(1,) + data.shape[1:],
+                        compression="gzip",
+                        compression_opts=4,
+                    )
                     ds.attrs["meaning"] = "1 where the person is" if key == "masks" else "1 where the projected SMPL body is"
                 kept[cam.name] = (masks[picks], priors[picks])
                 fractions.append(masks.mean())
@@ -207,8 +239,13 @@ def segment(
     if sheet is not None and preview is not None:
         with atomic_path(preview) as tmp:
             write_image(tmp, sheet)
-    return {"cameras": len(cams), "frames": T, "method": cfg.method, "foreground_fraction": float(np.mean(fractions)),
-            "iou_with_smpl": float(np.mean(np.concatenate(agree)))}  # fmt: skip
+    return {
+        "cameras": len(cams),
+        "frames": T,
+        "method": cfg.method,
+        "foreground_fraction": float(np.mean(fractions)),
+        "iou_with_smpl": float(np.mean(np.concatenate(agree))),
+    }
 
 
 def frame_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -217,7 +254,9 @@ def frame_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
-def _preview(cap: Capture, cams: list[Camera], picks: list[int], kept: dict[str, tuple[np.ndarray, np.ndarray]], bgs: dict[str, Background]) -> np.ndarray:
+def _preview(
+    cap: Capture, cams: list[Camera], picks: list[int], kept: dict[str, tuple[np.ndarray, np.ndarray]], bgs: dict[str, Background]
+) -> np.ndarray:
     """Per camera: its background (when modelled) and the ``picks`` frames (first, middle, last) with the
     mask tinted and outlined (yellow) and the SMPL prior outlined (red); ``kept`` holds those frames' masks."""
     tiles = []

@@ -83,8 +83,19 @@ def _encode_fwd(x_ptr, table_ptr, out_ptr, level_ptr, n, levels, F: tl.constexpr
 
 
 @triton.jit
-def _encode_bwd(x_ptr, table_ptr, grad_ptr, gtable_ptr, gx_ptr, level_ptr, n, levels,
-                F: tl.constexpr, BLOCK: tl.constexpr, WANT_X: tl.constexpr):  # fmt: skip
+def _encode_bwd(
+    x_ptr,
+    table_ptr,
+    grad_ptr,
+    gtable_ptr,
+    gx_ptr,
+    level_ptr,
+    n,
+    levels,
+    F: tl.constexpr,
+    BLOCK: tl.constexpr,
+    WANT_X: tl.constexpr,
+):
     rows, live, cols, both, r0, r1, r2 = _block(x_ptr, n, F, BLOCK)
     x0, x1, x2 = tl.clamp(r0, 0.0, 1.0), tl.clamp(r1, 0.0, 1.0), tl.clamp(r2, 0.0, 1.0)
     g0 = tl.zeros((BLOCK,), dtype=tl.float32)
@@ -130,8 +141,20 @@ class _Encode(torch.autograd.Function):
         gtable = torch.zeros_like(table)
         gx = torch.zeros_like(x) if want_x else x.new_empty(0)
         if n:
-            _encode_bwd[(triton.cdiv(n, _BLOCK),)](x, table, grad.contiguous().float(), gtable, gx, level_table, n, levels,
-                                                   F=f, BLOCK=_BLOCK, WANT_X=want_x, **_OPTIONS)  # fmt: skip
+            _encode_bwd[(triton.cdiv(n, _BLOCK),)](
+                x,
+                table,
+                grad.contiguous().float(),
+                gtable,
+                gx,
+                level_table,
+                n,
+                levels,
+                F=f,
+                BLOCK=_BLOCK,
+                WANT_X=want_x,
+                **_OPTIONS,
+            )
         return (gx if want_x else None), gtable, None
 
 

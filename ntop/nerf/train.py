@@ -92,8 +92,15 @@ def ssim_loss(a: torch.Tensor, b: torch.Tensor, window: int = 5) -> torch.Tensor
 # ----------------------------------------------------------------------------------------------
 
 
-def save_model(path: str | Path, field: CanonicalField, ds: NerfDataset, cfg: TrainConfig, step: int, metrics: dict[str, Any],
-               provenance: dict[str, Any] | None = None) -> None:  # fmt: skip
+def save_model(
+    path: str | Path,
+    field: CanonicalField,
+    ds: NerfDataset,
+    cfg: TrainConfig,
+    step: int,
+    metrics: dict[str, Any],
+    provenance: dict[str, Any] | None = None,
+) -> None:
     state = {
         "provenance": provenance,
         "format": MODEL_FORMAT,

@@ -46,13 +46,17 @@ def check_capture(cap: Capture, body: BodyModel) -> dict[str, Any]:
             mismatched += int((labelled != valid).sum())
             errs.append(np.linalg.norm(uv - j2[c], axis=-1)[labelled & valid])
         e = np.concatenate(errs)
-        report["checks"][f"reprojection_{s}"] = {
-            "max_px": float(e.max()) if e.size else 0.0,
-            "mean_px": float(e.mean()) if e.size else 0.0,
-            "labelled": int(e.size),
-            "visibility_mismatches": mismatched,
-            "passed": bool((e.size == 0 or e.max() <= REPROJ_TOL_PX) and mismatched == 0),
-        } if e.size or mismatched else not_run("no joint is labelled in any view", visibility_mismatches=0)  # fmt: skip
+        report["checks"][f"reprojection_{s}"] = (
+            {
+                "max_px": float(e.max()) if e.size else 0.0,
+                "mean_px": float(e.mean()) if e.size else 0.0,
+                "labelled": int(e.size),
+                "visibility_mismatches": mismatched,
+                "passed": bool((e.size == 0 or e.max() <= REPROJ_TOL_PX) and mismatched == 0),
+            }
+            if e.size or mismatched
+            else not_run("no joint is labelled in any view", visibility_mismatches=0)
+        )
     masks = cap.masks()
     has_smpl = "smpl" in cap.h5 or "gt/smpl" in cap.h5
     if masks is not None and has_smpl:
@@ -94,7 +98,9 @@ def contact_sheet(caps: list[Capture], joint_set: str = "coco17") -> np.ndarray:
     return grid(tiles, cols=max(len(cap.cameras) for cap in caps))
 
 
-def run(captures: list[tuple[str | Path, str | Path]], body: BodyModel, out_json: str | Path, out_sheet: str | Path) -> dict[str, Any]:
+def run(
+    captures: list[tuple[str | Path, str | Path]], body: BodyModel, out_json: str | Path, out_sheet: str | Path
+) -> dict[str, Any]:
     """One subject's report (``actions`` -> each capture's checks) and contact sheet, from its
     (capture.h5, frames.h5) pairs."""
     with contextlib.ExitStack() as stack:

@@ -64,7 +64,12 @@ def check_fit(smpl_path: str | Path, captures: list[str | Path], body: BodyModel
         ej = (of.joints - og.joints).norm(dim=-1).numpy() * 1000
         ev = (of.vertices - og.vertices).norm(dim=-1).mean(1).numpy() * 1000
         pa = pa_errors(of.joints.double().numpy(), og.joints.double().numpy()) * 1000
-        report["actions"][action] = {"mpjpe_mm": float(ej.mean()), "pa_mpjpe_mm": float(pa.mean()), "vertex_mm": float(ev.mean()), "frames": len(rows)}
+        report["actions"][action] = {
+            "mpjpe_mm": float(ej.mean()),
+            "pa_mpjpe_mm": float(pa.mean()),
+            "vertex_mm": float(ev.mean()),
+            "frames": len(rows),
+        }
         all_j.append(ej.mean(1))
         all_pa.append(pa.mean(1))
         all_v.append(ev)
@@ -97,6 +102,7 @@ def _joint_errors(body: BodyModel, posed: Any, keypoints2d: str | Path, keypoint
         with open_stage(keypoints3d, "keypoints3d") as f:
             X, kept = require(f, "joints")[()].reshape(-1, 3), np.moveaxis(require(f, "inliers")[()], -1, 0)
             cams = read_cameras(require(f, "cameras"))
+
     def error(points: np.ndarray) -> np.ndarray:
         return np.linalg.norm(reprojection(cams, points).transpose(1, 0, 2).reshape(uv.shape) - uv, axis=-1)
 
@@ -131,8 +137,10 @@ def check_fit_against_images(smpl_path: str | Path, actions: list[tuple[Path, Pa
         with open_stage(masks, "masks") as f:
             cams = read_cameras(require(f, "cameras"))
         ious.append(np.concatenate([frame_ious(read_masks(masks, c.name), silhouettes(body, posed.vertices, c)) for c in cams]))
-        report["actions"][action] = {"joints_vs_detections_median_px": _median(errors["body"][-1:]),
-                                     "mask_iou_mean": float(ious[-1].mean())}
+        report["actions"][action] = {
+            "joints_vs_detections_median_px": _median(errors["body"][-1:]),
+            "mask_iou_mean": float(ious[-1].mean()),
+        }
     iou = np.concatenate(ious)
     overall = {
         "joints_vs_detections_median_px": _median(errors["body"]),

@@ -53,7 +53,11 @@ def _frames(f: h5py.File, cap: Capture, path: str | Path) -> np.ndarray:
 
 
 def check_keypoints(
-    capture: str | Path, keypoints2d: str | Path, keypoints3d: str | Path, calibration: str | Path | None = None, calibration_used: bool = True
+    capture: str | Path,
+    keypoints2d: str | Path,
+    keypoints3d: str | Path,
+    calibration: str | Path | None = None,
+    calibration_used: bool = True,
 ) -> dict[str, Any]:
     report: dict[str, Any] = {"checks": {}}
     with Capture(capture) as cap:
@@ -64,7 +68,11 @@ def check_keypoints(
             with open_stage(calibration, CALIBRATION_SCHEMA) as f:
                 report["checks"]["calibration"] = json.loads(f.attrs.get("report", "{}"))
         return report
-    with Capture(capture) as cap, open_stage(keypoints2d, KEYPOINTS2D_SCHEMA) as k2, open_stage(keypoints3d, KEYPOINTS3D_SCHEMA) as k3:
+    with (
+        Capture(capture) as cap,
+        open_stage(keypoints2d, KEYPOINTS2D_SCHEMA) as k2,
+        open_stage(keypoints3d, KEYPOINTS3D_SCHEMA) as k3,
+    ):
         joint_set = str(k3.attrs["joint_set"])
         rows2 = _frames(k2, cap, keypoints2d)
         uv_gt = cap.gt(f"joints2d/{joint_set}")[:, rows2]
@@ -101,10 +109,13 @@ def check_keypoints(
         errs = camera_errors(est, true_cams)
         errs["residual_px"] = fit.get("residual_px")
         errs["passed"] = bool(
-            max(errs["rotation_deg"].values()) <= ROTATION_MAX_DEG and max(errs["centre_pct_of_radius"].values()) <= CENTRE_MAX_PCT
+            max(errs["rotation_deg"].values()) <= ROTATION_MAX_DEG
+            and max(errs["centre_pct_of_radius"].values()) <= CENTRE_MAX_PCT
         )
         if not calibration_used:  # a measurement nothing downstream uses must not stop the dataset
-            errs = warn_only(errs, "the rig calibrated from the keypoints is off its bar; the capture's own cameras are used (cameras: known)")
+            errs = warn_only(
+                errs, "the rig calibrated from the keypoints is off its bar; the capture's own cameras are used (cameras: known)"
+            )
         report["checks"]["calibration"] = errs
     report["passed"] = overall(report["checks"].values())
     return report
@@ -131,7 +142,9 @@ def _leave_one_out(cams: list[Any], uv: np.ndarray, conf: np.ndarray, cfg: Trian
     return err
 
 
-def self_consistency(capture: Path | str, keypoints2d: Path | str, keypoints3d: Path | str, min_conf: float = 0.5) -> dict[str, Any]:
+def self_consistency(
+    capture: Path | str, keypoints2d: Path | str, keypoints3d: Path | str, min_conf: float = 0.5
+) -> dict[str, Any]:
     """The figures of a capture without ground truth (see the module's docstring)."""
     k2_file, k3_file = open_stage(keypoints2d, KEYPOINTS2D_SCHEMA), open_stage(keypoints3d, KEYPOINTS3D_SCHEMA)
     with Capture(capture) as cap, k2_file as k2, k3_file as k3:
@@ -166,9 +179,13 @@ def self_consistency(capture: Path | str, keypoints2d: Path | str, keypoints3d: 
             "leave_one_out_median_px": LEAVE_ONE_OUT_MAX_PX,
             "triangulated_limbs_pct": TRIANGULATED_MIN_PCT,
         },
-        "passed": bool(reproj_med is not None and reproj_med <= REPROJECTION_MAX_PX and triangulated >= TRIANGULATED_MIN_PCT
-                       and (loo_med is None or loo_med <= LEAVE_ONE_OUT_MAX_PX)),
-    }  # fmt: skip
+        "passed": bool(
+            reproj_med is not None
+            and reproj_med <= REPROJECTION_MAX_PX
+            and triangulated >= TRIANGULATED_MIN_PCT
+            and (loo_med is None or loo_med <= LEAVE_ONE_OUT_MAX_PX)
+        ),
+    }
     if chosen is not None and tracks is not None:
         report["checks"]["subject"] = {
             "frames_with_subject_pct": {cam.name: float(100 * (chosen[c] >= 0).mean()) for c, cam in enumerate(cams)},
@@ -180,9 +197,13 @@ def self_consistency(capture: Path | str, keypoints2d: Path | str, keypoints3d: 
 
 
 def run(
-    capture: str | Path, keypoints2d: str | Path, keypoints3d: str | Path, out_json: str | Path, calibration: str | Path | None = None,
+    capture: str | Path,
+    keypoints2d: str | Path,
+    keypoints3d: str | Path,
+    out_json: str | Path,
+    calibration: str | Path | None = None,
     calibration_used: bool = True,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     report = check_keypoints(capture, keypoints2d, keypoints3d, calibration, calibration_used)
     write_json(out_json, report)
     return report

@@ -76,7 +76,9 @@ def coco_self_ap(path: str | Path) -> float:
         anns = gt.loadAnns(gt.getAnnIds())
         if not anns:
             return float("nan")
-        dets = gt.loadRes([{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0} for a in anns])
+        dets = gt.loadRes(
+            [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0} for a in anns]
+        )
         ev = COCOeval(gt, dets, iouType="keypoints")
         ev.evaluate()
         ev.accumulate()
@@ -91,11 +93,18 @@ def _reference_check(model: str, errors: np.ndarray) -> dict[str, Any]:
     reference = REFERENCES[model][1]
     if not errors.size:
         return not_run("no keypoint is labelled in any image", reference=reference)
-    return {"reference": reference, "max_px": float(errors.max()), "mean_px": float(errors.mean()), "keypoints": int(errors.size),
-            "passed": bool(errors.max() <= REPROJ_MAX_PX)}  # fmt: skip
+    return {
+        "reference": reference,
+        "max_px": float(errors.max()),
+        "mean_px": float(errors.mean()),
+        "keypoints": int(errors.size),
+        "passed": bool(errors.max() <= REPROJ_MAX_PX),
+    }
 
 
-def check_labels(views: PlannedViews | str | Path, render_dir: str | Path, labels_dir: str | Path, body: BodyModel, raycast_views: int = 12) -> dict[str, Any]:
+def check_labels(
+    views: PlannedViews | str | Path, render_dir: str | Path, labels_dir: str | Path, body: BodyModel, raycast_views: int = 12
+) -> dict[str, Any]:
     pv = views if isinstance(views, PlannedViews) else load_views(views)
     coco = json.loads((Path(labels_dir) / "coco.json").read_text())
     anns = {a["image_id"]: a for a in coco["annotations"]}
@@ -138,17 +147,24 @@ def check_labels(views: PlannedViews | str | Path, render_dir: str | Path, label
     ious_a = np.asarray(ious)
     report: dict[str, Any] = {"images": F * V, "annotations": len(anns), "checks": {}}
     report["checks"]["keypoints_vs_reference_projection"] = _reference_check(pv.model, e)
-    report["checks"]["alpha_vs_label_silhouette"] = {"mean_iou": float(ious_a.mean()), "p05_iou": float(np.percentile(ious_a, 5)),
-                                                     "min_iou": float(ious_a.min()), "passed": bool(ious_a.mean() >= IOU_MIN)}  # fmt: skip
+    report["checks"]["alpha_vs_label_silhouette"] = {
+        "mean_iou": float(ious_a.mean()),
+        "p05_iou": float(np.percentile(ious_a, 5)),
+        "min_iou": float(ious_a.min()),
+        "passed": bool(ious_a.mean() >= IOU_MIN),
+    }
     report["checks"]["visibility_vs_raycast"] = (
         {"agreement": agree / checked, "joints": checked, "passed": bool(agree / checked >= VIS_AGREE_MIN)}
-        if checked else not_run("no labelled joint in the views sampled for ray casting")
+        if checked
+        else not_run("no labelled joint in the views sampled for ray casting")
     )
     aps = {}
     for name in ("coco.json",):
         aps[name] = coco_self_ap(Path(labels_dir) / name)
     scored = {name: ap for name, ap in aps.items() if not math.isnan(ap)}  # NaN: a file without annotations
-    report["checks"]["cocoeval_self_ap"] = {"ap": aps, "passed": all(ap == 1.0 for ap in scored.values())} if scored else not_run("no annotation to score", ap=aps)
+    report["checks"]["cocoeval_self_ap"] = (
+        {"ap": aps, "passed": all(ap == 1.0 for ap in scored.values())} if scored else not_run("no annotation to score", ap=aps)
+    )
     report["passed"] = overall(report["checks"].values())
     return report
 

@@ -25,8 +25,12 @@ WORST_IOU_MIN = 0.90
 
 def _figures(ious: np.ndarray, cameras: list[str], frame_index: np.ndarray) -> dict[str, Any]:
     c, t = np.unravel_index(ious.argmin(), ious.shape)
-    return {"mean_iou": float(ious.mean()), "min_iou": float(ious.min()), "worst": {"camera": cameras[c], "frame": int(frame_index[t])},
-            "per_camera": {n: float(v) for n, v in zip(cameras, ious.mean(1))}}  # fmt: skip
+    return {
+        "mean_iou": float(ious.mean()),
+        "min_iou": float(ious.min()),
+        "worst": {"camera": cameras[c], "frame": int(frame_index[t])},
+        "per_camera": {n: float(v) for n, v in zip(cameras, ious.mean(1))},
+    }
 
 
 def check_masks(masks_path: str | Path, capture_path: str | Path) -> dict[str, Any]:

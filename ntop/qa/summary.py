@@ -74,13 +74,19 @@ def write_summary(reports: list[str | Path], out_html: str | Path, out_tsv: str 
         ]
         tmp.write_text("\n".join(lines) + "\n")
     cells = "".join(
-        f"<tr class='{(r['passed'] or '-').lower().replace(' ', '-')}'><td>{html.escape(r['stage'])}</td><td>{html.escape(r['item'])}</td>"
+        f"<tr class='{(r['passed'] or '-').lower().replace(' ', '-')}'>"
+        f"<td>{html.escape(r['stage'])}</td><td>{html.escape(r['item'])}</td>"
         f"<td>{html.escape(r['check'])}</td><td>{html.escape(r['figures'])}</td><td>{r['passed'] or '-'}</td></tr>"
         for r in rows
     )
-    style = "table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #ccc;padding:3px 6px}tr.fail td{background:#fdd}tr.not-run td,tr.warn td{background:#ffe9b3}"
+    style = (
+        "table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #ccc;padding:3px 6px}"
+        "tr.fail td{background:#fdd}tr.not-run td,tr.warn td{background:#ffe9b3}"
+    )
     with atomic_path(out_html) as tmp:
-        tmp.write_text(f"<html><head><style>{style}</style></head><body><table><tr><th>stage</th><th>item</th><th>check</th>"
-                       f"<th>figures</th><th>passed</th></tr>{cells}</table></body></html>\n")  # fmt: skip
+        tmp.write_text(
+            f"<html><head><style>{style}</style></head><body><table><tr><th>stage</th><th>item</th><th>check</th>"
+            f"<th>figures</th><th>passed</th></tr>{cells}</table></body></html>\n"
+        )
     counts = Counter(r["passed"] for r in rows)
     return {"checks": len(rows), "failed": counts["FAIL"], "not_run": counts["not run"], "warnings": counts["warn"]}

@@ -74,8 +74,12 @@ def make_cameras(cfg: SyntheticConfig) -> list[Camera]:
         a = 2 * np.pi * i / cfg.num_cameras + rng.uniform(-0.1, 0.1)
         eye = np.array([cfg.ring_radius * np.cos(a), cfg.ring_radius * np.sin(a), cfg.camera_height + rng.uniform(-0.1, 0.1)])
         R, t = look_at(eye, np.array([0.0, 0.0, 0.95]) + rng.uniform(-0.05, 0.05, 3))
-        K = [f * rng.uniform(0.98, 1.02), f * rng.uniform(0.98, 1.02),
-             (cfg.width - 1) / 2 + rng.uniform(-3, 3), (cfg.height - 1) / 2 + rng.uniform(-3, 3)]  # fmt: skip
+        K = [
+            f * rng.uniform(0.98, 1.02),
+            f * rng.uniform(0.98, 1.02),
+            (cfg.width - 1) / 2 + rng.uniform(-3, 3),
+            (cfg.height - 1) / 2 + rng.uniform(-3, 3),
+        ]
         cams.append(Camera("pinhole", K, cfg.width, cfg.height, cfg.distortion, R, t, name=f"cam{i:02d}"))
     return cams
 
@@ -86,7 +90,9 @@ def pose_sequence(body: BodyModel, action: str, cfg: SyntheticConfig) -> dict[st
         raise NtopError(f"unknown synthetic motion {action!r}; known: {', '.join(MOTIONS)}", field="actions")
     body_pose, yaw, path = motion(action, cfg.num_frames, cfg.fps)
     # SMPL is y-up and faces +z; the world is z-up: stand it up, then turn it about the vertical
-    orient = Rotation.from_rotvec(np.stack([np.zeros_like(yaw), np.zeros_like(yaw), yaw], 1)) * Rotation.from_euler("x", 90, degrees=True)
+    orient = Rotation.from_rotvec(np.stack([np.zeros_like(yaw), np.zeros_like(yaw), yaw], 1)) * Rotation.from_euler(
+        "x", 90, degrees=True
+    )
     rng = np.random.default_rng(cfg.seed)
     betas = np.asarray(cfg.betas if cfg.betas is not None else rng.normal(0, 0.8, 10), dtype=np.float64)
     if betas.shape != (10,):
@@ -101,9 +107,16 @@ def pose_sequence(body: BodyModel, action: str, cfg: SyntheticConfig) -> dict[st
 
 
 def _render_camera(
-    body: BodyModel, verts: torch.Tensor, cam: Camera, app_attrs: torch.Tensor, room: Room, pelvis_xy: np.ndarray,
-    cfg: SyntheticConfig, rng: np.random.Generator, chunk: int = 16,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    body: BodyModel,
+    verts: torch.Tensor,
+    cam: Camera,
+    app_attrs: torch.Tensor,
+    room: Room,
+    pelvis_xy: np.ndarray,
+    cfg: SyntheticConfig,
+    rng: np.random.Generator,
+    chunk: int = 16,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Images ``(T, H, W, 3)`` uint8, body masks ``(T, H, W)`` and body depth ``(T, H, W)`` (inf = none)."""
     room_rgb, room_depth, floor_xy = room.render(cam)
     K = torch.as_tensor(cam.K, dtype=torch.float32)[None]
@@ -111,10 +124,16 @@ def _render_camera(
     images, masks, depths = [], [], []
     for s in range(0, len(verts), chunk):
         v = verts[s : s + chunk]
-        frags = rasterize(cam.world_to_camera(v), body.faces, cam.model, K.expand(len(v), -1), dist.expand(len(v), -1), cam.width, cam.height)
+        frags = rasterize(
+            cam.world_to_camera(v), body.faces, cam.model, K.expand(len(v), -1), dist.expand(len(v), -1), cam.width, cam.height
+        )
         normals = interpolate(vertex_normals(v, body.faces), body.faces, frags)
         attrs = interpolate(app_attrs, body.faces, frags)
-        uv = None if body.texture_coordinates is None else interpolate(body.texture_coordinates.float(), body.face_texture_indices, frags)
+        uv = (
+            None
+            if body.texture_coordinates is None
+            else interpolate(body.texture_coordinates.float(), body.face_texture_indices, frags)
+        )
         albedo = Appearance.shade(attrs, uv)
         lambert = (torch.nn.functional.normalize(normals, dim=-1) @ torch.as_tensor(_LIGHT, dtype=torch.float32)).clamp(min=0)
         body_rgb = (albedo * (0.45 + 0.6 * lambert[..., None])).numpy()
@@ -130,7 +149,9 @@ def _render_camera(
     return np.stack(images), np.concatenate(masks), np.concatenate(depths)
 
 
-def generate(body: BodyModel, subject: str, action: str, cfg: SyntheticConfig, out_dir: str | Path, body_path: str | None = None) -> None:
+def generate(
+    body: BodyModel, subject: str, action: str, cfg: SyntheticConfig, out_dir: str | Path, body_path: str | None = None
+) -> None:
     """Render the capture into ``out_dir`` (atomically: the folder appears complete or not at all)."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng([cfg.seed, sum(map(ord, subject)), sum(map(ord, action))])
@@ -138,7 +159,11 @@ def generate(body: BodyModel, subject: str, action: str, cfg: SyntheticConfig, o
     cams = make_cameras(cfg)
     betas = torch.as_tensor(params["betas"], dtype=torch.float32)[None]
     with torch.no_grad():
-        out = body(*(torch.as_tensor(params[k], dtype=torch.float32) for k in ("global_orient", "body_pose")), betas, torch.as_tensor(params["transl"], dtype=torch.float32))
+        out = body(
+            *(torch.as_tensor(params[k], dtype=torch.float32) for k in ("global_orient", "body_pose")),
+            betas,
+            torch.as_tensor(params["transl"], dtype=torch.float32),
+        )
         rest = body(torch.zeros(1, 3), torch.zeros(1, 69), betas)
     template = rest.vertices[0].numpy()
     rest_joints = rest.joints[0].numpy()
@@ -154,14 +179,24 @@ def generate(body: BodyModel, subject: str, action: str, cfg: SyntheticConfig, o
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         (tmp / "cameras.json").write_text(json.dumps([c.to_dict() for c in cams], indent=1))
-        with create_stage(tmp / "gt.h5", GT_SCHEMA, 1, params={"subject": subject, "action": action, **asdict(cfg)}, inputs=[body_path] if body_path else []) as f:
+        with create_stage(
+            tmp / "gt.h5",
+            GT_SCHEMA,
+            1,
+            params={"subject": subject, "action": action, **asdict(cfg)},
+            inputs=[body_path] if body_path else [],
+        ) as f:
             f.attrs.update(subject=subject, action=action, fps=cfg.fps, num_frames=cfg.num_frames)
             for k, v in params.items():
                 f.create_dataset(f"smpl/{k}", data=v)
             write_cameras(f.create_group("cameras"), cams)
             C, T, H, W = len(cams), cfg.num_frames, cfg.height, cfg.width
-            dmask = f.create_dataset("masks", (C, T, H, W), dtype=np.uint8, chunks=(1, 1, H, W), compression="gzip", compression_opts=4)
-            ddepth = f.create_dataset("depth", (C, T, H, W), dtype=np.float16, chunks=(1, 1, H, W), compression="gzip", compression_opts=4)
+            dmask = f.create_dataset(
+                "masks", (C, T, H, W), dtype=np.uint8, chunks=(1, 1, H, W), compression="gzip", compression_opts=4
+            )
+            ddepth = f.create_dataset(
+                "depth", (C, T, H, W), dtype=np.float16, chunks=(1, 1, H, W), compression="gzip", compression_opts=4
+            )
             dmask.attrs["meaning"] = "1 where the body is the first surface"
             ddepth.attrs["meaning"] = "distance from the camera centre along the pixel ray to the body (metres); 0 = no body"
             for s in sets:
@@ -179,10 +214,18 @@ def generate(body: BodyModel, subject: str, action: str, cfg: SyntheticConfig, o
                 else:
                     write_image_folder(tmp / "images" / cam.name, images)
             centres = np.broadcast_to(np.stack([cam.center for cam in cams]), (T, C, 3))
-            vis = visibility_codes(valid_all, out.vertices.numpy(), body.faces.numpy(), centres, joints, depth_margins(body, sets, betas))
+            vis = visibility_codes(
+                valid_all, out.vertices.numpy(), body.faces.numpy(), centres, joints, depth_margins(body, sets, betas)
+            )
             for s, uv_s, vis_s in zip(sets, np.split(uv_all, split, axis=2), np.split(vis.transpose(1, 0, 2), split, axis=2)):
                 f.create_dataset(f"joints2d/{s}", data=uv_s)
                 f.create_dataset(f"visibility/{s}", data=vis_s)
-        meta = {"subject": subject, "action": action, "fps": cfg.fps, "num_frames": cfg.num_frames, "format": cfg.format,
-                "cameras": [c.name for c in cams]}  # fmt: skip
+        meta = {
+            "subject": subject,
+            "action": action,
+            "fps": cfg.fps,
+            "num_frames": cfg.num_frames,
+            "format": cfg.format,
+            "cameras": [c.name for c in cams],
+        }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))

@@ -19,10 +19,26 @@ from scipy.spatial.transform import Rotation
 __all__ = ["MOTIONS", "motion"]
 
 _J = {
-    "l_hip": 1, "r_hip": 2, "spine1": 3, "l_knee": 4, "r_knee": 5, "spine2": 6, "l_ankle": 7,
-    "r_ankle": 8, "spine3": 9, "neck": 12, "l_collar": 13, "r_collar": 14, "head": 15,
-    "l_shoulder": 16, "r_shoulder": 17, "l_elbow": 18, "r_elbow": 19, "l_wrist": 20, "r_wrist": 21,
-}  # fmt: skip
+    "l_hip": 1,
+    "r_hip": 2,
+    "spine1": 3,
+    "l_knee": 4,
+    "r_knee": 5,
+    "spine2": 6,
+    "l_ankle": 7,
+    "r_ankle": 8,
+    "spine3": 9,
+    "neck": 12,
+    "l_collar": 13,
+    "r_collar": 14,
+    "head": 15,
+    "l_shoulder": 16,
+    "r_shoulder": 17,
+    "l_elbow": 18,
+    "r_elbow": 19,
+    "l_wrist": 20,
+    "r_wrist": 21,
+}
 _ARMS_DOWN = np.radians(68.0)  # lowering from the T-pose
 
 
@@ -71,7 +87,9 @@ def _walk(t: np.ndarray) -> _Motion:
     p.then("r_knee", "x", np.radians(45) * np.clip(-np.sin(ph - 0.6), 0, None) + np.radians(5))
     p.then("l_ankle", "x", np.radians(8) * np.sin(ph - 1.0)).then("r_ankle", "x", -np.radians(8) * np.sin(ph - 1.0))
     p.then("l_shoulder", "x", np.radians(20) * np.sin(ph)).then("r_shoulder", "x", -np.radians(20) * np.sin(ph))
-    p.then("l_elbow", "y", -np.radians(20) - np.radians(10) * np.sin(ph)).then("r_elbow", "y", np.radians(20) - np.radians(10) * np.sin(ph))
+    p.then("l_elbow", "y", -np.radians(20) - np.radians(10) * np.sin(ph)).then(
+        "r_elbow", "y", np.radians(20) - np.radians(10) * np.sin(ph)
+    )
     p.then("spine2", "y", np.radians(5) * np.sin(ph))
     theta = -np.pi / 2 + WALK_SPEED * t / WALK_RADIUS  # counter-clockwise along the arc
     path = WALK_RADIUS * np.stack([np.cos(theta), np.sin(theta)], 1)
@@ -83,7 +101,9 @@ def _wave(t: np.ndarray) -> _Motion:
     p = _Pose(len(t)).then("l_shoulder", "z", -_ARMS_DOWN)
     raise_arm = np.radians(35) * (1 - np.cos(np.minimum(t / 0.8, 1.0) * np.pi)) / 2  # raise over 0.8 s
     p.then("r_shoulder", "z", -raise_arm).then("r_shoulder", "y", np.radians(15))
-    p.then("r_elbow", "z", -np.radians(100) * raise_arm / np.radians(35) + np.radians(25) * np.sin(ph) * raise_arm / np.radians(35))
+    p.then(
+        "r_elbow", "z", -np.radians(100) * raise_arm / np.radians(35) + np.radians(25) * np.sin(ph) * raise_arm / np.radians(35)
+    )
     p.then("r_wrist", "z", np.radians(15) * np.sin(ph + 0.5))
     p.then("l_elbow", "y", -np.radians(15)).then("head", "z", np.radians(8) * np.sin(ph / 2))
     p.then("spine2", "z", np.radians(4) * np.sin(ph / 2))

@@ -17,8 +17,17 @@ from ntop.io import count_frames, open_stage, read_frames
 __all__ = ["open_raw"]
 
 # ground-truth datasets and the axis that runs over frames (None: not per frame)
-_GT_FRAME_AXIS = {"smpl/global_orient": 0, "smpl/body_pose": 0, "smpl/betas": None, "smpl/transl": 0,
-                  "joints3d": 0, "joints2d": 1, "visibility": 1, "masks": 1, "depth": 1}  # fmt: skip
+_GT_FRAME_AXIS = {
+    "smpl/global_orient": 0,
+    "smpl/body_pose": 0,
+    "smpl/betas": None,
+    "smpl/transl": 0,
+    "joints3d": 0,
+    "joints2d": 1,
+    "visibility": 1,
+    "masks": 1,
+    "depth": 1,
+}
 
 
 def _json(path: Path) -> Any:
@@ -64,6 +73,14 @@ def open_raw(raw_dir: str | Path, subject: str, action: str, context: AdapterCon
         return read_frames(paths[camera], indices)
 
     return RawCapture(
-        subject=subject, action=action, source="synthetic", fps=float(meta["fps"]), num_frames=int(meta["num_frames"]),
-        cameras=cams, read=read, inputs=[str(raw_dir)], gt=gt, gt_frame_axis=axes,
-    )  # fmt: skip
+        subject=subject,
+        action=action,
+        source="synthetic",
+        fps=float(meta["fps"]),
+        num_frames=int(meta["num_frames"]),
+        cameras=cams,
+        read=read,
+        inputs=[str(raw_dir)],
+        gt=gt,
+        gt_frame_axis=axes,
+    )

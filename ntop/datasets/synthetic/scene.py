@@ -20,8 +20,17 @@ __all__ = ["Appearance", "Room"]
 SKIN, HAIR, SHIRT, TROUSERS, SHOES = range(5)
 _SKIN_TONES = np.array([[0.95, 0.80, 0.69], [0.87, 0.68, 0.55], [0.70, 0.50, 0.38], [0.45, 0.31, 0.22]])
 _CLOTH = np.array(
-    [[0.80, 0.15, 0.15], [0.15, 0.35, 0.75], [0.15, 0.55, 0.25], [0.90, 0.75, 0.15], [0.55, 0.25, 0.60],
-     [0.95, 0.55, 0.15], [0.20, 0.65, 0.70], [0.85, 0.85, 0.80], [0.25, 0.25, 0.30]]  # fmt: skip
+    [
+        [0.80, 0.15, 0.15],
+        [0.15, 0.35, 0.75],
+        [0.15, 0.55, 0.25],
+        [0.90, 0.75, 0.15],
+        [0.55, 0.25, 0.60],
+        [0.95, 0.55, 0.15],
+        [0.20, 0.65, 0.70],
+        [0.85, 0.85, 0.80],
+        [0.25, 0.25, 0.30],
+    ]
 )
 
 
@@ -95,7 +104,9 @@ class Appearance:
         skin = 1.0 + 0.04 * torch.sin(x * 90) * torch.sin(y * 70)
         hair = 0.9 + 0.2 * (torch.sin(x * 300 + y * 40) > 0)
         shoes = 0.9 + 0.1 * (torch.sin(z * 150) > 0)
-        factor = w[..., SKIN] * skin + w[..., HAIR] * hair + w[..., SHIRT] * shirt + w[..., TROUSERS] * checks + w[..., SHOES] * shoes
+        factor = (
+            w[..., SKIN] * skin + w[..., HAIR] * hair + w[..., SHIRT] * shirt + w[..., TROUSERS] * checks + w[..., SHOES] * shoes
+        )
         return (base * factor[..., None]).clamp(0, 1)
 
 
