@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pytorch_msssim import ssim
 from tqdm import tqdm
 
 from ntop.errors import NtopError
@@ -70,21 +71,8 @@ class TrainConfig:
 
 
 def ssim_loss(a: torch.Tensor, b: torch.Tensor, window: int = 5) -> torch.Tensor:
-    """1 - mean SSIM of image batches ``(B, 3, P, P)`` (Gaussian window, sigma 1.5)."""
-    g = torch.exp(-((torch.arange(window, device=a.device, dtype=a.dtype) - window // 2) ** 2) / (2 * 1.5**2))
-    g = (g[:, None] * g[None, :]) / g.sum() ** 2
-    kernel = g.expand(3, 1, window, window)
-
-    def blur(x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, kernel, groups=3)
-
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a**2
-    var_b = blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
-    c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-    return 1 - s.mean()
+    """1 - mean SSIM of image batches ``(B, 3, P, P)`` in [0, 1] (Gaussian window, sigma 1.5; pytorch-msssim)."""
+    return 1 - ssim(a, b, data_range=1.0, win_size=window, win_sigma=1.5)
 
 
 # ----------------------------------------------------------------------------------------------
