@@ -8,6 +8,11 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+if "subjects" not in config:  # no dataset config (--configfile) brought subjects: the embedded synthetic demo
+
+    configfile: "config/demo.yaml"
+
+
 report: "workflow/report/workflow.rst"
 
 

@@ -23,18 +23,6 @@ except ImportError:  # snakemake runs outside ntop's environment (--sdm conda): 
 # --threads {threads} where it runs a pool of its own.
 
 
-def _replace_demo_subjects():
-    """Snakemake merges a --configfile into config/config.yaml key by key; a dataset config's subjects
-    (and splits) must replace the demo's, not join them."""
-    for path in workflow.overwrite_configfiles:
-        with open(path) as f:
-            given = yaml.safe_load(f) or {}
-        if "subjects" in given:
-            config["subjects"] = given["subjects"]
-        if "splits" in given.get("dataset", {}):
-            config["dataset"]["splits"] = given["dataset"]["splits"]
-
-
 def _validate_config():
     """Validate (filling in the schema's defaults); on failure say the first violation in one line naming
     the field, instead of snakemake's message, which prints the whole schema."""
@@ -47,11 +35,10 @@ def _validate_config():
             schema = yaml.safe_load(f)
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
         field = ".".join(map(str, error.absolute_path)) or "(top level)"
-        files = ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml"
+        files = ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml, config/demo.yaml"
         raise WorkflowError(f"config ({files}): field {field!r}: {error.message}") from None
 
 
-_replace_demo_subjects()
 _validate_config()
 
 SUBJECTS = list(config["subjects"])

@@ -32,7 +32,7 @@ def make_tiny_workflow(wd: Path) -> Path:
     cfg["calibration"]["check"] = False  # two cameras and three frames are no calibration target
     cfg["dataset"]["splits"] = {"train": ["s1"]}
     cfg["qa"]["strict"] = False  # a 20-step NeRF cannot match silhouettes; the checks are still reported
-    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))  # replaces the demo (--configfile would merge into it)
+    (wd / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))  # subjects of its own: config/demo.yaml is not loaded
     return wd
 
 
