@@ -2,12 +2,13 @@
 
 Every stage output carries a record (``ntop.io.provenance_record``: stage, parameters, code version,
 input digests); this module follows the records' inputs back to the raw capture. The Snakefile
-imports :func:`code_digest` to give each rule its code as a parameter, because Snakemake does not see
-the package a rule's command imports, and an edit there must rerun the stage.
+imports :func:`command_digest` to give each rule its code as a parameter, because Snakemake does not
+see the package a rule's command imports, and an edit there must rerun the stage.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -18,7 +19,7 @@ from typing import Any, Iterable
 
 from ntop.errors import NtopError
 
-__all__ = ["code_digest", "package_digest", "read_record", "collect_records", "lineage", "explain", "format_tree", "DATASET_KIND"]
+__all__ = ["code_digest", "command_digest", "package_digest", "read_record", "collect_records", "lineage", "explain", "format_tree", "DATASET_KIND"]
 
 PACKAGE = Path(__file__).resolve().parent
 DATASET_KIND = "ntop-dataset-provenance"
@@ -114,6 +115,31 @@ def code_digest(*modules: str) -> str:
     A rule that passes this as a parameter reruns when, and only when, code its stage runs changes.
     """
     return _digest_files(set().union(*(_closure(m) for m in modules), {PACKAGE / "cli.py"}))
+
+
+def command_digest(command: str) -> str:
+    """:func:`code_digest` of what ``ntop <command>`` runs: the ntop modules its handler imports (read
+    from the CLI's source, not imported, so the library stays below the CLI) and everything they import."""
+    return code_digest(*_command_modules(command))
+
+
+def _is_registration(decorator: ast.expr, name: str, qa: bool) -> bool:
+    """Whether ``decorator`` is ``@command(name, ..., qa=qa)``."""
+    if not (isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == "command" and decorator.args):
+        return False
+    first = decorator.args[0]
+    is_qa = any(k.arg == "qa" and isinstance(k.value, ast.Constant) and k.value.value is True for k in decorator.keywords)
+    return isinstance(first, ast.Constant) and first.value == name and is_qa == qa
+
+
+def _command_modules(command: str) -> tuple[str, ...]:
+    qa, name = command.startswith("qa "), command.removeprefix("qa ")
+    for fn in ast.parse((PACKAGE / "cli.py").read_text()).body:
+        if isinstance(fn, ast.FunctionDef) and any(_is_registration(d, name, qa) for d in fn.decorator_list):
+            imports = [n for n in ast.walk(fn) if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("ntop")]
+            found = {n.module for n in imports} | {f"{n.module}.{a.name}" for n in imports for a in n.names}  # ``from pkg import module``
+            return tuple(sorted(m for m in found if _module_file(m) is not None)) or ("ntop.cli",)
+    raise NtopError(f"no such ntop command: {command!r}")
 
 
 @functools.lru_cache(maxsize=1)

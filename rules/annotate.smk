@@ -12,7 +12,7 @@ rule annotate:
     output:
         directory(LABELS),
     params:
-        code=code_digest("ntop.annotate.stage"),
+        code=command_digest("annotate"),
         spec=annotate_params,
     threads: 1
     log:

@@ -15,7 +15,7 @@ rule assemble_dataset:
             category="Dataset",
         ),
     params:
-        code=code_digest("ntop.assemble"),
+        code=command_digest("assemble"),
         spec=assemble_params,
         parts=assemble_args,
     threads: 1

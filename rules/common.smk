@@ -12,13 +12,14 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 try:
-    from ntop.provenance import code_digest
+    from ntop.provenance import command_digest
 except ImportError:  # snakemake runs outside ntop's environment (--sdm conda): use the checkout's copy
     sys.path.insert(0, workflow.basedir)
-    from ntop.provenance import code_digest
+    from ntop.provenance import command_digest
 
-# Each stage's rules pass code_digest(<its stage module>) as a parameter: Snakemake tracks rules' own code
-# but not the ntop modules its command imports (nor the CLI), and an edit there must rerun the stage.
+# Each stage's rules pass command_digest(<the ntop command they run>) as a parameter: Snakemake tracks
+# rules' own code but not the ntop modules the command imports (nor the CLI), and an edit there must
+# rerun the stage.
 # Each rule sets `threads`; its command runs under OMP_NUM_THREADS={threads} and takes
 # --threads {threads} where it runs a pool of its own.
 

@@ -13,7 +13,7 @@ rule fit_smpl:
         smpl=FIT,
         easymocap=directory(results("fit", "{subject}", "easymocap")),
     params:
-        code=code_digest("ntop.fit.stage"),
+        code=command_digest("fit-smpl"),
         spec=fit_params,
         args=fit_args,
         refine="",
@@ -41,7 +41,7 @@ use rule fit_smpl as refine_fit with:
         smpl=REFINED_FIT,
         easymocap=directory(results("fit", "{subject}", "refined", "easymocap")),
     params:
-        code=code_digest("ntop.fit.stage"),
+        code=command_digest("fit-smpl"),
         spec=fit_params,
         args=fit_args,
         refine=refine_args,

@@ -10,7 +10,7 @@ rule build_body_model:
     wildcard_constraints:
         kind="anny|procedural",
     params:
-        code=body_model_code,
+        code=command_digest("body-model"),
         components=config["body_model"].get("components", 10),
     threads: 2
     log:
@@ -42,7 +42,7 @@ rule synthesize_capture:
     output:
         directory("resources/synthetic/{subject}/{action}"),
     params:
-        code=code_digest("ntop.datasets.synthetic.capture"),
+        code=command_digest("synthesize"),
         spec=synthetic_params,
     threads: 1
     log:
@@ -64,7 +64,7 @@ rule ingest:
         capture=CAPTURE,
         frames=FRAMES,
     params:
-        code=code_digest("ntop.datasets.ingest"),
+        code=command_digest("ingest"),
         source=subject_source,
         raw=raw_capture_path,
         spec=ingest_params,

@@ -11,7 +11,7 @@ rule detect_keypoints:
     output:
         KEYPOINTS2D,
     params:
-        code=code_digest("ntop.keypoints.detect"),
+        code=command_digest("detect-keypoints"),
         spec=keypoints_params,
         masks=keypoint_masks_arg,
     threads: 1
@@ -35,7 +35,7 @@ rule calibrate:
     output:
         CALIBRATION,
     params:
-        code=code_digest("ntop.keypoints.calibrate"),
+        code=command_digest("calibrate"),
         spec=calibration_params,
         keypoints2d=options(keypoints2d="keypoints2d"),
     threads: 1
@@ -57,7 +57,7 @@ rule triangulate:
     output:
         KEYPOINTS3D,
     params:
-        code=code_digest("ntop.keypoints.triangulate"),
+        code=command_digest("triangulate"),
         spec=as_json("triangulation"),
         cameras=optional("cameras", "calibration"),
     localrule: True

@@ -13,7 +13,7 @@ rule background:
     output:
         BACKGROUND,
     params:
-        code=code_digest("ntop.masks.stage"),
+        code=command_digest("background"),
         spec=masks_params,
         smpl=optional("smpl", "smpl"),
         cameras=optional("cameras", "calibration"),
@@ -47,7 +47,7 @@ rule segment:
             labels={"subject": "{subject}", "action": "{action}"},
         ),
     params:
-        code=code_digest("ntop.masks.stage"),
+        code=command_digest("segment"),
         spec=masks_params,
         smpl=optional("smpl", "smpl"),
         cameras=optional("cameras", "calibration"),

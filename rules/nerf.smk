@@ -13,7 +13,7 @@ rule prepare_nerf:
     output:
         NERF_DATASET,
     params:
-        code=code_digest("ntop.nerf.prepare"),
+        code=command_digest("prepare-nerf"),
         spec=nerf_prepare_params,
         smpl=optional("smpl", "smpl"),
         cameras=optional("cameras", "calibration"),
@@ -36,7 +36,7 @@ rule train_nerf:
     output:
         NERF_MODEL,
     params:
-        code=code_digest("ntop.nerf.train", "ntop.nerf.evaluate"),
+        code=command_digest("train-nerf"),
         spec=nerf_train_params,
         workdir=results("nerf", "{subject}", "work"),
     threads: 8
@@ -66,7 +66,7 @@ rule eval_nerf:
             labels={"subject": "{subject}"},
         ),
     params:
-        code=code_digest("ntop.nerf.evaluate"),
+        code=command_digest("eval-nerf"),
         spec=nerf_eval_params,
     threads: 8
     resources:

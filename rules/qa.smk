@@ -18,7 +18,7 @@ rule qa_capture:
             labels={"subject": "{subject}"},
         ),
     params:
-        code=code_digest("ntop.qa.capture"),
+        code=command_digest("qa capture"),
         strict=STRICT,
         captures=options(capture="captures", frames="frames"),
     threads: 1
@@ -42,7 +42,7 @@ rule qa_labels:
     output:
         results("qa", "labels", "{subject}.json"),
     params:
-        code=code_digest("ntop.qa.labels"),
+        code=command_digest("qa labels"),
         strict=STRICT,
         actions=options(views="views", render="renders", labels="labels"),
     threads: 1
@@ -62,7 +62,7 @@ rule qa_keypoints:
     output:
         results("qa", "keypoints", "{subject}", "{action}.json"),
     params:
-        code=code_digest("ntop.qa.keypoints"),
+        code=command_digest("qa keypoints"),
         strict=STRICT,
         calibration=qa_calibration_args,
     localrule: True
@@ -85,7 +85,7 @@ rule qa_masks:
     output:
         results("qa", "masks", "{subject}", "{action}.json"),
     params:
-        code=code_digest("ntop.qa.masks"),
+        code=command_digest("qa masks"),
         strict=STRICT,
     localrule: True
     threads: 1
@@ -109,7 +109,7 @@ rule qa_fit:
     output:
         results("qa", "fit", "{subject}.json"),
     params:
-        code=code_digest("ntop.qa.fit"),
+        code=command_digest("qa fit"),
         strict=STRICT,
         captures=options(capture="captures"),
         evidence=qa_fit_evidence_args,
@@ -132,7 +132,7 @@ rule qa_summary:
         html=report(results("qa", "summary.html"), caption="../workflow/report/qa_summary.rst", category="QA"),
         tsv=results("qa", "summary.tsv"),
     params:
-        code=code_digest("ntop.qa.summary"),
+        code=command_digest("qa summary"),
         reports=options(report="reports"),
     localrule: True
     threads: 1

@@ -9,7 +9,7 @@ rule render_fisheye:
     output:
         directory(RENDER),
     params:
-        code=code_digest("ntop.fisheye"),
+        code=command_digest("render-fisheye"),
         spec=as_json("render"),
     threads: 8
     resources:

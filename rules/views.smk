@@ -11,7 +11,7 @@ rule plan_views:
     output:
         VIEWS,
     params:
-        code=code_digest("ntop.views"),
+        code=command_digest("plan-views"),
         spec=views_params,
         smpl=optional("smpl", "smpl"),
     localrule: True

@@ -41,6 +41,21 @@ def test_a_stage_digest_covers_exactly_the_code_it_imports(package_copy):
     assert provenance.code_digest("ntop.views", "ntop.fisheye") != provenance.code_digest("ntop.views")
 
 
+def test_a_command_digest_follows_what_the_command_imports(package_copy):
+    assert provenance._command_modules("train-nerf") == ("ntop.nerf.evaluate", "ntop.nerf.train")
+    assert provenance._command_modules("qa labels") == ("ntop.qa.labels",)
+    assert "ntop.body.anny" in provenance._command_modules("body-model")  # ``from ntop.body import anny``
+    before = provenance.command_digest("train-nerf")
+    (package_copy / "fisheye.py").write_text((package_copy / "fisheye.py").read_text() + "\n# the render stage, not training\n")
+    assert provenance.command_digest("train-nerf") == before
+    (package_copy / "nerf" / "sampling.py").write_text((package_copy / "nerf" / "sampling.py").read_text() + "\n# what training runs\n")
+    for cached in (provenance._imports, provenance._closure):
+        cached.cache_clear()
+    assert provenance.command_digest("train-nerf") != before
+    with pytest.raises(NtopError, match="no such ntop command: 'qa nope'"):
+        provenance.command_digest("qa nope")
+
+
 def test_unknown_module_and_unrecorded_file_are_errors(tmp_path):
     with pytest.raises(NtopError, match="no such ntop module: 'ntop.nope'"):
         provenance.code_digest("ntop.nope")

@@ -1,10 +1,6 @@
 # Helpers of rules/ingest.smk: its input functions and parameters.
 
 
-def body_model_code(wildcards):
-    return code_digest(f"ntop.body.{wildcards.kind}")
-
-
 def subject_source(wildcards):
     return config["subjects"][wildcards.subject]["source"]
 
