@@ -84,3 +84,49 @@ def test_a_config_section_lists_its_dataclass_fields_and_nothing_else(section):
 def test_every_schema_section_is_closed():
     open_sections = [k for k, v in SCHEMA["properties"].items() if v.get("type") == "object" and k != "subjects" and v.get("additionalProperties") is not False]
     assert not open_sections
+
+
+CONFIG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+
+#: where config/config.yaml deliberately sets another value than the library's default, and why
+WORKFLOW_CHOICES = {
+    "triangulation.temporal_gate_m": "the workflow follows joints through time; a library call on loose points does not",
+    "triangulation.smooth_window": "the same: Savitzky-Golay over 11 frames in the workflow",
+    "views.frame_stride": "the demo renders every 4th frame",
+    "nerf.heldout_cameras": "no library default: the demo holds out cam03",
+    "nerf.train.iterations": "the demo's CPU budget (about 4 minutes on 2 cores)",
+    "nerf.train.residual_start": "scaled with the demo's shorter training",
+    "nerf.train.residual_full": "scaled with the demo's shorter training",
+    "nerf.train.checkpoint_every": "scaled with the demo's shorter training",
+}
+
+
+def _default(f: dataclasses.Field) -> typing.Any:
+    if f.default is not dataclasses.MISSING:
+        return list(f.default) if isinstance(f.default, tuple) else f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+
+
+def _sections():
+    from ntop.nerf.train import TrainConfig
+
+    yield from ((name, cls, SCHEMA["properties"][name], CONFIG.get(name, {})) for name, (cls, _) in SECTIONS.items())
+    yield "nerf.train", TrainConfig, SCHEMA["properties"]["nerf"]["properties"]["train"], CONFIG["nerf"].get("train", {})
+
+
+def test_defaults_have_one_home():
+    """The schema's defaults are the dataclasses'; config/config.yaml restates them, except its listed choices."""
+    for name, cls, schema, values in _sections():
+        for f in dataclasses.fields(cls):
+            prop, key = schema["properties"][f.name], f"{name}.{f.name}"
+            if "default" in prop:
+                assert prop["default"] == _default(f), f"schema default of {key}: {prop['default']!r} vs {cls.__name__} {_default(f)!r}"
+            if f.name in values and key not in WORKFLOW_CHOICES:
+                assert values[f.name] == _default(f), f"config/config.yaml {key}: {values[f.name]!r} vs {cls.__name__} {_default(f)!r}"
+    for key in WORKFLOW_CHOICES:  # a choice that stopped differing is no longer a choice
+        section, _, field = key.rpartition(".")
+        cls = next(c for n, c, _, _ in _sections() if n == section)
+        value = CONFIG
+        for part in key.split("."):
+            value = value[part]
+        assert value != _default(next(f for f in dataclasses.fields(cls) if f.name == field)), key
