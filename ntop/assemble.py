@@ -19,7 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ntop.annotate.stage import LABEL_FILES
+from ntop.annotate.stage import LABEL_FILES, UNKNOWN_LICENCE
 from ntop.body.joints import COCO17
 from ntop.errors import NtopError
 from ntop.io import atomic_path, digest_cache, file_digest, provenance_record, write_image
@@ -56,7 +56,7 @@ def _camera_of(stem: str) -> str:
 def _licence_lines(config: dict[str, Any]) -> list[str]:
     """What the footage's licence is and which third-party components made the labels (their licences)."""
     licence = config.get("dataset", {}).get("licence") or {}
-    footage = licence.get("name", "see the source capture's licence") + (f" ({licence['url']})" if licence.get("url") else "")
+    footage = licence.get("name", UNKNOWN_LICENCE["name"]) + (f" ({licence['url']})" if licence.get("url") else "")
     body = config.get("body_model", {}).get("kind", "anny")
     lines = ["## Licences", "", f"- Source footage: {footage}.", f"- Body model: {BODY_MODEL_LICENCES.get(body, body)}."]
     if config.get("keypoints", {}).get("backend") == "blazepose":

@@ -426,10 +426,10 @@ def _cmd_eval_nerf(a: argparse.Namespace) -> None:
 )
 def _cmd_plan_views(a: argparse.Namespace) -> None:
     """Place the virtual top-view fisheye cameras for every rendered frame."""
-    from ntop.views import RigConfig, plan_views
+    from ntop.views import DEFAULT_CODES, RigConfig, plan_views
 
     p = _params(a.params)
-    codes = tuple(p.pop("codes", [0, 1, 1]))
+    codes = tuple(p.pop("codes", DEFAULT_CODES))
     print(json.dumps(plan_views(a.capture, a.out, RigConfig.from_dict(p), codes, smpl_path=a.smpl)))
 
 
@@ -462,11 +462,12 @@ def _cmd_render_fisheye(a: argparse.Namespace) -> None:
 )
 def _cmd_annotate(a: argparse.Namespace) -> None:
     """Write COCO, detection-box, HybrIK and 3DMPPE labels for the rendered views."""
-    from ntop.annotate.stage import annotate
+    from ntop.annotate.stage import UNKNOWN_LICENCE, annotate
+    from ntop.views import DEFAULT_CODES
 
     p = _params(a.params)
-    codes = tuple(p.get("codes", [0, 1, 1]))
-    licence = p.get("licence", {"name": "see the source capture's licence", "url": ""})
+    codes = tuple(p.get("codes", DEFAULT_CODES))
+    licence = p.get("licence", UNKNOWN_LICENCE)
     summary = annotate(
         a.views,
         a.render,

@@ -19,7 +19,17 @@ from typing import Any, Iterable
 
 from ntop.errors import NtopError
 
-__all__ = ["code_digest", "command_digest", "package_digest", "read_record", "collect_records", "lineage", "explain", "format_tree", "DATASET_KIND"]
+__all__ = [
+    "code_digest",
+    "command_digest",
+    "package_digest",
+    "read_record",
+    "collect_records",
+    "lineage",
+    "explain",
+    "format_tree",
+    "DATASET_KIND",
+]
 
 PACKAGE = Path(__file__).resolve().parent
 DATASET_KIND = "ntop-dataset-provenance"
@@ -137,7 +147,9 @@ def _command_modules(command: str) -> tuple[str, ...]:
     for fn in ast.parse((PACKAGE / "cli.py").read_text()).body:
         if isinstance(fn, ast.FunctionDef) and any(_is_registration(d, name, qa) for d in fn.decorator_list):
             imports = [n for n in ast.walk(fn) if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("ntop")]
-            found = {n.module for n in imports} | {f"{n.module}.{a.name}" for n in imports for a in n.names}  # ``from pkg import module``
+            found = {n.module for n in imports} | {
+                f"{n.module}.{a.name}" for n in imports for a in n.names
+            }  # ``from pkg import module``
             return tuple(sorted(m for m in found if _module_file(m) is not None)) or ("ntop.cli",)
     raise NtopError(f"no such ntop command: {command!r}")
 

@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 VIEWS_SCHEMA = "views"
+DEFAULT_CODES = (0, 1, 1)  # (dataset, subject, action) numbers in view names, when none are given
 
 
 @dataclass

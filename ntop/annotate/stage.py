@@ -21,8 +21,9 @@ from ntop.fisheye import RENDER_SCHEMA
 from ntop.io import atomic_path, open_stage, provenance_record, require
 from ntop.views import load_views
 
-__all__ = ["annotate", "LABEL_FILES"]
+__all__ = ["annotate", "LABEL_FILES", "UNKNOWN_LICENCE"]
 
+UNKNOWN_LICENCE = {"name": "see the source capture's licence", "url": ""}  # when a config names none
 LABEL_FILES = ("coco.json", "bboxes.json", "hybrik_h36m.json", "hybrik_pw3d.json", "3dmppe.json")
 
 

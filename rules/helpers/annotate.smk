@@ -2,5 +2,4 @@
 
 
 def annotate_params(wildcards):
-    licence = config["dataset"].get("licence", {"name": "see the source capture's licence", "url": ""})
-    return json.dumps({"codes": codes(wildcards), "licence": licence, **config["labels"]}, sort_keys=True)
+    return json.dumps({"codes": codes(wildcards), "licence": config["dataset"]["licence"], **config["labels"]}, sort_keys=True)
