@@ -16,5 +16,5 @@ def background_inputs(wildcards):
 
 
 def segment_inputs(wildcards):
-    uses_background = "bgsub" in subject_masks(wildcards.subject).get("method", ["bgsub", "smpl_refine"])
+    uses_background = "bgsub" in subject_masks(wildcards.subject)["method"]  # config/config.yaml always has one
     return {"background": BACKGROUND.format(subject=wildcards.subject)} if uses_background else {}
