@@ -43,6 +43,7 @@ def _validate_config():
 _validate_config()
 
 SUBJECTS = list(config["subjects"])
+config["dataset"].setdefault("splits", {"train": SUBJECTS})  # no splits given: every subject trains
 
 
 wildcard_constraints:
