@@ -22,7 +22,8 @@ from ntop.masks.background import (
     segment_frame,
     snap_boundary,
 )
-from ntop.masks.refine import refine
+from ntop.masks.refine import outline_agreement, refine
+from ntop.masks.stage import _prior_is_exact
 from ntop.qa.masks import check_masks
 
 H = W = 128
@@ -115,6 +116,20 @@ def test_refine_trusts_the_body_core_and_drops_what_is_far_from_it():
     assert out[55, 65] and not out[115, 25]
 
 
+def test_a_prior_on_the_images_outline_is_exact_and_keeps_its_edge_pixels():
+    person = _box(30, 100, 50, 80)
+    evidence = _box(31, 99, 51, 79)  # a colour test that lost the mixed boundary pixels
+    cfg = MasksConfig(method=["bgsub", "smpl_refine"])
+    cams = [None, None]
+    exact = _prior_is_exact(cams, lambda c, picks: [person] * len(picks), lambda c, t, prior: evidence, 10, cfg)
+    shifted = np.roll(person, 3, axis=1)  # a fitted body, three pixels off
+    fitted = _prior_is_exact(cams, lambda c, picks: [shifted] * len(picks), lambda c, t, prior: evidence, 10, cfg)
+    assert exact and not fitted
+    kept = refine(None, person, evidence, margin=0.04, core=0.015, exact_prior=True)
+    assert _iou(kept, person) > 0.99 > _iou(refine(None, person, evidence, margin=0.04, core=0.015), person)  # corners: sqrt(2) px
+    assert outline_agreement(person, evidence) == 1.0 and outline_agreement(shifted, evidence) < 0.5
+
+
 def test_grabcut_refine_recovers_a_person_bigger_than_the_prior():
     rng = np.random.default_rng(2)
     person = _box(30, 100, 45, 85)
@@ -141,7 +156,7 @@ def test_segment_stage_bgsub_smpl_refine_against_ground_truth(body, capture):
     assert summary["cameras"] == 2 and summary["unknown_fraction"] < 0.05
     out = capture / "walk.masks.h5"
     summary = segment(body, *pairs[0], out, cfg, background=capture / "bg.h5", preview=capture / "walk.png", threads=2)
-    assert summary["frames"] == 10 and summary["iou_with_smpl"] > 0.8
+    assert summary["frames"] == 10 and summary["iou_with_smpl"] > 0.8 and summary["exact_prior"]  # the capture's true bodies
     report = check_masks(out, pairs[0][0])
     assert report["masks"]["mean_iou"] > 0.9 and report["smpl_prior"]["mean_iou"] == 1.0  # the capture's own bodies
     with h5py.File(out) as f:

@@ -15,18 +15,44 @@ import numpy as np
 from ntop.masks.background import dilate
 from ntop.masks.prior import erode
 
-__all__ = ["refine"]
+__all__ = ["refine", "outline_agreement"]
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    m = mask.astype(np.uint8)
+    return (m - cv2.erode(m, np.ones((3, 3), np.uint8))) > 0
+
+
+def _near_outline(mask: np.ndarray, pixels: float = 1.0) -> np.ndarray:
+    """Pixels within ``pixels`` of ``mask``'s outline."""
+    return cv2.distanceTransform((~_outline(mask)).astype(np.uint8), cv2.DIST_L2, 3) <= pixels
+
+
+def outline_agreement(prior: np.ndarray, evidence: np.ndarray) -> float:
+    """The fraction of the prior's outline that lies within a pixel of the evidence's (1 without a prior)."""
+    line = _outline(prior)
+    return float(_near_outline(evidence)[line].mean()) if line.any() else 1.0
 
 
 def refine(
-    frame: np.ndarray, prior: np.ndarray, evidence: np.ndarray | None, margin: float, core: float, iterations: int = 3
+    frame: np.ndarray,
+    prior: np.ndarray,
+    evidence: np.ndarray | None,
+    margin: float,
+    core: float,
+    iterations: int = 3,
+    exact_prior: bool = False,
 ) -> np.ndarray:
-    """The refined ``(H, W) bool`` mask of an RGB frame, from the SMPL silhouette ``prior``."""
+    """The refined ``(H, W) bool`` mask of an RGB frame, from the SMPL silhouette ``prior``. With
+    ``exact_prior`` (the body is known to the pixel, as a capture's true bodies are), the prior's own
+    pixels next to the evidence's outline are person too: mixed boundary pixels, which a colour test
+    drops half the time, follow the body instead."""
     if not prior.any():  # the body is out of view: nothing of the person can be there
         return np.zeros_like(prior)
     outer, inner = dilate(prior, margin), erode(prior, core)
     if evidence is not None:
-        return (evidence & outer) | inner
+        mask = (evidence & outer) | inner
+        return mask | (prior & _near_outline(evidence)) if exact_prior else mask
     trimap = np.full(prior.shape, cv2.GC_BGD, np.uint8)
     trimap[outer] = cv2.GC_PR_BGD
     trimap[prior] = cv2.GC_PR_FGD

@@ -28,7 +28,7 @@ from ntop.io import atomic_path, create_stage, open_stage, read_cameras, require
 from ntop.io.frames import IMAGE_SUFFIXES
 from ntop.masks.background import Background, BgsubConfig, model_background, segment_frame
 from ntop.masks.prior import posed_vertices, silhouettes
-from ntop.masks.refine import refine
+from ntop.masks.refine import outline_agreement, refine
 from ntop.masks.selfie import SelfieSegmenter, fuse
 from ntop.settings import settings_from_dict
 from ntop.sheets import draw_mask_outline, grid, label
@@ -49,6 +49,7 @@ class MasksConfig:
     margin: float = 0.04  # smpl_refine: beyond the silhouette grown by this much is background
     core: float = 0.008  # smpl_refine: inside the silhouette shrunk by this much is person
     grabcut_iterations: int = 3
+    exact_prior_agreement: float = 0.92  # smpl_refine: a prior this close to the image's outline is exact (see _camera_masks)
     bgsub: dict[str, Any] = field(default_factory=dict)  # ntop.masks.background.BgsubConfig
 
     @classmethod
@@ -164,7 +165,7 @@ def _provided(cap: Capture) -> list[Any]:
     return masks
 
 
-def _segment_frame(
+def _evidence(
     frame: np.ndarray,
     prior: np.ndarray,
     provided: np.ndarray | None,
@@ -172,13 +173,39 @@ def _segment_frame(
     selfie: SelfieSegmenter | None,
     cfg: MasksConfig,
     bcfg: BgsubConfig,
-) -> np.ndarray:
+) -> np.ndarray | None:
+    """What the image says before the prior's refinement (None with smpl_refine alone: GrabCut decides)."""
     evidence = provided if bg is None else segment_frame(frame, bg, bcfg, prior)
     if selfie is not None:
         evidence = fuse(selfie.probability(frame, prior, cfg.margin), evidence)
-    if "smpl_refine" in cfg.method or evidence is None:
-        return refine(frame, prior, evidence, cfg.margin, cfg.core, cfg.grabcut_iterations)
     return evidence
+
+
+def _prior_is_exact(cams: list[Camera], priors_of: Any, evidence_of: Any, frames: int, cfg: MasksConfig) -> bool:
+    """Whether the bodies are known to the pixel (a capture's true bodies; fitted ones stay a few pixels
+    off): their outline lies within a pixel of the evidence's, as a median over a dozen frames of every
+    camera, on at least ``exact_prior_agreement`` of its length."""
+    if "smpl_refine" not in cfg.method:
+        return False
+    picks = np.unique(np.linspace(0, frames - 1, min(frames, 12)).round().astype(int))
+    agreement = []
+    for c in range(len(cams)):
+        for k, prior in zip(picks, priors_of(c, picks)):
+            evidence = evidence_of(c, int(k), prior)
+            if evidence is not None and prior.any():
+                agreement.append(outline_agreement(prior, evidence))
+    return bool(agreement) and float(np.median(agreement)) >= cfg.exact_prior_agreement
+
+
+def _camera_masks(
+    pool: ThreadPoolExecutor, frame: Any, priors: np.ndarray, evidence: list[np.ndarray | None], cfg: MasksConfig, exact: bool
+) -> np.ndarray:
+    """One camera's masks: the evidence, refined with the prior when asked (``exact``: see refine)."""
+    if "smpl_refine" not in cfg.method and evidence[0] is not None:
+        return np.stack(evidence)
+    grabcut = lambda t: frame(t) if evidence[t] is None else None  # noqa: E731 - GrabCut alone reads the frame again
+    work = lambda t: refine(grabcut(t), priors[t], evidence[t], cfg.margin, cfg.core, cfg.grabcut_iterations, exact)  # noqa: E731
+    return np.stack(list(pool.map(work, range(len(priors)))))
 
 
 def segment(
@@ -216,13 +243,18 @@ def segment(
         f.attrs.update(subject=cap.subject, action=cap.action, method=",".join(cfg.method))
         f.create_dataset("frame_index", data=cap.frame_index)
         write_cameras(f.create_group("cameras"), cams)
+        given_of = lambda c, t: provided[c][t] > 0 if provided is not None else None  # noqa: E731
+        evidence_of = lambda c, t, prior: _evidence(
+            cap.frame(c, t), prior, given_of(c, t), bgs.get(cams[c].name), selfie, cfg, bcfg
+        )  # noqa: E731
+        priors_of = lambda c, picks: silhouettes(body, verts[torch.as_tensor(picks)], cams[c])  # noqa: E731
+        exact = _prior_is_exact(cams, priors_of, evidence_of, T, cfg)
         with ThreadPoolExecutor(max(1, threads)) as pool:
             for c, cam in enumerate(cams):
                 priors = silhouettes(body, verts, cam)
-                given = provided[c][()] > 0 if provided is not None else [None] * T
-                bg = bgs.get(cam.name)
-                work = lambda t: _segment_frame(cap.frame(c, t), priors[t], given[t], bg, selfie, cfg, bcfg)  # noqa: E731, B023
-                masks = np.stack(list(pool.map(work, range(T))))
+                work = lambda t: evidence_of(c, t, priors[t])  # noqa: E731, B023
+                evidence = list(pool.map(work, range(T)))
+                masks = _camera_masks(pool, lambda t: cap.frame(c, t), priors, evidence, cfg, exact)  # noqa: B023
                 for key, data in (("masks", masks), ("prior", priors)):
                     ds = f.create_dataset(
                         f"{key}/{cam.name}",
@@ -245,6 +277,7 @@ def segment(
         "method": cfg.method,
         "foreground_fraction": float(np.mean(fractions)),
         "iou_with_smpl": float(np.mean(np.concatenate(agree))),
+        "exact_prior": exact,
     }
 
 
