@@ -127,7 +127,7 @@ def test_a_prior_on_the_images_outline_is_exact_and_keeps_its_edge_pixels():
     assert exact and not fitted
     kept = refine(None, person, evidence, margin=0.04, core=0.015, exact_prior=True)
     assert _iou(kept, person) > 0.99 > _iou(refine(None, person, evidence, margin=0.04, core=0.015), person)  # corners: sqrt(2) px
-    assert outline_agreement(person, evidence) == 1.0 and outline_agreement(shifted, evidence) < 0.5
+    assert outline_agreement(person, evidence) > 0.95 > 0.5 > outline_agreement(shifted, evidence)  # all but the corners
 
 
 def test_grabcut_refine_recovers_a_person_bigger_than_the_prior():
