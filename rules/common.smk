@@ -117,7 +117,7 @@ def body_model_path():
 
 
 def options(**flags):
-    """A params function: ``--<flag> <path>`` for each path of the named inputs, zipped when several
+    """A params function: ``--<flag> <path>`` for each path of the named list inputs, zipped when several
     (``options(capture="captures", frames="frames")`` -> ``--capture c1 --frames f1 --capture c2 ...``)."""
 
     def params(wildcards, input):
