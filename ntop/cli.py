@@ -43,7 +43,7 @@ class Command:
     name: str
     handler: Handler
     arguments: tuple[Argument, ...]
-    qa: bool  # an ``ntop qa`` check: --out-json and --strict come with it
+    qa: bool  # an ``ntop qa`` command; its checks (all but summary) also take --out-json and --strict
 
 
 COMMANDS: list[Command] = []
