@@ -36,6 +36,10 @@ def params(help: str) -> Argument:  # noqa: A002 - argparse's word
 OUT = arg("--out", required=True, type=Path)
 BODY = arg("--body-model", required=True)
 THREADS = arg("--threads", type=int, default=1)
+QA_REPORT = (
+    arg("--out-json", required=True, type=Path),
+    arg("--strict", action="store_true", help="exit non-zero when a check fails"),
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Command:
     name: str
     handler: Handler
     arguments: tuple[Argument, ...]
-    qa: bool  # an ``ntop qa`` command; its checks (all but summary) also take --out-json and --strict
+    qa: bool  # an ``ntop qa`` command
 
 
 COMMANDS: list[Command] = []
@@ -527,6 +531,7 @@ def _cmd_provenance(a: argparse.Namespace) -> None:
     arg("--frames", required=True, type=Path, action="append", help="its frames.h5"),
     BODY,
     arg("--out-sheet", required=True, type=Path),
+    *QA_REPORT,
     qa=True,
 )
 def _cmd_qa_capture(a: argparse.Namespace) -> None:
@@ -548,6 +553,7 @@ def _cmd_qa_capture(a: argparse.Namespace) -> None:
         action="store_true",
         help="nothing downstream uses the calibration: its bar warns, never fails",
     ),
+    *QA_REPORT,
     qa=True,
 )
 def _cmd_qa_keypoints(a: argparse.Namespace) -> None:
@@ -560,7 +566,7 @@ def _cmd_qa_keypoints(a: argparse.Namespace) -> None:
     _qa_verdict(report, a, "keypoint", report["checks"])
 
 
-@command("masks", arg("--masks", required=True, type=Path), arg("--capture", required=True, type=Path), qa=True)
+@command("masks", arg("--masks", required=True, type=Path), arg("--capture", required=True, type=Path), *QA_REPORT, qa=True)
 def _cmd_qa_masks(a: argparse.Namespace) -> None:
     """Masks against the ground-truth masks: IoU per frame, mean, worst; the SMPL prior beside them."""
     from ntop.qa.masks import run
@@ -577,6 +583,7 @@ def _cmd_qa_masks(a: argparse.Namespace) -> None:
     arg("--keypoints3d", type=Path, action="append", help="its triangulated joints, per --capture"),
     arg("--masks", type=Path, action="append", help="its masks.h5, per --capture"),
     BODY,
+    *QA_REPORT,
     qa=True,
 )
 def _cmd_qa_fit(a: argparse.Namespace) -> None:
@@ -597,6 +604,7 @@ def _cmd_qa_fit(a: argparse.Namespace) -> None:
     arg("--render", required=True, type=Path, action="append"),
     arg("--labels", required=True, type=Path, action="append"),
     BODY,
+    *QA_REPORT,
     qa=True,
 )
 def _cmd_qa_labels(a: argparse.Namespace) -> None:
@@ -625,11 +633,6 @@ def _cmd_qa_summary(a: argparse.Namespace) -> None:
 # the parser and the entry point
 # ----------------------------------------------------------------------------------------------
 
-QA_REPORT = (
-    arg("--out-json", required=True, type=Path),
-    arg("--strict", action="store_true", help="exit non-zero when a check fails"),
-)
-
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
@@ -640,8 +643,7 @@ def _parser() -> argparse.ArgumentParser:
     for c in COMMANDS:
         p = (qa if c.qa else sub).add_parser(c.name, help=c.handler.__doc__, description=c.handler.__doc__)
         p.set_defaults(fn=c.handler, label=f"qa {c.name}" if c.qa else c.name)
-        report = QA_REPORT if c.qa and c.name != "summary" else ()
-        for flags, options in (*c.arguments, *report):
+        for flags, options in c.arguments:
             p.add_argument(*flags, **options)
     return ap
 
