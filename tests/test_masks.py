@@ -120,10 +120,9 @@ def test_a_prior_on_the_images_outline_is_exact_and_keeps_its_edge_pixels():
     person = _box(30, 100, 50, 80)
     evidence = _box(31, 99, 51, 79)  # a colour test that lost the mixed boundary pixels
     cfg = MasksConfig(method=["bgsub", "smpl_refine"])
-    cams = [None, None]
-    exact = _prior_is_exact(cams, lambda c, picks: [person] * len(picks), lambda c, t, prior: evidence, 10, cfg)
+    exact, _ = _prior_is_exact(2, lambda c, picks: [person] * len(picks), lambda c, t, prior: evidence, 10, cfg)
     shifted = np.roll(person, 3, axis=1)  # a fitted body, three pixels off
-    fitted = _prior_is_exact(cams, lambda c, picks: [shifted] * len(picks), lambda c, t, prior: evidence, 10, cfg)
+    fitted, _ = _prior_is_exact(2, lambda c, picks: [shifted] * len(picks), lambda c, t, prior: evidence, 10, cfg)
     assert exact and not fitted
     kept = refine(None, person, evidence, margin=0.04, core=0.015, exact_prior=True)
     assert _iou(kept, person) > 0.99 > _iou(refine(None, person, evidence, margin=0.04, core=0.015), person)  # corners: sqrt(2) px

@@ -181,20 +181,21 @@ def _evidence(
     return evidence
 
 
-def _prior_is_exact(cams: list[Camera], priors_of: Any, evidence_of: Any, frames: int, cfg: MasksConfig) -> bool:
+def _prior_is_exact(cameras: int, priors_of: Any, evidence_of: Any, frames: int, cfg: MasksConfig) -> tuple[bool, dict]:
     """Whether the bodies are known to the pixel (a capture's true bodies; fitted ones stay a few pixels
     off): their outline lies within a pixel of the evidence's, as a median over a dozen frames of every
-    camera, on at least ``exact_prior_agreement`` of its length."""
+    camera, on at least ``exact_prior_agreement`` of its length. Also returns the evidence it computed,
+    by ``(camera, frame)``, for the masks to reuse."""
     if "smpl_refine" not in cfg.method:
-        return False
+        return False, {}
     picks = np.unique(np.linspace(0, frames - 1, min(frames, 12)).round().astype(int))
-    agreement = []
-    for c in range(len(cams)):
+    agreement, seen = [], {}
+    for c in range(cameras):
         for k, prior in zip(picks, priors_of(c, picks)):
-            evidence = evidence_of(c, int(k), prior)
+            evidence = seen[(c, int(k))] = evidence_of(c, int(k), prior)
             if evidence is not None and prior.any():
                 agreement.append(outline_agreement(prior, evidence))
-    return bool(agreement) and float(np.median(agreement)) >= cfg.exact_prior_agreement
+    return bool(agreement) and float(np.median(agreement)) >= cfg.exact_prior_agreement, seen
 
 
 def _camera_masks(
@@ -243,16 +244,17 @@ def segment(
         f.attrs.update(subject=cap.subject, action=cap.action, method=",".join(cfg.method))
         f.create_dataset("frame_index", data=cap.frame_index)
         write_cameras(f.create_group("cameras"), cams)
-        given_of = lambda c, t: provided[c][t] > 0 if provided is not None else None  # noqa: E731
-        evidence_of = lambda c, t, prior: _evidence(
-            cap.frame(c, t), prior, given_of(c, t), bgs.get(cams[c].name), selfie, cfg, bcfg
-        )  # noqa: E731
+
+        def evidence_of(c: int, t: int, prior: np.ndarray) -> np.ndarray | None:
+            given = provided[c][t] > 0 if provided is not None else None
+            return _evidence(cap.frame(c, t), prior, given, bgs.get(cams[c].name), selfie, cfg, bcfg)
+
         priors_of = lambda c, picks: silhouettes(body, verts[torch.as_tensor(picks)], cams[c])  # noqa: E731
-        exact = _prior_is_exact(cams, priors_of, evidence_of, T, cfg)
+        exact, seen = _prior_is_exact(len(cams), priors_of, evidence_of, T, cfg)
         with ThreadPoolExecutor(max(1, threads)) as pool:
             for c, cam in enumerate(cams):
                 priors = silhouettes(body, verts, cam)
-                work = lambda t: evidence_of(c, t, priors[t])  # noqa: E731, B023
+                work = lambda t: seen.pop((c, t)) if (c, t) in seen else evidence_of(c, t, priors[t])  # noqa: E731, B023
                 evidence = list(pool.map(work, range(T)))
                 masks = _camera_masks(pool, lambda t: cap.frame(c, t), priors, evidence, cfg, exact)  # noqa: B023
                 for key, data in (("masks", masks), ("prior", priors)):
