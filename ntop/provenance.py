@@ -133,25 +133,39 @@ def command_digest(command: str) -> str:
     return code_digest(*_command_modules(command))
 
 
-def _is_registration(decorator: ast.expr, name: str, qa: bool) -> bool:
-    """Whether ``decorator`` is ``@command(name, ..., qa=qa)``."""
+def _registered_name(decorator: ast.expr) -> str | None:
+    """``"name"`` or ``"qa name"`` for ``@command("name", ..., qa=...)``, else None."""
     if not (isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == "command" and decorator.args):
-        return False
+        return None
     first = decorator.args[0]
-    is_qa = any(k.arg == "qa" and isinstance(k.value, ast.Constant) and k.value.value is True for k in decorator.keywords)
-    return isinstance(first, ast.Constant) and first.value == name and is_qa == qa
+    if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+        return None
+    qa = any(k.arg == "qa" and isinstance(k.value, ast.Constant) and k.value.value is True for k in decorator.keywords)
+    return f"qa {first.value}" if qa else first.value
+
+
+def _handler_modules(fn: ast.FunctionDef) -> tuple[str, ...]:
+    """The ntop modules a handler imports, ``from pkg import module`` included."""
+    imports = [n for n in ast.walk(fn) if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("ntop")]
+    found = {n.module for n in imports} | {f"{n.module}.{a.name}" for n in imports for a in n.names}
+    return tuple(sorted(m for m in found if _module_file(m) is not None)) or ("ntop.cli",)
+
+
+@functools.lru_cache(maxsize=1)
+def _command_index() -> dict[str, tuple[str, ...]]:
+    """Every CLI command and the modules its handler imports, read once from ``cli.py``'s source."""
+    index = {}
+    for fn in ast.parse((PACKAGE / "cli.py").read_text()).body:
+        if isinstance(fn, ast.FunctionDef):
+            for name in filter(None, map(_registered_name, fn.decorator_list)):
+                index[name] = _handler_modules(fn)
+    return index
 
 
 def _command_modules(command: str) -> tuple[str, ...]:
-    qa, name = command.startswith("qa "), command.removeprefix("qa ")
-    for fn in ast.parse((PACKAGE / "cli.py").read_text()).body:
-        if isinstance(fn, ast.FunctionDef) and any(_is_registration(d, name, qa) for d in fn.decorator_list):
-            imports = [n for n in ast.walk(fn) if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("ntop")]
-            found = {n.module for n in imports} | {
-                f"{n.module}.{a.name}" for n in imports for a in n.names
-            }  # ``from pkg import module``
-            return tuple(sorted(m for m in found if _module_file(m) is not None)) or ("ntop.cli",)
-    raise NtopError(f"no such ntop command: {command!r}")
+    if command not in _command_index():
+        raise NtopError(f"no such ntop command: {command!r}")
+    return _command_index()[command]
 
 
 @functools.lru_cache(maxsize=1)

@@ -17,10 +17,10 @@ def package_copy(tmp_path, monkeypatch):
     copy = tmp_path / "ntop"
     shutil.copytree(provenance.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(provenance, "PACKAGE", copy)
-    for cached in (provenance._module_file, provenance._imports, provenance._closure):
+    for cached in (provenance._module_file, provenance._imports, provenance._closure, provenance._command_index):
         cached.cache_clear()
     yield copy
-    for cached in (provenance._module_file, provenance._imports, provenance._closure):
+    for cached in (provenance._module_file, provenance._imports, provenance._closure, provenance._command_index):
         cached.cache_clear()
 
 
