@@ -271,7 +271,7 @@ def load_views(path: str | Path) -> PlannedViews:
             subject=str(f.attrs["subject"]),
             action=str(f.attrs["action"]),
             frame_index=get("frame_index"),
-            smpl={k: get(f"smpl/{k}") for k in ("global_orient", "body_pose", "transl", "betas")},
+            smpl={k: get(f"smpl/{k}") for k in ("global_orient", "body_pose", "transl", "betas", "offsets") if f"smpl/{k}" in f},
             model=str(f.attrs["model"]),
             size=int(f.attrs["size"]),
             fov_deg=float(f.attrs["fov_deg"]),

@@ -96,6 +96,27 @@ def test_joint_sets_come_from_joints_landmarks_and_regressor(body):
     assert c[0, 2] > rest.joints[0, 15, 2] and c[1, 0] > 0 > c[2, 0]
 
 
+def test_personal_offsets_move_the_surface_and_never_the_joints(body):
+    torch.manual_seed(1)
+    go, pose, betas, transl = torch.randn(4, 3) * 0.3, torch.randn(4, 69) * 0.2, torch.randn(1, 10), torch.randn(4, 3)
+    offsets = torch.randn(body.num_vertices, 3) * 0.02
+    bare, dressed = body(go, pose, betas, transl), body(go, pose, betas, transl, offsets)
+    for name in ("smpl24", "hybrik29", "coco17", "h36m17"):
+        torch.testing.assert_close(body.joint_set(dressed, name), body.joint_set(bare, name))
+    torch.testing.assert_close(dressed.bare_vertices, bare.vertices, atol=1e-6, rtol=0)
+    # in the rest pose the offsets are added as they are; turned as a whole, they turn with the body
+    rest = body(torch.zeros(1, 3), torch.zeros(1, 69), betas, None, offsets)
+    torch.testing.assert_close(rest.vertices[0], body.shaped(betas)[0][0] + offsets, atol=1e-6, rtol=0)
+    turn = torch.tensor([[0.0, 0.0, np.pi / 2]])
+    turned = body(turn, torch.zeros(1, 69), betas, None, offsets)
+    R = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    torch.testing.assert_close(turned.offsets[0], offsets @ R.T, atol=1e-6, rtol=0)
+    # pose() reads a sequence's parameters, offsets included
+    seq = {"global_orient": go.numpy(), "body_pose": pose.numpy(), "transl": transl.numpy(), "betas": betas[0].numpy()}
+    torch.testing.assert_close(body.pose({**seq, "offsets": offsets.numpy()}).vertices, dressed.vertices)
+    torch.testing.assert_close(body.pose(seq).vertices, bare.vertices)
+
+
 def _official_layout_pickle(data, path):
     """An SMPL .pkl as the official release has it: Python-2 era chumpy arrays and a scipy CSC regressor."""
     V = 6890

@@ -17,8 +17,9 @@ from ntop.fit.silhouette import QUARTER, SilhouetteTerm, signed_distance
 from ntop.io import create_stage, read_provenance, write_cameras
 from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA
 from ntop.masks.prior import silhouettes
-from ntop.masks.stage import MASKS_SCHEMA
+from ntop.masks.stage import MASKS_SCHEMA, frame_ious
 from ntop.qa.fit import pa_errors
+from ntop.raster import vertex_normals
 
 f32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
 
@@ -205,6 +206,37 @@ def test_silhouettes_correct_the_shape_that_keypoints_leave(body, walk):
     err1 = float((after - out.vertices[rows]).norm(dim=-1).mean()) * 1000
     assert err0 > 8 and err1 < 0.5 * err0, (err0, err1)
     assert "silhouette" in res["objective"] and all(len(t) > 0 for t, _, _ in term.outline)
+
+
+def test_personal_offsets_learn_what_the_shape_space_cannot(body, walk):
+    """A cap 4 cm thick on the crown: no shape coefficient makes one, the offsets do, and the joints stay."""
+    p, out, gt, cams = walk
+    rows = np.arange(0, 40, 8)
+    rest, rest_joints = body.shaped(f32(p["betas"])[None])
+    crown = (rest[0, :, 2] > rest_joints[0, 15, 2] + 0.05).numpy()  # above the head joint
+    normals = vertex_normals(rest, body.faces)[0].numpy()
+    cap = np.where(crown[:, None], 0.04 * normals, 0.0)
+    start = {k: p[k][rows] for k in ("global_orient", "body_pose", "transl")} | {"betas": p["betas"]}
+    with torch.no_grad():
+        capped = body.pose(start | {"offsets": cap}).vertices
+    masks = [silhouettes(body, capped, cam) for cam in cams]
+    cfg = FitConfig(iterations_global=0, iterations=0, silhouette_rounds=3, silhouette_iterations=40)
+    fits = {}
+    for offsets in (False, True):
+        term = SilhouetteTerm(cams, masks, body.faces)
+        fits[offsets] = fit_bodies(body, "coco17", replace(cfg, personal_offsets=offsets), joints3d=gt[rows],
+                                   segments=np.arange(len(rows)), init=start, silhouette=term)
+    res = fits[True]
+    assert fits[False]["offsets"] is None and res["offsets"].shape == (body.num_vertices, 3)
+    along = (res["offsets"] * normals).sum(1)
+    assert 0.02 < np.median(along[crown]) < 0.06 and np.abs(along[~crown]).mean() < 0.005, (np.median(along[crown]), np.abs(along[~crown]).mean())
+    ious = {}
+    for offsets, fit in fits.items():
+        with torch.no_grad():
+            posed = body.pose({k: fit[k] for k in ("global_orient", "body_pose", "transl", "betas", "offsets")})
+        ious[offsets] = np.mean([frame_ious(m, silhouettes(body, posed.vertices, c)).mean() for m, c in zip(masks, cams)])
+        assert np.abs(body.joint_set(posed, "coco17").numpy() - gt[rows]).max() < 0.02  # the joints stay with the keypoints
+    assert ious[True] > ious[False] + 0.01 and ious[True] > 0.97, ious
 
 
 def test_silhouette_term_at_a_reduced_resolution_measures_in_camera_pixels(body, walk):

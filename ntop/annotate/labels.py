@@ -52,11 +52,10 @@ def compute_labels(
 ) -> ViewLabels:
     """Labels of every view, vectorised over frames and views; visibility from exact rays to each joint."""
     F, V = pv.shape
-    s = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in pv.smpl.items()}
     with torch.no_grad():
-        out = body(s["global_orient"], s["body_pose"], s["betas"][None], s["transl"])
+        out = body.pose(pv.smpl)
         world = np.concatenate([body.joint_set(out, n).double().numpy() for n in joint_sets], 1)  # (F, Q, 3)
-        margins = depth_margins(body, joint_sets, s["betas"][None])
+        margins = depth_margins(body, joint_sets, pv.smpl["betas"], pv.smpl.get("offsets"))
     sizes = [len(JOINT_SETS[n]) for n in joint_sets]
     cam = world[:, None] @ pv.R.swapaxes(-1, -2) + pv.t[:, :, None]  # (F, V, Q, 3)
     uv, valid = project(pv.model, cam, pv.K[:, :, None], pv.dist[:, :, None], pv.fov_deg)

@@ -2,6 +2,10 @@
 
 Every body in ntop is posed here: the capture's ground truth, the fitted bodies, the NeRF's
 deformation and the labels, so that a label is always the same function of the same parameters.
+
+A fitted real person may also carry personal ``offsets`` (SMPL+D): a displacement of every rest
+vertex that the shape space cannot express (a cap, hair, muscles), skinned with the body. They move
+the surface only: joints and keypoints are always those of the body without them.
 """
 
 from __future__ import annotations
@@ -28,10 +32,17 @@ __all__ = ["BodyModel", "BodyOutput"]
 
 @dataclass
 class BodyOutput:
-    """Posed bodies: ``vertices (B, V, 3)`` and SMPL's ``joints (B, 24, 3)``, metres, world frame."""
+    """Posed bodies: ``vertices (B, V, 3)`` and SMPL's ``joints (B, 24, 3)``, metres, world frame;
+    ``offsets (B, V, 3)``: the posed personal offsets included in ``vertices`` (None without them)."""
 
     vertices: torch.Tensor
     joints: torch.Tensor
+    offsets: torch.Tensor | None = None
+
+    @property
+    def bare_vertices(self) -> torch.Tensor:
+        """The vertices without personal offsets: what keypoints are regressed from."""
+        return self.vertices if self.offsets is None else self.vertices - self.offsets
 
 
 class BodyModel(torch.nn.Module):
@@ -108,9 +119,11 @@ class BodyModel(torch.nn.Module):
         body_pose: torch.Tensor,
         betas: torch.Tensor | None = None,
         transl: torch.Tensor | None = None,
+        offsets: torch.Tensor | None = None,
     ) -> BodyOutput:
         """Pose bodies. ``global_orient (B, 3)``, ``body_pose (B, 23, 3)`` or ``(B, 69)`` axis-angle
-        (radians), ``betas (B, n)`` or ``(n,)`` (shared), ``transl (B, 3)`` metres."""
+        (radians), ``betas (B, n)`` or ``(n,)`` (shared), ``transl (B, 3)`` metres, personal ``offsets
+        (V, 3)`` metres in the rest pose (skinned like the vertices they move)."""
         B = global_orient.shape[0]
         dtype, device = self.smpl.v_template.dtype, self.smpl.v_template.device
         body_pose = body_pose.reshape(B, -1)
@@ -120,7 +133,18 @@ class BodyModel(torch.nn.Module):
         if transl is None:
             transl = torch.zeros(B, 3, dtype=dtype, device=device)
         out = self.smpl(betas=betas.expand(B, -1), body_pose=body_pose, global_orient=global_orient, transl=transl)
-        return BodyOutput(vertices=out.vertices, joints=out.joints[:, :24])
+        if offsets is None:
+            return BodyOutput(vertices=out.vertices, joints=out.joints[:, :24])
+        A = self.bone_transforms(global_orient, body_pose, betas)
+        rotations = torch.einsum("vk,bkij->bvij", self.smpl.lbs_weights, A[..., :3, :3])
+        posed_offsets = torch.einsum("bvij,vj->bvi", rotations, offsets.to(dtype))
+        return BodyOutput(vertices=out.vertices + posed_offsets, joints=out.joints[:, :24], offsets=posed_offsets)
+
+    def pose(self, params: dict[str, Any]) -> BodyOutput:
+        """Pose a sequence's parameters (``global_orient``, ``body_pose``, ``transl``, shared ``betas``,
+        optional ``offsets``; arrays or tensors), as ``SmplSequence.params()`` gives them."""
+        t = {k: torch.as_tensor(v, dtype=self.template.dtype, device=self.template.device) for k, v in params.items() if v is not None}
+        return self(t["global_orient"], t["body_pose"], t["betas"].reshape(1, -1), t["transl"], t.get("offsets"))
 
     def shaped(self, betas: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Rest-pose vertices ``(B, V, 3)`` and joints ``(B, 24, 3)`` for shape ``betas`` (no pose, no translation)."""
@@ -157,19 +181,20 @@ class BodyModel(torch.nn.Module):
         """Joints of the named set (``smpl24``, ``hybrik29``, ``coco17``, ``h36m17``): ``(B, J, 3)``."""
         if name not in JOINT_SETS:
             raise NtopError(f"unknown joint set {name!r}; known: {', '.join(JOINT_SETS)}")
+        vertices = out.bare_vertices
         if name in self.regressed_sets:
-            return torch.einsum("jv,bvc->bjc", getattr(self, f"J_regressor_{name}"), out.vertices)
+            return torch.einsum("jv,bvc->bjc", getattr(self, f"J_regressor_{name}"), vertices)
         sources = [src.split(":") for src in JOINT_SETS[name].sources]
         rows = [int(key) for kind, key in sources if kind == "regressor"]
         if rows and self.J_regressor_h36m is None:
             raise NtopError("this body model has no H36M joint regressor", self.source, "J_regressor_h36m")
-        regressed = iter(torch.einsum("jv,bvc->jbc", self.J_regressor_h36m[rows], out.vertices) if rows else ())
+        regressed = iter(torch.einsum("jv,bvc->jbc", self.J_regressor_h36m[rows], vertices) if rows else ())
         cols = []
         for kind, key in sources:
             if kind == "smpl":
                 cols.append(out.joints[:, int(key)])
             elif kind == "vertex":
-                cols.append(out.vertices[:, self.landmark_ids[key]])
+                cols.append(vertices[:, self.landmark_ids[key]])
             else:
                 cols.append(next(regressed))
         return torch.stack(cols, 1)

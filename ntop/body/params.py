@@ -20,7 +20,8 @@ SMPL_SCHEMA = "smpl"
 @dataclass
 class SmplSequence:
     """One action's bodies: ``global_orient (T, 3)``, ``body_pose (T, 69)``, ``transl (T, 3)``,
-    ``betas (10,)``, ``pelvis (T, 3)`` (the posed root joint) and the capture's ``frame_index (T,)``."""
+    ``betas (10,)``, ``pelvis (T, 3)`` (the posed root joint), the capture's ``frame_index (T,)``, and
+    a fitted person's personal ``offsets (V, 3)`` (None for the others: see ``BodyModel``)."""
 
     global_orient: np.ndarray
     body_pose: np.ndarray
@@ -28,6 +29,7 @@ class SmplSequence:
     betas: np.ndarray
     pelvis: np.ndarray
     frame_index: np.ndarray
+    offsets: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> "SmplSequence":
         return SmplSequence(
@@ -37,10 +39,13 @@ class SmplSequence:
             self.betas,
             self.pelvis[rows],
             self.frame_index[rows],
+            self.offsets,
         )
 
     def params(self) -> dict[str, np.ndarray]:
-        return {"global_orient": self.global_orient, "body_pose": self.body_pose, "transl": self.transl, "betas": self.betas}
+        """The parameters ``BodyModel.pose`` takes (``offsets`` only where there are some)."""
+        shape = {} if self.offsets is None else {"offsets": self.offsets}
+        return {"global_orient": self.global_orient, "body_pose": self.body_pose, "transl": self.transl, "betas": self.betas, **shape}
 
 
 def read_smpl(path: str | Path, action: str | None = None) -> SmplSequence:
@@ -68,6 +73,7 @@ def read_smpl(path: str | Path, action: str | None = None) -> SmplSequence:
             require(f if f.attrs["schema"] == SMPL_SCHEMA else g, "betas")[()].reshape(-1),
             pelvis,
             index,
+            require(f, "offsets")[()] if f.attrs["schema"] == SMPL_SCHEMA and "offsets" in f else None,
         )
     if not all(np.isfinite(a).all() for a in seq.params().values()):
         raise NtopError("SMPL parameters contain NaN or infinity", path, "smpl")

@@ -6,7 +6,9 @@ keypoints seen through calibrated cameras, each weighted by confidence and made 
 Geman-McClure penalty (an outlier frame or joint costs at most ``sigma^2``). Priors: pose and shape
 magnitude, anatomical limits (knees and elbows do not bend backwards), temporal smoothness of pose and
 acceleration of translation (never across the boundary of two actions), and SMPLify's GMM pose prior
-when the user gives its file. Initialisation is analytic: each frame's torso (hips and shoulders) is
+when the user gives its file. Refined against masks, the fit may also learn personal offsets: one
+displacement per vertex along the rest surface's normal, smooth over the mesh, for what ten shape
+coefficients cannot say (a cap, hair, a muscular build); joints ignore them. Initialisation is analytic: each frame's torso (hips and shoulders) is
 aligned to the rest-pose torso (Kabsch), then the global terms are fitted before the pose, and the
 robust scales are annealed from wide to narrow (a limb that starts far from its keypoints would
 otherwise sit where Geman-McClure is flat).
@@ -30,6 +32,7 @@ from ntop.cameras import project as project_points
 from ntop.errors import NtopError
 from ntop.fit.robust import geman_mcclure
 from ntop.fit.silhouette import SilhouetteTerm
+from ntop.raster import vertex_normals
 from ntop.settings import resolve_device, settings_from_dict
 from ntop.tracks import fill_gaps
 
@@ -56,8 +59,12 @@ class FitConfig:
     weight_smooth_transl: float = 1.0  # per squared acceleration (metres^2)
     gmm_prior: str | None = None  # SMPLify's gmm_08.pkl, when the user has it
     weight_gmm: float = 1e-4
-    weight_silhouette: float = 50.0  # per squared pixel (the 2D term weighs 1): used when masks are given
+    weight_silhouette: float = 5.0  # per squared pixel (the 2D term weighs 1): used when masks are given
     silhouette_sigma_px: float = 4.0  # Geman-McClure scale of the silhouette term
+    refine_weight_2d: float = 1.0  # refining a multi-view fit against masks: the detections hold the joints
+    personal_offsets: bool = True  # refining a multi-view fit: also fit per-vertex offsets along the normals
+    weight_offsets: float = 1e-2  # per squared metre of offset (mean over vertices)
+    weight_smooth_offsets: float = 1.0  # per squared metre of an offset's difference from its neighbours' mean
     silhouette_rounds: int = 3  # the body's outline is found again before each round
     silhouette_iterations: int = 60  # L-BFGS iterations per round
     monocular_anchor: float = 1.0  # refining a monocular fit: weight of its own 3D joints (the 3D term's scale)
@@ -181,6 +188,9 @@ class _Problem:
             self.f32(init.get("betas", np.zeros(body.num_betas))).reshape(1, -1)[:, : body.num_betas].clone().requires_grad_(True)
         )
         self.gmm = GMMPrior(cfg.gmm_prior).to(dev) if cfg.gmm_prior else None
+        self.offsets = torch.zeros(body.num_vertices, device=dev, requires_grad=True) if silhouette and cfg.personal_offsets else None
+        if self.offsets is not None:
+            self._neighbours()
         self.joints3d = joints3d
         if joints3d is not None:
             self.w3 = np.where(np.isfinite(joints3d).all(-1), 1.0 if weights3d is None else weights3d, 0.0)
@@ -212,7 +222,34 @@ class _Problem:
 
     @property
     def unknowns(self) -> list[torch.Tensor]:
-        return [self.go, self.tr, self.betas, self.pose]
+        return [self.go, self.tr, self.betas, self.pose] + ([] if self.offsets is None else [self.offsets])
+
+    def _neighbours(self) -> None:
+        """The mesh's edges ``(E, 2)`` and each vertex's number of neighbours, for the offsets' smoothness."""
+        faces = self.body.faces
+        edges = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]).sort(1).values.unique(dim=0)
+        self.edges = edges
+        self.degree = torch.zeros(self.body.num_vertices, device=self.dev).index_add_(
+            0, edges.reshape(-1), torch.ones(edges.numel(), device=self.dev)
+        )
+
+    def offset_vectors(self) -> torch.Tensor | None:
+        """Personal offsets ``(V, 3)``: each vertex's displacement along the shaped rest surface's normal."""
+        if self.offsets is None:
+            return None
+        normals = vertex_normals(self.body.shaped(self.betas)[0], self.body.faces)[0]
+        return self.offsets[:, None] * normals
+
+    def posed(self) -> Any:
+        return self.body(self.go, self.pose, self.betas, self.tr, self.offset_vectors())
+
+    def _offset_terms(self) -> dict[str, torch.Tensor]:
+        D, (a, b) = self.offsets, self.edges.T
+        neighbours = (torch.zeros_like(D).index_add_(0, a, D[b]).index_add_(0, b, D[a])) / self.degree.clamp(min=1)
+        return {
+            "offsets": self.cfg.weight_offsets * (D**2).mean(),
+            "smooth_offsets": self.cfg.weight_smooth_offsets * ((D - neighbours) ** 2).mean(),
+        }
 
     def joints(self) -> torch.Tensor:
         return self.body.joints_only(self.go, self.pose, self.betas, self.tr, self.joint_set)
@@ -229,9 +266,11 @@ class _Problem:
         cfg, T, pose = self.cfg, self.T, self.pose
         out: dict[str, torch.Tensor] = {}
         if self.silhouette is not None and self.silhouette.outline:
-            posed = self.body(self.go, pose, self.betas, self.tr)
+            posed = self.posed()
             J = self.body.joint_set(posed, self.joint_set)
             out["silhouette"] = cfg.weight_silhouette * cfg.pixel_scale_m**2 * self.silhouette(posed.vertices)
+            if self.offsets is not None:
+                out.update(self._offset_terms())
         else:
             J = self.joints()
         if self.joints3d is not None and cfg.weight_3d > 0:
@@ -326,8 +365,8 @@ def fit_bodies(
     ``segments (T,)`` labels the action of each frame (no smoothness across labels); ``init`` gives
     ``global_orient``/``transl`` (and optionally ``body_pose``, ``betas``) when there are no 3D joints to
     start from, or to refine; ``silhouette`` adds its term in rounds after the keypoint stages (each
-    round finds the body's outline again). Returns SMPL parameters and per-frame residuals
-    (``error_3d_m``, ``error_2d_px``; NaN where unused)."""
+    round finds the body's outline again). Returns SMPL parameters, personal ``offsets (V, 3)`` (None
+    unless fitted) and per-frame residuals (``error_3d_m``, ``error_2d_px``; NaN where unused)."""
     if joints3d is None and not views:
         raise NtopError("nothing to fit: give 3D joints or 2D views", field="keypoints")
     if init is None:
@@ -345,7 +384,7 @@ def fit_bodies(
     if silhouette is not None:
         for _ in range(cfg.silhouette_rounds):
             with torch.no_grad():
-                silhouette.select(fit.body(fit.go, fit.pose, fit.betas, fit.tr).vertices)
+                silhouette.select(fit.posed().vertices)
             fit.solve(fit.unknowns, cfg.silhouette_iterations)
     with torch.no_grad():
         J = fit.joints()
@@ -355,9 +394,11 @@ def fit_bodies(
         k: v.detach().cpu().double().numpy() for k, v in (("global_orient", fit.go), ("body_pose", fit.pose), ("transl", fit.tr))
     }
     betas = fit.betas.detach().cpu().double().numpy()[0]
+    offsets = fit.offset_vectors()
     return {
         **params,
         "betas": betas,
+        "offsets": None if offsets is None else offsets.detach().cpu().double().numpy(),
         "joints": J.cpu().double().numpy(),
         "error_3d_m": err3,
         "error_2d_px": err2,

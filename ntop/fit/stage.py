@@ -89,9 +89,12 @@ def _refine(
     )
     start, first_joints = _start(init, actions, frames, joint_set)
     if mode == "multiview":
-        refine, used = replace(cfg, iterations_global=0, iterations=0), views if cfg.weight_2d > 0 else []
-    else:  # one view's outline says nothing of depth: the first fit's own joints hold it
-        refine = replace(monocular_config(cfg), iterations_global=0, iterations=0, weight_3d=cfg.monocular_anchor)
+        refine = replace(cfg, iterations_global=0, iterations=0, weight_2d=cfg.refine_weight_2d)
+        used = views if refine.weight_2d > 0 else []
+    else:  # one view's outline says nothing of depth (nor of the offsets): the first fit's own joints hold it
+        refine = replace(
+            monocular_config(cfg), iterations_global=0, iterations=0, weight_3d=cfg.monocular_anchor, personal_offsets=False
+        )
         X, used = first_joints, views
     return fit_bodies(body, joint_set, refine, joints3d=X, views=used, segments=segments, init=start, silhouette=term)
 
@@ -117,6 +120,8 @@ def _write_bodies(
     with create_stage(out, SMPL_SCHEMA, 1, params=params, inputs=inputs, units="metres, radians") as f:
         f.attrs.update(subject=subject, joint_set=joint_set, actions=json.dumps(actions), mode=mode)
         f.create_dataset("betas", data=res["betas"])
+        if res.get("offsets") is not None:
+            f.create_dataset("offsets", data=res["offsets"]).attrs["meaning"] = "personal offsets of the rest vertices (metres)"
         start = 0
         for action, k in zip(actions, data):
             n = len(k["frame_index"])

@@ -15,9 +15,8 @@ __all__ = ["posed_vertices", "silhouettes", "erode"]
 
 
 def posed_vertices(body: BodyModel, seq: SmplSequence) -> torch.Tensor:
-    p = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in seq.params().items()}
     with torch.no_grad():
-        return body(p["global_orient"], p["body_pose"], p["betas"][None], p["transl"]).vertices
+        return body.pose(seq.params()).vertices
 
 
 def silhouettes(body: BodyModel, verts: torch.Tensor, cam: Camera, chunk: int = 16) -> np.ndarray:

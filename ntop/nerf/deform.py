@@ -45,14 +45,22 @@ def big_pose(dtype: torch.dtype = torch.float32) -> torch.Tensor:
 
 
 def canonical_transforms(
-    body: BodyModel, betas: torch.Tensor, global_orient: torch.Tensor, body_pose: torch.Tensor, transl: torch.Tensor
+    body: BodyModel,
+    betas: torch.Tensor,
+    global_orient: torch.Tensor,
+    body_pose: torch.Tensor,
+    transl: torch.Tensor,
+    offsets: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-frame transforms canonical -> posed ``(T, 24, 4, 4)`` and the canonical vertices ``(V, 3)``."""
+    """Per-frame transforms canonical -> posed ``(T, 24, 4, 4)`` and the canonical vertices ``(V, 3)``
+    (with the personal ``offsets``, when the body has some)."""
     dtype = global_orient.dtype
     big = body.bone_transforms(torch.zeros(1, 3, dtype=dtype), big_pose(dtype)[None], betas)
     posed = body.bone_transforms(global_orient, body_pose, betas, transl)
     M = posed @ torch.linalg.inv(big)
     shaped, _ = body.shaped(betas)
+    if offsets is not None:
+        shaped = shaped + offsets.to(shaped.dtype)
     blend = torch.einsum("vj,jxy->vxy", body.weights.to(dtype), big[0])
     canonical = (blend[:, :3, :3] @ shaped[0, :, :, None])[..., 0] + blend[:, :3, 3]
     return M, canonical

@@ -46,6 +46,7 @@ class _Frames:
 
     cameras: list[Camera]
     betas: np.ndarray
+    offsets: np.ndarray | None = None
     images: dict[str, list[np.ndarray]] = field(default_factory=dict)
     masks: dict[str, list[np.ndarray]] = field(default_factory=dict)
     params: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"global_orient": [], "body_pose": [], "transl": []})
@@ -74,8 +75,7 @@ def _gather(captures: list[tuple[Path, Path, Path]], cfg: PrepareConfig, smpl: P
             _check_cameras(frames, cap, cfg)
             if frames is not None and not np.allclose(bodies.betas, frames.betas):
                 raise NtopError("betas differ between actions of one subject", cap_path, "gt/smpl/betas")
-            frames = frames or _Frames(cap.cameras, bodies.betas)
-            frames.betas = bodies.betas
+            frames = frames or _Frames(cap.cameras, bodies.betas, bodies.offsets)
             keep = np.arange(0, len(cap.frame_index), cfg.frame_stride)
             with open_stage(masks_path, MASKS_SCHEMA) as mf:
                 if not np.array_equal(require(mf, "frame_index")[()], cap.frame_index):
@@ -118,9 +118,12 @@ def prepare(
     cameras = _calibrated(frames.cameras, cameras_path)
     params = {k: torch.as_tensor(np.concatenate(v), dtype=torch.float32) for k, v in frames.params.items()}
     betas_t = torch.as_tensor(frames.betas, dtype=torch.float32)[None]
-    posed = posed_frames(body, betas_t, params["global_orient"], params["body_pose"], params["transl"], cfg.volume_resolution)
+    offsets = None if frames.offsets is None else torch.as_tensor(frames.offsets, dtype=torch.float32)
+    posed = posed_frames(
+        body, betas_t, params["global_orient"], params["body_pose"], params["transl"], cfg.volume_resolution, offsets
+    )
     with torch.no_grad():
-        _, canonical = canonical_transforms(body, betas_t, torch.zeros(1, 3), big_pose()[None], torch.zeros(1, 3))
+        _, canonical = canonical_transforms(body, betas_t, torch.zeros(1, 3), big_pose()[None], torch.zeros(1, 3), offsets)
     lo = canonical.min(0).values - cfg.canonical_padding
     hi = canonical.max(0).values + cfg.canonical_padding
     train = cfg.train_cameras or [c.name for c in cameras if c.name not in cfg.heldout_cameras]
@@ -139,6 +142,8 @@ def prepare(
         for k, v in params.items():
             f.create_dataset(f"smpl/{k}", data=v.numpy())
         f.create_dataset("smpl/betas", data=frames.betas)
+        if frames.offsets is not None:
+            f.create_dataset("smpl/offsets", data=frames.offsets)
         f.create_dataset("posed/transforms", data=posed.transforms.numpy())
         f.create_dataset("posed/grid", data=posed.volumes.grid.numpy().astype(np.float16), compression="lzf")
         boxes = {

@@ -48,10 +48,12 @@ def posed_frames(
     body_pose: torch.Tensor,
     transl: torch.Tensor,
     resolution: int = 32,
+    offsets: torch.Tensor | None = None,
 ) -> PosedFrames:
-    """Everything needed to render the subject in these poses (SMPL parameters, world frame)."""
+    """Everything needed to render the subject in these poses (SMPL parameters and personal offsets,
+    world frame)."""
     with torch.no_grad():
-        out = body(global_orient, body_pose, betas, transl)
+        out = body(global_orient, body_pose, betas, transl, offsets)
         M, _ = canonical_transforms(body, betas, global_orient, body_pose, transl)
     normals = vertex_normals(out.vertices, body.faces)
     vol = pose_volumes(out.vertices.double().numpy(), normals.double().numpy(), body.weights.double().numpy(), resolution)

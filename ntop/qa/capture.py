@@ -61,9 +61,8 @@ def check_capture(cap: Capture, body: BodyModel) -> dict[str, Any]:
     has_smpl = "smpl" in cap.h5 or "gt/smpl" in cap.h5
     if masks is not None and has_smpl:
         seq = read_smpl(cap.path)
-        smpl = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in seq.params().items()}
         with torch.no_grad():
-            verts = body(smpl["global_orient"], smpl["body_pose"], smpl["betas"][None], smpl["transl"]).vertices
+            verts = body.pose(seq.params()).vertices
         ious = np.stack([frame_ious(silhouettes(body, verts, cam), masks[c][()] > 0) for c, cam in enumerate(cap.cameras)])
         bar = MASK_IOU_MIN if cap.has_gt else DATASET_MASK_IOU_MIN
         report["checks"]["mask_vs_silhouette"] = {

@@ -43,9 +43,8 @@ def pa_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def _posed(body: BodyModel, params: dict[str, np.ndarray]) -> Any:
-    f = lambda k: torch.as_tensor(params[k], dtype=torch.float32)  # noqa: E731
     with torch.no_grad():
-        return body(f("global_orient"), f("body_pose"), f("betas")[None], f("transl"))
+        return body.pose(params)
 
 
 def check_fit(smpl_path: str | Path, captures: list[str | Path], body: BodyModel, monocular: bool = False) -> dict[str, Any]:

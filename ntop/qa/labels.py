@@ -110,11 +110,10 @@ def check_labels(
     anns = {a["image_id"]: a for a in coco["annotations"]}
     with open_stage(Path(render_dir) / "render.h5", RENDER_SCHEMA) as f:
         alpha = f["alpha"][()].astype(np.float32)
-    s = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in pv.smpl.items()}
     with torch.no_grad():
-        out = body(s["global_orient"], s["body_pose"], s["betas"][None], s["transl"])
+        out = body.pose(pv.smpl)
         coco_world = body.joint_set(out, "coco17").double().numpy()
-        margins = depth_margins(body, ["coco17"], s["betas"][None])
+        margins = depth_margins(body, ["coco17"], pv.smpl["betas"], pv.smpl.get("offsets"))
     faces = body.faces.numpy()
     F, V = pv.shape
     errors, ious, agree, checked = [], [], 0, 0
