@@ -33,7 +33,7 @@ rule fit_smpl:
 
 use rule fit_smpl as refine_fit with:
     input:
-        unpack(fit_inputs),
+        unpack(refine_inputs),
         init=FIT,
         masks=per_action(MASKS),
         body=body_model_path(),

@@ -143,7 +143,11 @@ class BodyModel(torch.nn.Module):
     def pose(self, params: dict[str, Any]) -> BodyOutput:
         """Pose a sequence's parameters (``global_orient``, ``body_pose``, ``transl``, shared ``betas``,
         optional ``offsets``; arrays or tensors), as ``SmplSequence.params()`` gives them."""
-        t = {k: torch.as_tensor(v, dtype=self.template.dtype, device=self.template.device) for k, v in params.items() if v is not None}
+        t = {
+            k: torch.as_tensor(v, dtype=self.template.dtype, device=self.template.device)
+            for k, v in params.items()
+            if v is not None
+        }
         return self(t["global_orient"], t["body_pose"], t["betas"].reshape(1, -1), t["transl"], t.get("offsets"))
 
     def shaped(self, betas: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -45,7 +45,13 @@ class SmplSequence:
     def params(self) -> dict[str, np.ndarray]:
         """The parameters ``BodyModel.pose`` takes (``offsets`` only where there are some)."""
         shape = {} if self.offsets is None else {"offsets": self.offsets}
-        return {"global_orient": self.global_orient, "body_pose": self.body_pose, "transl": self.transl, "betas": self.betas, **shape}
+        return {
+            "global_orient": self.global_orient,
+            "body_pose": self.body_pose,
+            "transl": self.transl,
+            "betas": self.betas,
+            **shape,
+        }
 
 
 def read_smpl(path: str | Path, action: str | None = None) -> SmplSequence:

@@ -6,12 +6,12 @@ keypoints seen through calibrated cameras, each weighted by confidence and made 
 Geman-McClure penalty (an outlier frame or joint costs at most ``sigma^2``). Priors: pose and shape
 magnitude, anatomical limits (knees and elbows do not bend backwards), temporal smoothness of pose and
 acceleration of translation (never across the boundary of two actions), and SMPLify's GMM pose prior
-when the user gives its file. Refined against masks, the fit may also learn personal offsets: one
-displacement per vertex along the rest surface's normal, smooth over the mesh, for what ten shape
-coefficients cannot say (a cap, hair, a muscular build); joints ignore them. Initialisation is analytic: each frame's torso (hips and shoulders) is
+when the user gives its file. Initialisation is analytic: each frame's torso (hips and shoulders) is
 aligned to the rest-pose torso (Kabsch), then the global terms are fitted before the pose, and the
 robust scales are annealed from wide to narrow (a limb that starts far from its keypoints would
-otherwise sit where Geman-McClure is flat).
+otherwise sit where Geman-McClure is flat). Refined against masks, the fit may also learn personal
+offsets: one displacement per vertex along the rest surface's normal, smooth over the mesh, for what
+ten shape coefficients cannot say (a cap, hair, a muscular build); joints ignore them.
 """
 
 from __future__ import annotations
@@ -188,7 +188,9 @@ class _Problem:
             self.f32(init.get("betas", np.zeros(body.num_betas))).reshape(1, -1)[:, : body.num_betas].clone().requires_grad_(True)
         )
         self.gmm = GMMPrior(cfg.gmm_prior).to(dev) if cfg.gmm_prior else None
-        self.offsets = torch.zeros(body.num_vertices, device=dev, requires_grad=True) if silhouette and cfg.personal_offsets else None
+        self.offsets = (
+            torch.zeros(body.num_vertices, device=dev, requires_grad=True) if silhouette and cfg.personal_offsets else None
+        )
         if self.offsets is not None:
             self._neighbours()
         self.joints3d = joints3d

@@ -1,12 +1,17 @@
 # Helpers of rules/fit.smk: its input functions and parameters.
 
 
-def fit_inputs(wildcards):
+def fit_inputs(wildcards, weight_2d=None):
     kind = KEYPOINTS3D if fit_mode() == "multiview" else KEYPOINTS2D
     inputs = {"keypoints": of_actions(kind, wildcards.subject)}
-    if fit_mode() == "multiview" and config["fit"].get("weight_2d", 0) > 0:
+    if fit_mode() == "multiview" and (weight_2d if weight_2d is not None else config["fit"].get("weight_2d", 0)) > 0:
         inputs["keypoints2d"] = of_actions(KEYPOINTS2D, wildcards.subject)
     return inputs
+
+
+def refine_inputs(wildcards):
+    """A multi-view refinement holds the joints with the 2D detections (fit.refine_weight_2d)."""
+    return fit_inputs(wildcards, config["fit"]["refine_weight_2d"])
 
 
 def fit_args(wildcards, input):
