@@ -26,3 +26,15 @@ def test_summary_says_not_run_and_warn(tmp_path):
     assert rows["checks.projection"][4] == "not run" and "no keypoint is labelled" in rows["checks.projection"][3]
     assert rows["checks.calibration"][4] == "warn" and rows["checks.iou"][4] == "pass" and rows["(all)"][4] == "pass"
     assert "class='not-run'" in (tmp_path / "s.html").read_text()
+
+
+def test_summary_keeps_a_subject_verdict_beside_its_actions(tmp_path):
+    """A fit report holds per-action figures and the subject's overall figures and verdict: all are rows."""
+    qa = tmp_path / "results" / "qa" / "fit"
+    qa.mkdir(parents=True)
+    report = {"actions": {"walk": {"mask_iou_mean": 0.87}}, "overall": {"mask_iou_mean": 0.87, "passed": False}, "passed": False}
+    (qa / "s1.json").write_text(json.dumps(report))
+    counts = write_summary([qa / "s1.json"], tmp_path / "s.html", tmp_path / "s.tsv")
+    rows = [line.split("\t") for line in (tmp_path / "s.tsv").read_text().splitlines()[1:]]
+    assert counts["failed"] == 2
+    assert ["fit", "s1", "overall", "mask_iou_mean 0.87", "FAIL"] in rows and ["fit", "s1", "(all)", "", "FAIL"] in rows

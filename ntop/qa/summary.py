@@ -52,12 +52,11 @@ def summary_rows(reports: list[str | Path]) -> list[dict[str, Any]]:
             stage, item = path.parent.name, path.stem
         else:  # results/qa/<stage>/<subject>/<action>.json
             stage, item = path.parent.parent.name, f"{path.parent.name}/{path.stem}"
-        # a subject's report may hold one report per action
-        parts = (
-            [(f"{item}/{a}", r) for a, r in report["actions"].items()]
-            if isinstance(report.get("actions"), dict)
-            else [(item, report)]
-        )
+        # a subject's report may hold one report per action, and then its overall figures and verdict beside them
+        parts = [(item, report)]
+        if isinstance(report.get("actions"), dict):
+            rest = {k: v for k, v in report.items() if k != "actions"}
+            parts = [(f"{item}/{a}", r) for a, r in report["actions"].items()] + ([(item, rest)] if rest else [])
         for name, part in parts:
             found = [c for c in _checks(part, "") if not c[0].startswith("images")]
             rows += [{"stage": stage, "item": name, "check": c, "figures": f, "passed": p} for c, f, p in found]
