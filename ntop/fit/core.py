@@ -68,6 +68,7 @@ class FitConfig:
     silhouette_rounds: int = 3  # the body's outline is found again before each round
     silhouette_iterations: int = 60  # L-BFGS iterations per round
     monocular_anchor: float = 1.0  # refining a monocular fit: weight of its own 3D joints (the 3D term's scale)
+    monocular_weight_silhouette: float = 50.0  # ... and of its silhouette term (one outline is its only cue of girth)
     iterations_global: int = 30
     iterations: int = 600
     device: str = "auto"

@@ -93,7 +93,12 @@ def _refine(
         used = views if refine.weight_2d > 0 else []
     else:  # one view's outline says nothing of depth (nor of the offsets): the first fit's own joints hold it
         refine = replace(
-            monocular_config(cfg), iterations_global=0, iterations=0, weight_3d=cfg.monocular_anchor, personal_offsets=False
+            monocular_config(cfg),
+            iterations_global=0,
+            iterations=0,
+            weight_3d=cfg.monocular_anchor,
+            weight_silhouette=cfg.monocular_weight_silhouette,
+            personal_offsets=False,
         )
         X, used = first_joints, views
     return fit_bodies(body, joint_set, refine, joints3d=X, views=used, segments=segments, init=start, silhouette=term)
