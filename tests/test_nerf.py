@@ -2,7 +2,9 @@
 
 import json
 import math
+import shutil
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -107,14 +109,18 @@ def test_ray_box_and_packed_compositing_match_dense_quadrature():
     zz, yy, xx = torch.meshgrid(ax, ax, ax, indexing="ij")
     grid = torch.zeros(1, 25, R, R, R)
     grid[0, 0] = 1.0  # every point skinned to the root, whose transform is the identity
-    posed = PosedFrames(PoseVolumes(grid, torch.full((1, 3), -1.5), torch.full((1, 3), 1.5)), torch.eye(4).expand(1, 24, 4, 4), torch.zeros(1, 69))
+    posed = PosedFrames(
+        PoseVolumes(grid, torch.full((1, 3), -1.5), torch.full((1, 3), 1.5)), torch.eye(4).expand(1, 24, 4, 4), torch.zeros(1, 69)
+    )
     rays_o = torch.tensor([[0.0, 0.0, -3.0], [0.5, 0.0, -3.0]])
     rays_d = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     out = render_rays(Ball(), posed, rays_o, rays_d, torch.zeros(2, dtype=torch.long), torch.ones(3), samples=2000)
     chord = torch.tensor([2.0, 2 * math.sqrt(1 - 0.25)])
     expected_alpha = 1 - torch.exp(-4.0 * chord)
     torch.testing.assert_close(out.alpha, expected_alpha, atol=5e-3, rtol=0)
-    torch.testing.assert_close(out.rgb[0], torch.tensor([0.2, 0.6, 0.9]) * expected_alpha[0] + (1 - expected_alpha[0]), atol=5e-3, rtol=0)
+    torch.testing.assert_close(
+        out.rgb[0], torch.tensor([0.2, 0.6, 0.9]) * expected_alpha[0] + (1 - expected_alpha[0]), atol=5e-3, rtol=0
+    )
     assert 2.0 < out.depth[0] < 3.0  # the expected hit lies in the front half of the ball
 
 
@@ -152,9 +158,17 @@ def test_ssim_loss_is_zero_for_equal_images_and_grows_with_noise():
 
 @pytest.fixture(scope="module")
 def nerf_dataset(body, synthetic_capture):
-    root = synthetic_capture(num_frames=6, num_cameras=3, width=96, height=96, seed=5, noise_std=0.0, flicker_std=0.0, format="images")
+    root = synthetic_capture(
+        num_frames=6, num_cameras=3, width=96, height=96, seed=5, noise_std=0.0, flicker_std=0.0, format="images"
+    )
     segment(body, root / "capture.h5", root / "frames.h5", root / "masks.h5", MasksConfig(method=["provided"]))
-    summary = prepare(body, [(root / "capture.h5", root / "frames.h5", root / "masks.h5")], root / "dataset.h5", PrepareConfig(heldout_cameras=["cam02"], volume_resolution=24), "s")
+    summary = prepare(
+        body,
+        [(root / "capture.h5", root / "frames.h5", root / "masks.h5")],
+        root / "dataset.h5",
+        PrepareConfig(heldout_cameras=["cam02"], volume_resolution=24),
+        "s",
+    )
     assert summary == {"frames": 6, "train_cameras": ["cam00", "cam01"], "heldout_cameras": ["cam02"]}
     return root
 
@@ -168,7 +182,9 @@ def _cfg(iterations, **kw):
 def test_training_learns_and_beats_the_mean_colour_baseline(nerf_dataset, tmp_path):
     ds = load_dataset(nerf_dataset / "dataset.h5")
     torch.manual_seed(0)
-    untrained = heldout_metrics(CanonicalField(ds.canonical_lo, ds.canonical_hi, FieldConfig(**TINY_FIELD)).eval(), ds, frames=[0, 3])
+    untrained = heldout_metrics(
+        CanonicalField(ds.canonical_lo, ds.canonical_hi, FieldConfig(**TINY_FIELD)).eval(), ds, frames=[0, 3]
+    )
     report = train(nerf_dataset / "dataset.h5", tmp_path / "model.pt", tmp_path / "work", _cfg(120), heldout_eval=heldout_metrics)
     log = [json.loads(line) for line in (tmp_path / "work" / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["loss_ema"] < 0.6 * log[0]["loss_ema"]  # the (smoothed) loss falls
@@ -185,7 +201,14 @@ def test_training_learns_and_beats_the_mean_colour_baseline(nerf_dataset, tmp_pa
     assert m["heldout_psnr_box"] > m["heldout_baseline_psnr_box"] + 3.0, m
     assert report["heldout_psnr_box"] > report["heldout_baseline_psnr_box"]
     # the render API: any camera model, any frame; alpha where the body is
-    cam = Camera("equidistant", [64 / math.pi, 64 / math.pi, 31.5, 31.5], 64, 64, [], *look_at(np.array([0.0, 0.0, 3.2]), np.array([0.0, 0.0, 0.9]), up=np.array([0.0, 1.0, 0.0])))
+    cam = Camera(
+        "equidistant",
+        [64 / math.pi, 64 / math.pi, 31.5, 31.5],
+        64,
+        64,
+        [],
+        *look_at(np.array([0.0, 0.0, 3.2]), np.array([0.0, 0.0, 0.9]), up=np.array([0.0, 1.0, 0.0])),
+    )
     rgb, alpha, depth = render_image(field, ds.posed, 2, cam, background=(1.0, 1.0, 1.0))
     assert rgb.shape == (64, 64, 3) and alpha.max() > 0.9 and alpha[0, 0] < 0.01
     assert 1.0 < depth[alpha > 0.9].mean() < 3.2  # the top of the body, seen from 3.2 m above the floor
@@ -206,6 +229,12 @@ def test_an_interrupted_run_resumes_where_it_stopped(nerf_dataset, tmp_path):
     train(nerf_dataset / "dataset.h5", tmp_path / "c.pt", tmp_path / "wc", _cfg(40), stop_after=10)
     with pytest.raises(NtopError, match="other training settings"):
         train(nerf_dataset / "dataset.h5", tmp_path / "c.pt", tmp_path / "wc", _cfg(40, lr=5e-3))
+    # the workflow remade dataset.h5 after an interruption: that checkpoint is of other data, not resumed
+    shutil.copy(nerf_dataset / "dataset.h5", tmp_path / "d.h5")
+    train(tmp_path / "d.h5", tmp_path / "d.pt", tmp_path / "wd", _cfg(40), stop_after=10)
+    with h5py.File(tmp_path / "d.h5", "a") as f:
+        f["smpl/transl"][0] += 0.01
+    assert train(tmp_path / "d.h5", tmp_path / "d.pt", tmp_path / "wd", _cfg(40))["resumed_from"] == 0
 
 
 def test_bad_requests_are_reported(nerf_dataset, body, tmp_path):
@@ -215,7 +244,13 @@ def test_bad_requests_are_reported(nerf_dataset, body, tmp_path):
     with pytest.raises(NtopError, match="unknown keys"):
         TrainConfig.from_dict({"iterationz": 3})
     with pytest.raises(NtopError, match="camera 'cam09'"):
-        prepare(body, [(nerf_dataset / "capture.h5", nerf_dataset / "frames.h5", nerf_dataset / "masks.h5")], tmp_path / "d.h5", PrepareConfig(heldout_cameras=["cam09"]), "s")
+        prepare(
+            body,
+            [(nerf_dataset / "capture.h5", nerf_dataset / "frames.h5", nerf_dataset / "masks.h5")],
+            tmp_path / "d.h5",
+            PrepareConfig(heldout_cameras=["cam09"]),
+            "s",
+        )
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(NtopError, match="junk.pt: cannot read model"):
         load_model(tmp_path / "junk.pt")

@@ -23,7 +23,7 @@ from pytorch_msssim import ssim
 from tqdm import tqdm
 
 from ntop.errors import NtopError
-from ntop.io import atomic_path, provenance_record
+from ntop.io import atomic_path, file_digest, provenance_record
 from ntop.nerf.field import CanonicalField, FieldConfig
 from ntop.nerf.pixels import RaySampler
 from ntop.nerf.prepare import NerfDataset, load_dataset
@@ -163,21 +163,33 @@ def _optimiser(field: CanonicalField, cfg: TrainConfig) -> tuple[torch.optim.Opt
 
 
 def _save_checkpoint(
-    path: Path, step: int, field: CanonicalField, opt: Any, sched: Any, sampler: RaySampler, cfg: TrainConfig
+    path: Path, step: int, field: CanonicalField, opt: Any, sched: Any, sampler: RaySampler, cfg: TrainConfig, data: str
 ) -> None:
     state = {"step": step, "field": field.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
     state.update(torch_rng=torch.get_rng_state(), numpy_rng=sampler.rng.bit_generator.state, train_config=asdict(cfg))
+    state["dataset_sha256"] = data
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
 def _resume(
-    path: Path, field: CanonicalField, opt: Any, sched: Any, sampler: RaySampler, cfg: TrainConfig, device: torch.device
+    path: Path,
+    field: CanonicalField,
+    opt: Any,
+    sched: Any,
+    sampler: RaySampler,
+    cfg: TrainConfig,
+    device: torch.device,
+    data: str,
 ) -> int:
-    """The step a checkpoint left off at, its state restored (0 without one)."""
+    """The step a checkpoint left off at, its state restored (0 without one, or with one made from
+    another ``dataset.h5``: an interrupted run whose inputs the workflow has since remade)."""
     if not path.exists():
         return 0
     ck = torch.load(path, map_location=device, weights_only=False)
+    if ck.get("dataset_sha256") != data:
+        print(f"{path}: made from another dataset.h5; starting over", file=sys.stderr)
+        return 0
     if ck["train_config"] != asdict(cfg):
         raise NtopError("checkpoint was made with other training settings; delete it to start over", path, "train_config")
     try:
@@ -259,7 +271,8 @@ def train(
     sampler = RaySampler(ds, device, cfg.seed)
     posed = ds.posed.to(device)
     ckpt_path, log_path = workdir / "checkpoint.pt", workdir / "train_log.jsonl"
-    start = _resume(ckpt_path, field, opt, sched, sampler, cfg, device)
+    data = file_digest(dataset_path)
+    start = _resume(ckpt_path, field, opt, sched, sampler, cfg, device, data)
     if not start and log_path.exists():
         log_path.unlink()  # a fresh start: the log describes this run only
     amp = cfg.amp and device.type == "cuda"
@@ -285,7 +298,7 @@ def train(
                 log.flush()
             progress.update(step, f"loss {ema:.4f} psnr {psnr:.2f}")
             if step % cfg.checkpoint_every == 0 or step == last:
-                _save_checkpoint(ckpt_path, step, field, opt, sched, sampler, cfg)
+                _save_checkpoint(ckpt_path, step, field, opt, sched, sampler, cfg, data)
     progress.close()
     if last < cfg.iterations:
         return {"steps": last, "resumed_from": start, "stopped_early": True, **metrics}
