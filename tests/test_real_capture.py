@@ -32,7 +32,7 @@ def test_a_slice_of_the_real_trial_goes_from_videos_to_labels(tmp_path):
         assert labels[check]["passed"], (check, labels[check])
     with h5py.File(wd / "results" / "masks" / "pose2sim" / "balance" / "masks.h5") as f:
         assert (
-            f.attrs["method"] == "bgsub,selfie,smpl_refine"
+            f.attrs["method"] == "bgsub,smpl_refine"
             and np.mean([f[f"masks/cam0{i}"][()].mean() for i in range(1, 5)]) > 0.01
         )
     manifest = json.loads((wd / "results" / "dataset" / "manifest.json").read_text())
