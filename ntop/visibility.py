@@ -24,14 +24,15 @@ _SLACK = 0.03  # metres
 def depth_margins(body: BodyModel, joint_sets: list[str], betas: Any = None, offsets: np.ndarray | None = None) -> np.ndarray:
     """Per joint of the sets, one after the other: how far below the surface the joint sits in the rest
     pose, plus slack ``(J,)`` metres. A joint on a vertex sits on the skin; personal ``offsets`` (a cap,
-    hair) may cover it, and then by exactly their distance."""
+    hair) may cover it, and then by as much as they lift the surface above it."""
     with torch.no_grad():
         shape = {"betas": np.zeros(body.num_betas) if betas is None else betas, "offsets": offsets}
         rest = body.pose({"global_orient": np.zeros((1, 3)), "body_pose": np.zeros((1, 69)), "transl": np.zeros((1, 3)), **shape})
         joints = torch.cat([body.joint_set(rest, n)[0] for n in joint_sets])
-        d = torch.cdist(joints, rest.vertices[0], compute_mode="donot_use_mm_for_euclid_dist").amin(1).numpy()
+        d = torch.cdist(joints, rest.vertices[0]).amin(1).numpy()
+        covered = d - torch.cdist(joints, rest.bare_vertices[0]).amin(1).numpy()  # by the offsets (0 without)
     vertex_joint = np.array([s.startswith("vertex:") for n in joint_sets for s in JOINT_SETS[n].sources])
-    return np.where(vertex_joint, d, 1.5 * d) + _SLACK
+    return np.where(vertex_joint, np.maximum(covered, 0.0), 1.5 * d) + _SLACK
 
 
 def visibility_codes(
