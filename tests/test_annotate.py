@@ -189,3 +189,17 @@ def test_the_card_tells_two_rigs_cameras_apart():
 
     low, high = "000001001000016" + "1005" + "3", "000001001000016" + "1210" + "3"
     assert _camera_of(low) == "cam 3 (h 1.0 m, r 0.5 m)" and _camera_of(high) == "cam 3 (h 1.2 m, r 1.0 m)"
+
+
+def test_a_cap_over_a_vertex_joint_widens_its_visibility_margin_by_its_thickness(body):
+    """The head top sits on the skin (margin: the slack); under a 3 cm cap it sits 3 cm below the surface."""
+    from ntop.raster import vertex_normals
+    from ntop.visibility import depth_margins
+
+    rest, joints = body.shaped(None)
+    crown = (rest[0, :, 1] > joints[0, 15, 1] + 0.05).numpy()  # y is up in the rest pose
+    cap = np.where(crown[:, None], 0.03 * vertex_normals(rest, body.faces)[0].numpy(), 0.0)
+    bare, capped = depth_margins(body, ["hybrik29"]), depth_margins(body, ["hybrik29"], None, cap)
+    head_top = 24  # hybrik29's first vertex joint
+    assert abs(capped[head_top] - bare[head_top] - 0.03) < 0.005, (bare[head_top], capped[head_top])
+    assert np.abs(np.delete(capped - bare, head_top))[:24].max() < 1e-6  # SMPL's joints lie under skin the cap does not touch

@@ -213,7 +213,7 @@ def test_personal_offsets_learn_what_the_shape_space_cannot(body, walk):
     p, out, gt, cams = walk
     rows = np.arange(0, 40, 8)
     rest, rest_joints = body.shaped(f32(p["betas"])[None])
-    crown = (rest[0, :, 2] > rest_joints[0, 15, 2] + 0.05).numpy()  # above the head joint
+    crown = (rest[0, :, 1] > rest_joints[0, 15, 1] + 0.05).numpy()  # above the head joint (y is up in the rest pose)
     normals = vertex_normals(rest, body.faces)[0].numpy()
     cap = np.where(crown[:, None], 0.04 * normals, 0.0)
     start = {k: p[k][rows] for k in ("global_orient", "body_pose", "transl")} | {"betas": p["betas"]}
@@ -229,7 +229,7 @@ def test_personal_offsets_learn_what_the_shape_space_cannot(body, walk):
     res = fits[True]
     assert fits[False]["offsets"] is None and res["offsets"].shape == (body.num_vertices, 3)
     along = (res["offsets"] * normals).sum(1)
-    assert 0.02 < np.median(along[crown]) < 0.06 and np.abs(along[~crown]).mean() < 0.005, (np.median(along[crown]), np.abs(along[~crown]).mean())
+    assert 0.03 < np.median(along[crown]) < 0.05 and np.abs(along[~crown]).mean() < 0.005, (np.median(along[crown]), np.abs(along[~crown]).mean())
     ious = {}
     for offsets, fit in fits.items():
         with torch.no_grad():
