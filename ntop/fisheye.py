@@ -150,9 +150,8 @@ def render_fisheye(
     for sub in ("images", "alpha", "frames"):
         (partial / sub).mkdir(parents=True, exist_ok=True)
     s = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in pv.smpl.items()}
-    posed = posed_frames(body, s["betas"][None], s["global_orient"], s["body_pose"], s["transl"], offsets=s.get("offsets")).to(
-        device
-    )
+    bodies = posed_frames(body, s["betas"][None], s["global_orient"], s["body_pose"], s["transl"], offsets=s.get("offsets"))
+    posed = bodies.to(device)
     backgrounds = Backgrounds(cfg, pv.size)
     F, V = pv.shape
     resumed = 0
