@@ -239,6 +239,33 @@ def test_personal_offsets_learn_what_the_shape_space_cannot(body, walk):
     assert ious[True] > ious[False] + 0.01 and ious[True] > 0.97, ious
 
 
+def test_keypoint_offsets_learn_where_a_detector_puts_its_keypoints(body, walk):
+    """A detector whose wrists sit 4 cm along the forearm and whose hips sit 3 cm higher than the model's:
+    refined against the true silhouettes, the keypoint offsets take the difference and the body stays
+    where it is; without them the body bends towards the keypoints."""
+    p, _, gt, cams = walk
+    rows = np.arange(0, 40, 8)
+    start, masks = _shape_start(body, walk, rows)
+    start["betas"] = p["betas"]
+    true = np.zeros((17, 3))
+    true[[9, 10], 0] = [0.04, -0.04]  # the wrists, out along the arms (x is the arms' axis in the rest pose)
+    true[[11, 12], 1] = 0.03  # the hips, up (y is up)
+    t = {k: f32(v) for k, v in start.items()}
+    with torch.no_grad():
+        detected = gt[rows] + body.turned_offsets(t["global_orient"], t["body_pose"], f32(true), "coco17").double().numpy()
+    views = [View2D(cam, cam.project(detected.reshape(-1, 3))[0].reshape(len(rows), 17, 2), np.ones((len(rows), 17))) for cam in cams]
+    cfg = FitConfig(iterations_global=0, iterations=0, weight_2d=1.0, silhouette_rounds=3, silhouette_iterations=40)
+    fits = {}
+    for learnt in (False, True):
+        fits[learnt] = fit_bodies(body, "coco17", replace(cfg, keypoint_offsets=learnt), joints3d=detected, views=views,
+                                  segments=np.arange(len(rows)), init=start, silhouette=SilhouetteTerm(cams, masks, body.faces))  # fmt: skip
+    assert fits[False]["keypoint_offsets"] is None and fits[True]["keypoint_offsets"].shape == (17, 3)
+    assert np.abs(fits[True]["keypoint_offsets"] - true).max() < 0.01, fits[True]["keypoint_offsets"][[9, 10, 11, 12]]
+    drift = {learnt: np.linalg.norm(fit["joints"] - gt[rows], axis=-1)[:, [9, 10, 11, 12]].mean() for learnt, fit in fits.items()}
+    assert drift[True] < 0.005 < drift[False], drift  # millimetres with the offsets, centimetres without
+    assert np.nanmedian(fits[True]["error_2d_px"]) < np.nanmedian(fits[False]["error_2d_px"])
+
+
 def test_silhouette_term_at_a_reduced_resolution_measures_in_camera_pixels(body, walk):
     p, out, gt, cams = walk
     rows = np.arange(0, 40, 10)

@@ -203,6 +203,34 @@ class BodyModel(torch.nn.Module):
                 cols.append(next(regressed))
         return torch.stack(cols, 1)
 
+    def joint_weights(self, name: str) -> torch.Tensor:
+        """How much each bone moves each joint of the named set ``(J, 24)``: the skinning weights of the
+        vertices a joint is regressed from, blended as the regressor blends them (a vertex landmark's own
+        weights; an SMPL joint moves with its bone alone)."""
+        if name in self.regressed_sets:
+            return getattr(self, f"J_regressor_{name}") @ self.smpl.lbs_weights
+        rows = []
+        for kind, key in (src.split(":") for src in JOINT_SETS[name].sources):
+            if kind == "smpl":
+                rows.append(torch.nn.functional.one_hot(torch.tensor(int(key)), 24).to(self.smpl.lbs_weights))
+            elif kind == "vertex":
+                rows.append(self.smpl.lbs_weights[self.landmark_ids[key]])
+            else:
+                rows.append(self.J_regressor_h36m[int(key)] @ self.smpl.lbs_weights)
+        return torch.stack(rows)
+
+    def turned_offsets(
+        self, global_orient: torch.Tensor, body_pose: torch.Tensor, offsets: torch.Tensor, name: str
+    ) -> torch.Tensor:
+        """Rest-pose offsets ``(J, 3)`` of the named set's joints as the posed bodies turn them ``(B, J, 3)``
+        (the rotations of their bones, blended by :meth:`joint_weights`): where a detector's keypoint
+        sits relative to the model's joint, in every frame."""
+        B = global_orient.shape[0]
+        pose = torch.cat([global_orient.reshape(B, 3), body_pose.reshape(B, 69)], 1)
+        R = self.bone_transforms(pose[:, :3], pose[:, 3:])[..., :3, :3]  # the bones' world rotations
+        turn = torch.einsum("jk,bkxy->bjxy", self.joint_weights(name), R)
+        return torch.einsum("bjxy,jy->bjx", turn, offsets.to(turn))
+
     def joints_only(
         self,
         global_orient: torch.Tensor,

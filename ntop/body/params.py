@@ -21,7 +21,9 @@ SMPL_SCHEMA = "smpl"
 class SmplSequence:
     """One action's bodies: ``global_orient (T, 3)``, ``body_pose (T, 69)``, ``transl (T, 3)``,
     ``betas (10,)``, ``pelvis (T, 3)`` (the posed root joint), the capture's ``frame_index (T,)``, and
-    a fitted person's personal ``offsets (V, 3)`` (None for the others: see ``BodyModel``)."""
+    a fitted person's personal ``offsets (V, 3)`` (None for the others: see ``BodyModel``) and the
+    offsets of a detector's keypoints from the model's joints ``keypoint_offsets (J, 3)`` (None unless
+    fitted; they move the detector's keypoints, never the body)."""
 
     global_orient: np.ndarray
     body_pose: np.ndarray
@@ -30,6 +32,7 @@ class SmplSequence:
     pelvis: np.ndarray
     frame_index: np.ndarray
     offsets: np.ndarray | None = None
+    keypoint_offsets: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> "SmplSequence":
         return SmplSequence(
@@ -40,6 +43,7 @@ class SmplSequence:
             self.pelvis[rows],
             self.frame_index[rows],
             self.offsets,
+            self.keypoint_offsets,
         )
 
     def params(self) -> dict[str, np.ndarray]:
@@ -79,7 +83,7 @@ def read_smpl(path: str | Path, action: str | None = None) -> SmplSequence:
             require(f if f.attrs["schema"] == SMPL_SCHEMA else g, "betas")[()].reshape(-1),
             pelvis,
             index,
-            require(f, "offsets")[()] if f.attrs["schema"] == SMPL_SCHEMA and "offsets" in f else None,
+            *(f[k][()] if f.attrs["schema"] == SMPL_SCHEMA and k in f else None for k in ("offsets", "keypoint_offsets")),
         )
     if not all(np.isfinite(a).all() for a in seq.params().values()):
         raise NtopError("SMPL parameters contain NaN or infinity", path, "smpl")

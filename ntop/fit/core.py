@@ -65,6 +65,10 @@ class FitConfig:
     personal_offsets: bool = True  # refining a multi-view fit: also fit per-vertex offsets along the normals
     weight_offsets: float = 1e-2  # per squared metre of offset (mean over vertices)
     weight_smooth_offsets: float = 1.0  # per squared metre of an offset's difference from its neighbours' mean
+    # refining a multi-view fit: the detector's keypoints are not the model's joints (a hip, an ear sits
+    # elsewhere); one rest-pose offset per keypoint, turned by its bones, maps one to the other
+    keypoint_offsets: bool = True
+    weight_keypoint_offsets: float = 0.1  # per squared metre (mean over keypoints)
     silhouette_rounds: int = 3  # the body's outline is found again before each round
     silhouette_iterations: int = 60  # L-BFGS iterations per round
     monocular_anchor: float = 1.0  # refining a monocular fit: weight of its own 3D joints (the 3D term's scale)
@@ -194,6 +198,9 @@ class _Problem:
         )
         if self.offsets is not None:
             self._neighbours()
+        self.keypoint_offsets = None
+        if silhouette and cfg.keypoint_offsets and joints3d is not None and views:
+            self.keypoint_offsets = torch.zeros(len(JOINT_SETS[joint_set]), 3, device=dev, requires_grad=True)
         self.joints3d = joints3d
         if joints3d is not None:
             self.w3 = np.where(np.isfinite(joints3d).all(-1), 1.0 if weights3d is None else weights3d, 0.0)
@@ -225,7 +232,8 @@ class _Problem:
 
     @property
     def unknowns(self) -> list[torch.Tensor]:
-        return [self.go, self.tr, self.betas, self.pose] + ([] if self.offsets is None else [self.offsets])
+        extra = [v for v in (self.offsets, self.keypoint_offsets) if v is not None]
+        return [self.go, self.tr, self.betas, self.pose] + extra
 
     def _neighbours(self) -> None:
         """The mesh's edges ``(E, 2)`` and each vertex's number of neighbours, for the offsets' smoothness."""
@@ -257,6 +265,12 @@ class _Problem:
     def joints(self) -> torch.Tensor:
         return self.body.joints_only(self.go, self.pose, self.betas, self.tr, self.joint_set)
 
+    def detected(self, J: torch.Tensor) -> torch.Tensor:
+        """Joints ``J`` where the detector puts them: moved by the keypoint offsets, when they are fitted."""
+        if self.keypoint_offsets is None:
+            return J
+        return J + self.body.turned_offsets(self.go, self.pose, self.keypoint_offsets, self.joint_set)
+
     def reprojections(self, J: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per view: pixel errors ``(T, J)`` of joints ``J`` and their weights (confidence, 0 where unseen)."""
         out = []
@@ -276,6 +290,9 @@ class _Problem:
                 out.update(self._offset_terms())
         else:
             J = self.joints()
+        if self.keypoint_offsets is not None:
+            J = self.detected(J)
+            out["keypoint_offsets"] = cfg.weight_keypoint_offsets * (self.keypoint_offsets**2).sum(-1).mean()
         if self.joints3d is not None and cfg.weight_3d > 0:
             sq = ((J - self.X) ** 2).sum(-1)
             out["3d"] = cfg.weight_3d * (self.W3 * geman_mcclure(sq, cfg.robust_m * anneal)).sum() / self.W3.sum().clamp(min=1)
@@ -368,8 +385,9 @@ def fit_bodies(
     ``segments (T,)`` labels the action of each frame (no smoothness across labels); ``init`` gives
     ``global_orient``/``transl`` (and optionally ``body_pose``, ``betas``) when there are no 3D joints to
     start from, or to refine; ``silhouette`` adds its term in rounds after the keypoint stages (each
-    round finds the body's outline again). Returns SMPL parameters, personal ``offsets (V, 3)`` (None
-    unless fitted) and per-frame residuals (``error_3d_m``, ``error_2d_px``; NaN where unused)."""
+    round finds the body's outline again). Returns SMPL parameters, personal ``offsets (V, 3)`` and
+    ``keypoint_offsets (J, 3)`` (None unless fitted) and per-frame residuals (``error_3d_m``,
+    ``error_2d_px``; NaN where unused; against the keypoints as the detector defines them)."""
     if joints3d is None and not views:
         raise NtopError("nothing to fit: give 3D joints or 2D views", field="keypoints")
     if init is None:
@@ -391,7 +409,7 @@ def fit_bodies(
             fit.solve(fit.unknowns, cfg.silhouette_iterations)
     with torch.no_grad():
         J = fit.joints()
-        err3, err2 = fit.residuals(J)
+        err3, err2 = fit.residuals(fit.detected(J))
         final = {k: float(v) for k, v in fit.terms().items()}
     params = {
         k: v.detach().cpu().double().numpy() for k, v in (("global_orient", fit.go), ("body_pose", fit.pose), ("transl", fit.tr))
@@ -402,6 +420,7 @@ def fit_bodies(
         **params,
         "betas": betas,
         "offsets": None if offsets is None else offsets.detach().cpu().double().numpy(),
+        "keypoint_offsets": None if fit.keypoint_offsets is None else fit.keypoint_offsets.detach().cpu().double().numpy(),
         "joints": J.cpu().double().numpy(),
         "error_3d_m": err3,
         "error_2d_px": err2,

@@ -99,6 +99,7 @@ def _refine(
             weight_3d=cfg.monocular_anchor,
             weight_silhouette=cfg.monocular_weight_silhouette,
             personal_offsets=False,
+            keypoint_offsets=False,
         )
         X, used = first_joints, views
     return fit_bodies(body, joint_set, refine, joints3d=X, views=used, segments=segments, init=start, silhouette=term)
@@ -127,6 +128,9 @@ def _write_bodies(
         f.create_dataset("betas", data=res["betas"])
         if res.get("offsets") is not None:
             f.create_dataset("offsets", data=res["offsets"]).attrs["meaning"] = "personal offsets of the rest vertices (metres)"
+        if res.get("keypoint_offsets") is not None:
+            meaning = "rest-pose offsets from the model's joints (joint_set) to the detector's keypoints (metres)"
+            f.create_dataset("keypoint_offsets", data=res["keypoint_offsets"]).attrs["meaning"] = meaning
         start = 0
         for action, k in zip(actions, data):
             n = len(k["frame_index"])

@@ -7,6 +7,9 @@ similarity first, the usual monocular figure), mean vertex error, and the shape'
 Self-consistency: the body's COCO-17 joints projected into every camera against the detections
 (median pixels, beside the triangulation's own reprojection median: a body cannot follow the
 detections more closely than their consistent part), and its silhouette against the masks (IoU).
+A fit refined against the masks also learnt where the detector puts each keypoint relative to the
+model's joint (``keypoint_offsets``): the bar takes the joints so moved, and the model's own joints
+are reported beside them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch
 
 from ntop.align import procrustes
 from ntop.body import BodyModel
-from ntop.body.params import read_smpl
+from ntop.body.params import SmplSequence, read_smpl
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import open_stage, read_cameras, require, write_json
@@ -88,11 +91,27 @@ def check_fit(smpl_path: str | Path, captures: list[str | Path], body: BodyModel
     return report
 
 
-def _joint_errors(body: BodyModel, posed: Any, keypoints2d: str | Path, keypoints3d: str | Path | None) -> dict[str, np.ndarray]:
-    """Pixel errors ``(C, T, J)``: the body's COCO-17 joints against the confident detections (``body``)
-    and against those the triangulation kept (``body_kept``), and the triangulation's own (``triangulation``;
-    NaN without keypoints3d). The cameras are the triangulation's (a refined rig's: the bodies were
-    fitted in its world), else the detections'."""
+def _detected_joints(body: BodyModel, seq: SmplSequence, posed: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The body's COCO-17 joints ``(T, 17, 3)``: as the detector defines them (moved by the fit's keypoint
+    offsets, when it has some), and as the model does (what the labels hold)."""
+    joints = body.joint_set(posed, "coco17")
+    if seq.keypoint_offsets is None:
+        return joints, joints
+    if seq.keypoint_offsets.shape != (17, 3):
+        raise NtopError(f"keypoint offsets {seq.keypoint_offsets.shape} are not COCO-17's (17, 3)", field="keypoint_offsets")
+    go, pose, offsets = (torch.as_tensor(a, dtype=joints.dtype) for a in (seq.global_orient, seq.body_pose, seq.keypoint_offsets))
+    moved = body.turned_offsets(go, pose, offsets, "coco17")
+    return joints + moved, joints
+
+
+def _joint_errors(
+    body: BodyModel, seq: SmplSequence, posed: Any, keypoints2d: str | Path, keypoints3d: str | Path | None
+) -> dict[str, np.ndarray]:
+    """Pixel errors ``(C, T, J)``: the body's COCO-17 joints (as the detector defines them) against the
+    confident detections (``body``) and against those the triangulation kept (``body_kept``; the model's own
+    joints: ``model_kept``), and the triangulation's own (``triangulation``; NaN without keypoints3d). The
+    cameras are the triangulation's (a refined rig's: the bodies were fitted in its world), else the
+    detections'."""
     with open_stage(keypoints2d, "keypoints2d") as f:
         cams, uv, conf = read_cameras(require(f, "cameras")), require(f, "joints")[()], require(f, "confidence")[()]
     kept = conf >= 0.5
@@ -105,15 +124,21 @@ def _joint_errors(body: BodyModel, posed: Any, keypoints2d: str | Path, keypoint
     def error(points: np.ndarray) -> np.ndarray:
         return np.linalg.norm(reprojection(cams, points).transpose(1, 0, 2).reshape(uv.shape) - uv, axis=-1)
 
-    body_err, tri_err = error(body.joint_set(posed, "coco17").numpy().reshape(-1, 3)), error(X)
+    detected, model = (j.numpy().reshape(-1, 3) for j in _detected_joints(body, seq, posed))
+    body_err, model_err, tri_err = error(detected), error(model), error(X)
     return {
         "body": np.where(conf >= 0.5, body_err, np.nan),
         "body_kept": np.where(kept, body_err, np.nan),
+        "model_kept": np.where(kept, model_err, np.nan),
         "triangulation": np.where(kept, tri_err, np.nan),
     }
 
 
 Evidence = tuple[Path, Path | None, Path]  # a real capture's keypoints2d, keypoints3d (multi-view) and masks
+
+
+def _largest_cm(offsets: np.ndarray | None) -> float | None:
+    return None if offsets is None else float(np.linalg.norm(offsets, axis=-1).max() * 100)
 
 
 def _median(arrays: list[np.ndarray]) -> float | None:
@@ -125,13 +150,14 @@ def check_fit_against_images(smpl_path: str | Path, actions: list[tuple[Path, Pa
     """``actions``: ``(capture, keypoints2d, keypoints3d or None, masks)`` of each action of a real capture.
     Pixels at the capture's full resolution (``ingest.scale`` undone)."""
     report: dict[str, Any] = {"ground_truth": False, "actions": {}}
-    errors: dict[str, list[np.ndarray]] = {"body": [], "body_kept": [], "triangulation": []}
+    errors: dict[str, list[np.ndarray]] = {"body": [], "body_kept": [], "model_kept": [], "triangulation": []}
     ious = []
     for cap_path, k2, k3, masks in actions:
         with Capture(cap_path) as cap:
             action, full = cap.action, 1.0 / float(cap.h5.attrs.get("ingest_scale", 1.0))
-        posed = _posed(body, read_smpl(smpl_path, action).params())
-        for key, e in _joint_errors(body, posed, k2, k3).items():
+        seq = read_smpl(smpl_path, action)
+        posed = _posed(body, seq.params())
+        for key, e in _joint_errors(body, seq, posed, k2, k3).items():
             errors[key].append(e * full)
         with open_stage(masks, "masks") as f:
             cams = read_cameras(require(f, "cameras"))
@@ -144,9 +170,11 @@ def check_fit_against_images(smpl_path: str | Path, actions: list[tuple[Path, Pa
     overall = {
         "joints_vs_detections_median_px": _median(errors["body"]),
         "joints_vs_kept_detections_median_px": _median(errors["body_kept"]),  # the detections the triangulation kept
+        "model_joints_vs_kept_detections_median_px": _median(errors["model_kept"]),  # without the keypoint offsets
         "triangulation_reprojection_median_px": _median(errors["triangulation"]),
         "mask_iou_mean": float(iou.mean()),
         "mask_iou_min": float(iou.min()),
+        "keypoint_offsets_max_cm": _largest_cm(seq.keypoint_offsets),
         "bars": {"above_triangulation_px": ABOVE_TRIANGULATION_MAX_PX, "mask_iou_mean": MASK_IOU_MIN},
     }
     triangulated = overall["triangulation_reprojection_median_px"]
