@@ -253,6 +253,11 @@ def workflow_figures(results: Path) -> None:
         f"(the triangulation's own {fit['triangulation_reprojection_median_px']:.1f}; all confident detections "
         f"{fit['joints_vs_detections_median_px']:.1f}), mask IoU mean {fit['mask_iou_mean']:.3f}"
     )
+    if fit.get("keypoint_offsets_max_cm") is not None:
+        print(
+            f"  ... the model's own joints (without the keypoint offsets) {fit['model_joints_vs_kept_detections_median_px']:.1f} px; "
+            f"largest keypoint offset {fit['keypoint_offsets_max_cm']:.1f} cm"
+        )
     nerf = r["nerf"]["mean"]
     held, box, ssim, full = r["nerf"]["heldout_cameras"], nerf["psnr_box"], nerf["ssim_box"], nerf["psnr_full"]
     print(f"  NeRF, held-out {held}: body-box PSNR {box:.2f} dB, SSIM {ssim:.3f}; full image {full:.2f} dB")
