@@ -27,6 +27,7 @@ def test_a_slice_of_the_real_trial_goes_from_videos_to_labels(tmp_path):
     assert tri["triangulated_limbs_pct"] > 90 and tri["reprojection_median_px"] < 15 and tri["leave_one_out_median_px"] < 60
     fit = json.loads((wd / "results" / "qa" / "fit" / "pose2sim.json").read_text())["overall"]
     assert fit["mask_iou_mean"] > 0.6 and fit["joints_vs_detections_median_px"] < 60
+    assert fit["keypoint_offsets_max_cm"] is not None and fit["model_joints_vs_kept_detections_median_px"] is not None
     labels = json.loads((wd / "results" / "qa" / "labels" / "pose2sim.json").read_text())["actions"]["balance"]["checks"]
     for check in ("keypoints_vs_reference_projection", "visibility_vs_raycast", "cocoeval_self_ap"):
         assert labels[check]["passed"], (check, labels[check])
