@@ -50,7 +50,7 @@ def make_tiny_trial_workflow(wd: Path) -> Path:
     cfg["nerf"].update(volume_resolution=16, eval={"frame_stride": 2, "samples": 32})
     cfg["nerf"]["train"] = {"iterations": 20, "rays": 256, "samples": 32, "checkpoint_every": 10, "eval_every": 20,
                             "field": {"levels": 6, "log2_table_size": 12, "max_resolution": 64, "width": 32}}  # fmt: skip
-    cfg["fit"]["iterations"] = 150
+    cfg["fit"].update(iterations=150, silhouette_rounds=3, silhouette_iterations=40)  # the trial's 6 x 100 is minutes here
     cfg["views"].update(size=64, frame_stride=2)
     cfg["render"]["samples"] = 32
     cfg["qa"]["strict"] = False  # a 20-step NeRF on six frames; every check is still reported
