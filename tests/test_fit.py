@@ -252,7 +252,7 @@ def test_keypoint_offsets_learn_where_a_detector_puts_its_keypoints(body, walk):
     true[[11, 12], 1] = 0.03  # the hips, up (y is up)
     t = {k: f32(v) for k, v in start.items()}
     with torch.no_grad():
-        detected = gt[rows] + body.turned_offsets(t["global_orient"], t["body_pose"], f32(true), "coco17").double().numpy()
+        detected = gt[rows] + body.turned_offsets(t["global_orient"], t["body_pose"], f32(true), body.joint_weights("coco17")).double().numpy()
     views = [View2D(cam, cam.project(detected.reshape(-1, 3))[0].reshape(len(rows), 17, 2), np.ones((len(rows), 17))) for cam in cams]
     cfg = FitConfig(iterations_global=0, iterations=0, weight_2d=1.0, silhouette_rounds=3, silhouette_iterations=40)
     fits = {}

@@ -220,15 +220,15 @@ class BodyModel(torch.nn.Module):
         return torch.stack(rows)
 
     def turned_offsets(
-        self, global_orient: torch.Tensor, body_pose: torch.Tensor, offsets: torch.Tensor, name: str
+        self, global_orient: torch.Tensor, body_pose: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor
     ) -> torch.Tensor:
-        """Rest-pose offsets ``(J, 3)`` of the named set's joints as the posed bodies turn them ``(B, J, 3)``
-        (the rotations of their bones, blended by :meth:`joint_weights`): where a detector's keypoint
-        sits relative to the model's joint, in every frame."""
+        """Rest-pose offsets ``(J, 3)`` of a joint set's joints as the posed bodies turn them ``(B, J, 3)``
+        (the rotations of their bones, blended by the set's :meth:`joint_weights` ``(J, 24)``, which a
+        caller computes once): where a detector's keypoint sits relative to the model's joint, in every frame."""
         B = global_orient.shape[0]
         pose = torch.cat([global_orient.reshape(B, 3), body_pose.reshape(B, 69)], 1)
         R = self.bone_transforms(pose[:, :3], pose[:, 3:])[..., :3, :3]  # the bones' world rotations
-        turn = torch.einsum("jk,bkxy->bjxy", self.joint_weights(name), R)
+        turn = torch.einsum("jk,bkxy->bjxy", weights.to(R), R)
         return torch.einsum("bjxy,jy->bjx", turn, offsets.to(turn))
 
     def joints_only(

@@ -201,6 +201,7 @@ class _Problem:
         self.keypoint_offsets = None
         if silhouette and cfg.keypoint_offsets and joints3d is not None and views:
             self.keypoint_offsets = torch.zeros(len(JOINT_SETS[joint_set]), 3, device=dev, requires_grad=True)
+            self.keypoint_weights = self.body.joint_weights(joint_set)  # once: the objective runs thousands of times
         self.joints3d = joints3d
         if joints3d is not None:
             self.w3 = np.where(np.isfinite(joints3d).all(-1), 1.0 if weights3d is None else weights3d, 0.0)
@@ -269,7 +270,7 @@ class _Problem:
         """Joints ``J`` where the detector puts them: moved by the keypoint offsets, when they are fitted."""
         if self.keypoint_offsets is None:
             return J
-        return J + self.body.turned_offsets(self.go, self.pose, self.keypoint_offsets, self.joint_set)
+        return J + self.body.turned_offsets(self.go, self.pose, self.keypoint_offsets, self.keypoint_weights)
 
     def reprojections(self, J: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per view: pixel errors ``(T, J)`` of joints ``J`` and their weights (confidence, 0 where unseen)."""

@@ -100,7 +100,7 @@ def _detected_joints(body: BodyModel, seq: SmplSequence, posed: Any) -> tuple[to
     if seq.keypoint_offsets.shape != (17, 3):
         raise NtopError(f"keypoint offsets {seq.keypoint_offsets.shape} are not COCO-17's (17, 3)", field="keypoint_offsets")
     go, pose, offsets = (torch.as_tensor(a, dtype=joints.dtype) for a in (seq.global_orient, seq.body_pose, seq.keypoint_offsets))
-    moved = body.turned_offsets(go, pose, offsets, "coco17")
+    moved = body.turned_offsets(go, pose, offsets, body.joint_weights("coco17"))
     return joints + moved, joints
 
 
