@@ -1,10 +1,13 @@
 """``smpl_refine``: the projected SMPL body as a prior, with the boundary decided by the image.
 
-Pixels deep inside the silhouette (eroded by ``core``) are person whatever the colours say, which
-recovers body parts that match the background; pixels beyond the silhouette grown by ``margin``
-are background, which removes shadows and clutter attached to the person. The band in between
-(loose clothing, hair, fitting error) follows the evidence: the other method's mask when there is
-one, otherwise GrabCut with colour models learnt from the frame and seeded by the prior.
+Pixels beyond the silhouette grown by ``margin`` are background, which removes shadows and clutter
+attached to the person. Nearer, where the other method's mask (the evidence) and the silhouette
+agree, they decide; where they disagree, GrabCut does, with colour models learnt from the frame. A
+fitted body is a few pixels off, so neither may overrule the other there: a body core over the floor
+(a foot fitted beside the real one) would stay person, and background that the median got wrong (the
+gap between an arm and the torso of a subject who stood still) would stay foreground. Without
+evidence, GrabCut is seeded by the silhouette alone, its core (shrunk by ``core``) surely person.
+Only a body known to the pixel (a capture's true one) is kept as it is.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def outline_agreement(prior: np.ndarray, evidence: np.ndarray) -> float:
 
 
 def refine(
-    frame: np.ndarray,
+    frame: np.ndarray | None,
     prior: np.ndarray,
     evidence: np.ndarray | None,
     margin: float,
@@ -44,26 +47,39 @@ def refine(
     exact_prior: bool = False,
 ) -> np.ndarray:
     """The refined ``(H, W) bool`` mask of an RGB frame, from the SMPL silhouette ``prior``. With
-    ``exact_prior`` (the body is known to the pixel, as a capture's true bodies are), the prior's own
-    pixels next to the evidence's outline are person too: mixed boundary pixels, which a colour test
-    drops half the time, follow the body instead."""
+    ``exact_prior`` (the body is known to the pixel, as a capture's true bodies are), the evidence is
+    kept inside the grown silhouette, the core is person, and the prior's own pixels next to the
+    evidence's outline are person too: mixed boundary pixels, which a colour test drops half the
+    time, follow the body instead. Only that case needs no ``frame``."""
     if not prior.any():  # the body is out of view: nothing of the person can be there
         return np.zeros_like(prior)
     outer, inner = dilate(prior, margin), erode(prior, core)
-    if evidence is not None:
-        mask = (evidence & outer) | inner
-        return mask | (prior & _near_outline(evidence)) if exact_prior else mask
+    if exact_prior and evidence is not None:
+        return (evidence & outer) | inner | (prior & _near_outline(evidence))
+    if frame is None:
+        raise ValueError("refining against a fitted body needs the frame")
     trimap = np.full(prior.shape, cv2.GC_BGD, np.uint8)
     trimap[outer] = cv2.GC_PR_BGD
-    trimap[prior] = cv2.GC_PR_FGD
-    trimap[inner] = cv2.GC_FGD
-    ys, xs = np.nonzero(outer)
-    pad = max(4, int(margin * min(prior.shape)))  # a frame of sure background for the colour model
-    y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, prior.shape[0])
-    x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, prior.shape[1])
+    if evidence is None:
+        trimap[prior] = cv2.GC_PR_FGD
+        trimap[inner] = cv2.GC_FGD
+    else:
+        trimap[outer & ~(evidence | prior)] = cv2.GC_BGD
+        trimap[outer & (evidence ^ prior)] = cv2.GC_PR_FGD
+        trimap[evidence & prior] = cv2.GC_FGD
+    return _grabcut(frame, trimap, int(margin * min(prior.shape)), iterations)
+
+
+def _grabcut(frame: np.ndarray, trimap: np.ndarray, pad: int, iterations: int) -> np.ndarray:
+    """GrabCut on the box of ``trimap``'s undecided pixels, grown by ``pad`` (at least 4 px) so that its
+    colour model of the background has a frame of sure background pixels."""
+    ys, xs = np.nonzero(trimap != cv2.GC_BGD)
+    pad = max(4, pad)
+    y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, trimap.shape[0])
+    x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, trimap.shape[1])
     sub = np.ascontiguousarray(trimap[y0:y1, x0:x1])
     bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
     cv2.grabCut(np.ascontiguousarray(frame[y0:y1, x0:x1, ::-1]), sub, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
-    out = np.zeros(prior.shape, bool)
+    out = np.zeros(trimap.shape, bool)
     out[y0:y1, x0:x1] = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
     return out

@@ -204,7 +204,7 @@ def _camera_masks(
     """One camera's masks: the evidence, refined with the prior when asked (``exact``: see refine)."""
     if "smpl_refine" not in cfg.method and evidence[0] is not None:
         return np.stack(evidence)
-    grabcut = lambda t: frame(t) if evidence[t] is None else None  # noqa: E731 - GrabCut alone reads the frame again
+    grabcut = lambda t: None if exact and evidence[t] is not None else frame(t)  # noqa: E731 - GrabCut reads the frame again
     work = lambda t: refine(grabcut(t), priors[t], evidence[t], cfg.margin, cfg.core, cfg.grabcut_iterations, exact)  # noqa: E731
     return np.stack(list(pool.map(work, range(len(priors)))))
 
