@@ -87,7 +87,6 @@ def test_inverse_lbs_returns_canonical_points_exactly(body):
     assert big_pose()[2] > 0.4 and big_pose()[5] < -0.4
 
 
-
 def test_a_crumpled_surface_makes_no_inside_far_from_the_body(body):
     """Personal offsets can fold the skin of a hand or a foot; far beyond such a fold, a point lies behind
     its nearest vertex's normal. That sign alone made false surfaces in empty space (the trial's fitted
@@ -113,6 +112,7 @@ def test_a_crumpled_surface_makes_no_inside_far_from_the_body(body):
     with torch.no_grad():
         pelvis = body(torch.zeros(1, 3), torch.zeros(1, 69), torch.zeros(1, 10), torch.zeros(1, 3)).joints[:, 0]
     assert sample_distance(vol, torch.zeros(1, dtype=torch.long), pelvis) < 0
+
 
 def test_ray_box_and_packed_compositing_match_dense_quadrature():
     o = torch.tensor([[0.0, 0.0, -5.0], [0.0, 3.0, -5.0]])
