@@ -59,12 +59,11 @@ def refine(
     if frame is None:
         raise ValueError("refining against a fitted body needs the frame")
     trimap = np.full(prior.shape, cv2.GC_BGD, np.uint8)
-    trimap[outer] = cv2.GC_PR_BGD
     if evidence is None:
+        trimap[outer] = cv2.GC_PR_BGD
         trimap[prior] = cv2.GC_PR_FGD
         trimap[inner] = cv2.GC_FGD
-    else:
-        trimap[outer & ~(evidence | prior)] = cv2.GC_BGD
+    else:  # where neither says person it stays background
         trimap[outer & (evidence ^ prior)] = cv2.GC_PR_FGD
         trimap[evidence & prior] = cv2.GC_FGD
     return _grabcut(frame, trimap, int(margin * min(prior.shape)), iterations)
