@@ -78,6 +78,7 @@ def _grabcut(frame: np.ndarray, trimap: np.ndarray, pad: int, iterations: int) -
     x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, trimap.shape[1])
     sub = np.ascontiguousarray(trimap[y0:y1, x0:x1])
     bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.setRNGSeed(0)  # its colour models start from k-means on this thread's generator: same masks however frames are shared out
     cv2.grabCut(np.ascontiguousarray(frame[y0:y1, x0:x1, ::-1]), sub, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     out = np.zeros(trimap.shape, bool)
     out[y0:y1, x0:x1] = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
