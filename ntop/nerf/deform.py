@@ -3,8 +3,7 @@
 The canonical space is the subject's shaped body in a "big pose" (T-pose arms, legs apart so that
 they do not touch). For each posed frame we precompute a small voxel volume around the body holding,
 per voxel, the skinning weights of the nearest body vertex (24 channels) and the signed distance to the
-body (1 channel, negative inside; near the surface the sign is the nearest vertex's normal's, farther
-away it is whether the voxel can be reached from the box's border without crossing the surface). A
+body's surface (1 channel, negative inside, from libigl). A
 sample point is then mapped back to canonical space by inverting the blend of the per-joint
 transforms at its interpolated weights, and samples far from the surface, outside or deep inside,
 are skipped. The distance's gradient is the posed surface's normal, which the
@@ -16,10 +15,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import igl
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from ntop.body import BodyModel
@@ -37,6 +36,7 @@ __all__ = [
 ]
 
 BIG_POSE_HIP_DEG = 30.0
+WINDING = igl.SIGNED_DISTANCE_TYPE_FAST_WINDING_NUMBER  # the distance's sign: inside where the surface winds around
 
 
 def big_pose(dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -99,42 +99,29 @@ class PoseVolumes:
 
 
 def pose_volumes(
-    vertices: np.ndarray, normals: np.ndarray, weights: np.ndarray, resolution: int = 32, padding: float = 0.08
+    vertices: np.ndarray, faces: np.ndarray, weights: np.ndarray, resolution: int = 32, padding: float = 0.08
 ) -> PoseVolumes:
     """Nearest-vertex skinning weights and signed distance on a grid around each posed body ``(T, V, 3)``
-    with outward vertex normals ``(T, V, 3)`` (the sign: see :func:`_inside`)."""
+    with triangles ``faces (F, 3)``.
+
+    The distance is to the surface's triangles and its sign is the fast winding number's (libigl): a
+    point is inside where the surface winds around it. Personal offsets can crumple a fitted hand, foot
+    or head (the trial's fit flips a fifth of its triangles); the side of the nearest normal is then wrong
+    up to centimetres away, and it put shells of false inside around those parts. The winding number
+    does not depend on the normals."""
     T = len(vertices)
     grids = np.zeros((T, 25, resolution, resolution, resolution), np.float32)
     lo = vertices.min(1) - padding
     hi = vertices.max(1) + padding
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
     for t in range(T):
         axes = [np.linspace(lo[t, i], hi[t, i], resolution) for i in range(3)]
         zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
         pts = np.stack([xx, yy, zz], -1).reshape(-1, 3)
-        dist, nearest = cKDTree(vertices[t]).query(pts)
-        facing_in = np.einsum("ij,ij->i", pts - vertices[t][nearest], normals[t][nearest]) < 0
-        shape = (resolution,) * 3
-        voxel = float(np.max(hi[t] - lo[t])) / (resolution - 1)
-        inside = _inside(dist.reshape(shape), facing_in.reshape(shape), voxel).reshape(-1)
-        sdf = np.where(inside, -dist, dist)
-        grids[t] = np.concatenate([weights[nearest], sdf[:, None]], 1).T.reshape(25, *shape)
+        _, nearest = cKDTree(vertices[t]).query(pts)
+        sdf = igl.signed_distance(pts, np.ascontiguousarray(vertices[t], dtype=np.float64), faces, sign_type=WINDING)[0]
+        grids[t] = np.concatenate([weights[nearest], sdf[:, None]], 1).T.reshape(25, resolution, resolution, resolution)
     return PoseVolumes(torch.from_numpy(grids), torch.from_numpy(lo.astype(np.float32)), torch.from_numpy(hi.astype(np.float32)))
-
-
-def _inside(dist: np.ndarray, facing_in: np.ndarray, voxel: float) -> np.ndarray:
-    """Which grid points ``(R, R, R)`` lie inside the body, from their distance to the nearest vertex
-    and whether they lie behind its normal (``facing_in``).
-
-    The normal's side is right only near the surface: a point half a metre beyond a fingertip or the
-    sole of a foot can lie behind that vertex's averaged normal, and such a wrong sign makes a false
-    surface in empty space (samples there map onto the body and pull it transparent). So points within
-    a voxel of the surface take the normal's side, and the rest are outside when the box's border reaches
-    them without crossing that shell (the box's border is beyond the body's padding)."""
-    near = dist < voxel
-    regions, _ = ndimage.label(~near)
-    border = np.unique(np.concatenate([np.moveaxis(regions, a, 0)[[0, -1]].ravel() for a in range(3)]))
-    outside = np.isin(regions, border[border > 0])
-    return np.where(near, facing_in, ~outside)
 
 
 def _stacked_coords(vol: PoseVolumes, frame: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

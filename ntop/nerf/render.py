@@ -19,7 +19,6 @@ from ntop.nerf.deform import PoseVolumes, canonical_transforms, inverse_lbs, pos
 from ntop.nerf.field import CanonicalField
 from ntop.nerf.sampling import ray_box, sample_rays
 from ntop.nerf.volrend import composite
-from ntop.raster import vertex_normals
 
 __all__ = ["PosedFrames", "posed_frames", "RenderOutput", "render_rays", "render_views", "render_image"]
 
@@ -55,8 +54,7 @@ def posed_frames(
     with torch.no_grad():
         out = body(global_orient, body_pose, betas, transl, offsets)
         M, _ = canonical_transforms(body, betas, global_orient, body_pose, transl)
-    normals = vertex_normals(out.vertices, body.faces)
-    vol = pose_volumes(out.vertices.double().numpy(), normals.double().numpy(), body.weights.double().numpy(), resolution)
+    vol = pose_volumes(out.vertices.double().numpy(), body.faces.numpy(), body.weights.double().numpy(), resolution)
     return PosedFrames(vol, M.float(), body_pose.reshape(-1, 69).float())
 
 
