@@ -3,11 +3,10 @@
 The canonical space is the subject's shaped body in a "big pose" (T-pose arms, legs apart so that
 they do not touch). For each posed frame we precompute a small voxel volume around the body holding,
 per voxel, the skinning weights of the nearest body vertex (24 channels) and the signed distance to the
-body's surface (1 channel, negative inside, from libigl). A
-sample point is then mapped back to canonical space by inverting the blend of the per-joint
-transforms at its interpolated weights, and samples far from the surface, outside or deep inside,
-are skipped. The distance's gradient is the posed surface's normal, which the
-field's lighting needs.
+body's surface (1 channel, negative inside, from libigl). A sample point is then mapped back to
+canonical space by inverting the blend of the per-joint transforms at its interpolated weights, and
+samples far from the surface, outside or deep inside, are skipped. The distance's gradient is the
+posed surface's normal, which the field's lighting needs.
 """
 
 from __future__ import annotations
