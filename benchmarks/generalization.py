@@ -79,13 +79,15 @@ BARS = {
 
 
 def make_workdir(wd: Path, builds: list[str], size: str) -> None:
-    """A copy of the workflow whose config holds the grid's subjects (2 per build)."""
-    if wd.exists():
-        shutil.rmtree(wd)
-    wd.mkdir(parents=True)
+    """A fresh copy of the workflow whose config holds the grid's subjects (2 per build). An earlier
+    grid's ``results/`` and ``resources/`` in ``wd`` are kept: Snakemake redoes only what changed, so a
+    grid can grow by a build or a lens in a later sitting (a demo-sized build takes about 50 minutes)."""
+    wd.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "rules", "workflow", "config", "envs"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, wd / name)
+        src, dst = ROOT / name, wd / name
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     subjects = {}
     for build in builds:
