@@ -113,7 +113,7 @@ def run_lens(wd: Path, lens: str, cores: int) -> float:
     t = time.perf_counter()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # the rules call `ntop`
     r = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", str(cores)], cwd=wd, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "snakemake", "--cores", str(cores), "--rerun-incomplete"], cwd=wd, env=env, capture_output=True, text=True, check=False
     )
     seconds = time.perf_counter() - t
     (wd / "grid").mkdir(exist_ok=True)
