@@ -140,6 +140,26 @@ def test_refining_a_slightly_wrong_rig_brings_it_back_in_its_own_world(walk_keyp
     assert np.linalg.norm(moved.mean(0)) < 0.02  # the given world is kept: no drift of the rig as a whole
 
 
+def test_a_rig_sized_by_the_neutral_body_warns_and_names_the_height(walk_keypoints):
+    from dataclasses import replace
+
+    from scipy.spatial.transform import Rotation
+
+    from ntop.qa.keypoints import _calibration_verdict
+
+    cams = walk_keypoints[0]
+    bigger = [replace(c, t=1.1 * c.t) for c in cams]  # the same rig 10 % larger: what a child's keypoints give
+    errs = camera_errors(bigger, cams)
+    assert abs(errs["scale_error_pct"] - 10) < 1e-6 and max(errs["shape_centre_pct_of_radius"].values()) < 1e-6
+    neutral = _calibration_verdict(errs, {"scale_prior": "the neutral body's bone lengths"}, used=True)
+    assert neutral["passed"] is None and "height_m" in neutral["warning"] and "+10.0 %" in neutral["warning"]
+    told = _calibration_verdict(errs, {"scale_prior": "height_m 1.5"}, used=True)  # a height was given, and is wrong
+    assert told["passed"] is False and "warning" not in told
+    turn = Rotation.from_rotvec(np.radians([0, 3.0, 0])).as_matrix()
+    turned = [replace(c, R=turn @ c.R, t=turn @ c.t) if i == 1 else c for i, c in enumerate(bigger)]  # one camera turned in place
+    assert _calibration_verdict(camera_errors(turned, cams), {"scale_prior": "the neutral body's bone lengths"}, used=True)["passed"] is False
+
+
 def test_qa_keypoints_and_cli(body, tmp_path, walk_keypoints):
     generate(body, "s", "walk", SyntheticConfig(num_frames=12, num_cameras=4, width=128, height=128, seed=7), tmp_path / "raw")
     ingest("synthetic", tmp_path / "raw", "s", "walk", tmp_path / "capture.h5", tmp_path / "frames.h5")

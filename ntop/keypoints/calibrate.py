@@ -265,9 +265,17 @@ def calibrate_cameras(
         "observations": int(keep.sum()),
         "residual_px": {cams[c].name: float(np.nanmedian(err[c])) if np.isfinite(err[c]).any() else None for c in range(C)},
         "scale": scale,
+        "scale_prior": _scale_prior(cfg),
         "bone_ratio_spread": float(np.std(prior / (measured * scale))),
     }
     return refined, report
+
+
+def _scale_prior(cfg: CalibrateConfig) -> str:
+    """What set the rig's size: the keypoints alone fix it only up to scale."""
+    if cfg.height_m is not None:
+        return f"height_m {cfg.height_m:g}"
+    return "betas" if cfg.betas else "the neutral body's bone lengths"
 
 
 def _in_world_of(cams: list[Camera], given: list[Camera]) -> list[Camera]:
@@ -308,17 +316,24 @@ def _turn_deg(a: Camera, b: Camera) -> float:
 
 
 def camera_errors(est: list[Camera], gt: list[Camera]) -> dict[str, Any]:
-    """Rotation (degrees) and centre errors of calibrated cameras after the best rigid (not similarity)
-    alignment of their centres to the true ones: scale is part of what is measured."""
+    """Rotation (degrees) and centre errors of calibrated cameras after the best rigid alignment of
+    their centres to the true ones (``centre_m``: scale is part of what is measured), and the rig's
+    shape apart from its size: the scale of the best similarity (``scale_error_pct``) and the centres'
+    errors after it (``shape_centre_pct_of_radius``). Keypoints fix a rig up to scale; its size comes
+    from the scale prior (the subject's height or shape)."""
     ce, cg = np.stack([c.center for c in est]), np.stack([c.center for c in gt])
     Q, _, b = procrustes(ce, cg)  # est world -> gt world
     centre_err = np.linalg.norm(ce @ Q.T + b - cg, axis=1)
     rot_err = [np.degrees(Rotation.from_matrix(g.R @ (e.R @ Q.T).T).magnitude()) for e, g in zip(est, gt)]
+    Qs, scale, bs = procrustes(ce, cg, scale=True)
+    shape_err = np.linalg.norm(scale * ce @ Qs.T + bs - cg, axis=1)
     radius = float(np.linalg.norm(cg[:, :2] - cg[:, :2].mean(0), axis=1).mean())
     return {
         "rotation_deg": {g.name: float(r) for g, r in zip(gt, rot_err)},
         "centre_m": {g.name: float(e) for g, e in zip(gt, centre_err)},
         "centre_pct_of_radius": {g.name: float(100 * e / radius) for g, e in zip(gt, centre_err)},
+        "scale_error_pct": float(100 * (1 / scale - 1)),  # the calibrated rig's size against the true one
+        "shape_centre_pct_of_radius": {g.name: float(100 * e / radius) for g, e in zip(gt, shape_err)},
         "rig_radius_m": radius,
     }
 

@@ -106,19 +106,35 @@ def check_keypoints(
             fit = json.loads(f.attrs.get("report", "{}"))
         if [c.name for c in est] != [c.name for c in true_cams]:
             raise NtopError("calibrated cameras are not the capture's", calibration, "cameras")
-        errs = camera_errors(est, true_cams)
-        errs["residual_px"] = fit.get("residual_px")
-        errs["passed"] = bool(
-            max(errs["rotation_deg"].values()) <= ROTATION_MAX_DEG
-            and max(errs["centre_pct_of_radius"].values()) <= CENTRE_MAX_PCT
-        )
-        if not calibration_used:  # a measurement nothing downstream uses must not stop the dataset
-            errs = warn_only(
-                errs, "the rig calibrated from the keypoints is off its bar; the capture's own cameras are used (cameras: known)"
-            )
-        report["checks"]["calibration"] = errs
+        report["checks"]["calibration"] = _calibration_verdict(camera_errors(est, true_cams), fit, calibration_used)
     report["passed"] = overall(report["checks"].values())
     return report
+
+
+def _calibration_verdict(errs: dict[str, Any], fit: dict[str, Any], used: bool) -> dict[str, Any]:
+    """The rig's shape (rotations, centres after a similarity) must meet the bars; its size only when
+    something told the calibration the subject's size. A rig sized from the neutral body (no
+    ``height_m``) is as far off as the subject is from it: that warns and names the setting. A
+    calibration nothing downstream uses (``cameras: known``) only warns."""
+    errs = {**errs, "residual_px": fit.get("residual_px"), "scale_prior": fit.get("scale_prior")}
+    shape_ok = (
+        max(errs["rotation_deg"].values()) <= ROTATION_MAX_DEG
+        and max(errs["shape_centre_pct_of_radius"].values()) <= CENTRE_MAX_PCT
+    )
+    size_ok = max(errs["centre_pct_of_radius"].values()) <= CENTRE_MAX_PCT
+    errs["passed"] = bool(shape_ok and size_ok)
+    if not used:  # a measurement nothing downstream uses must not stop the dataset
+        return warn_only(
+            errs, "the rig calibrated from the keypoints is off its bar; the capture's own cameras are used (cameras: known)"
+        )
+    if shape_ok and not size_ok and errs["scale_prior"] == "the neutral body's bone lengths":
+        why = (
+            f"the rig's shape is right but its size is off by {errs['scale_error_pct']:+.1f} %: keypoints fix a rig up to scale, "
+        )
+        return warn_only(
+            errs, why + "and it was sized by the neutral body's bones; give the subject's height (subjects.<name>.height_m)"
+        )
+    return errs
 
 
 def _median(e: np.ndarray) -> float | None:
