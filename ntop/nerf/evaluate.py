@@ -5,7 +5,7 @@ PSNR over the body's own pixels,
 with both images on black outside the body (the rendering composited on black, the frame multiplied
 by its mask), as HumanNeRF's protocol does. Mean-colour baselines are reported beside them (a constant
 image of the box's mean colour; the body's mean colour on the body's pixels), and a side-by-side sheet
-(frame | rendering | error x4) is drawn.
+of the body's box (frame | rendering | error x4) is drawn.
 """
 
 from __future__ import annotations
@@ -88,13 +88,14 @@ def evaluate(
             m = image_metrics(pred, truth, mask)
             per_image.append({"camera": cam, "frame": int(ds.frame_index[t]), "action": ds.actions[t], **m})
             if i < 3:
+                ys, xs = box_of(mask, grow=24)  # the body fills its tile (in a whole frame it is a third of the height)
                 err = np.clip(np.abs(pred - truth) * 4, 0, 1)
                 for img, text in (
                     (truth, f"{cam} f{ds.frame_index[t]} frame"),
                     (pred, f"render {m['psnr_box']:.1f} dB"),
                     (err, "error x4"),
                 ):
-                    tiles.append(label((img * 255).astype(np.uint8).copy(), text))
+                    tiles.append(label((img[ys, xs] * 255).astype(np.uint8).copy(), text))
     keys = [k for k in per_image[0] if k not in ("camera", "frame", "action")]
     summary = {k: float(np.mean([r[k] for r in per_image])) for k in keys}
     report = {"subject": ds.subject, "heldout_cameras": ds.heldout_cameras, "evaluated_cameras": cams}
