@@ -112,9 +112,8 @@ def run_lens(wd: Path, lens: str, cores: int) -> float:
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     t = time.perf_counter()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # the rules call `ntop`
-    r = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", str(cores), "--rerun-incomplete"], cwd=wd, env=env, capture_output=True, text=True, check=False
-    )
+    command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--rerun-incomplete"]
+    r = subprocess.run(command, cwd=wd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - t
     (wd / "grid").mkdir(exist_ok=True)
     (wd / "grid" / f"{lens}.log").write_text(r.stdout + r.stderr)

@@ -157,7 +157,8 @@ def test_a_rig_sized_by_the_neutral_body_warns_and_names_the_height(walk_keypoin
     assert told["passed"] is False and "warning" not in told
     turn = Rotation.from_rotvec(np.radians([0, 3.0, 0])).as_matrix()
     turned = [replace(c, R=turn @ c.R, t=turn @ c.t) if i == 1 else c for i, c in enumerate(bigger)]  # one camera turned in place
-    assert _calibration_verdict(camera_errors(turned, cams), {"scale_prior": "the neutral body's bone lengths"}, used=True)["passed"] is False
+    wrong_shape = _calibration_verdict(camera_errors(turned, cams), {"scale_prior": "the neutral body's bone lengths"}, used=True)
+    assert wrong_shape["passed"] is False and "warning" not in wrong_shape
 
 
 def test_qa_keypoints_and_cli(body, tmp_path, walk_keypoints):
