@@ -6,12 +6,14 @@ import pytest
 import torch
 
 from ntop.align import procrustes
+from ntop.body import JOINT_SETS
 from ntop.cameras import Camera, look_at
 from ntop.cli import main
 from ntop.datasets.ingest import ingest
 from ntop.datasets.synthetic.capture import SyntheticConfig, generate, make_cameras, pose_sequence
 from ntop.errors import NtopError
-from ntop.keypoints.calibrate import CalibrateConfig, calibrate_cameras, camera_errors, refine_cameras
+from ntop.keypoints.calibrate import PROPORTION_SPREAD_WARN, BONES, CalibrateConfig, bone_lengths, calibrate_cameras
+from ntop.keypoints.calibrate import camera_errors, proportion_spread, refine_cameras
 from ntop.keypoints.detect import DetectConfig, detect_keypoints, emulate_detector
 from ntop.keypoints.triangulate import TriangulateConfig, temporal_filter, triangulate, triangulate_points
 from ntop.qa.keypoints import check_keypoints
@@ -103,6 +105,7 @@ def test_calibration_recovers_the_rig_from_a_walking_person(body, walk_keypoints
     err = camera_errors(est, cams)
     assert max(err["rotation_deg"].values()) < 1.0 and max(err["centre_pct_of_radius"].values()) < 2.0, err
     assert max(report["residual_px"].values()) < 4
+    assert report["bone_ratio_spread"] < PROPORTION_SPREAD_WARN and "warning" not in report
     # the calibrated world stands on the floor: triangulated ankles are near z = ankle height, heads above
     X = triangulate_points(est, noisy.reshape(4, -1, 2), conf.reshape(4, -1), TriangulateConfig())["points"].reshape(48, 17, 3)
     assert abs(np.nanmedian(X[:, 15:17, 2]) - np.median(gt[:, 15:17, 2])) < 0.05
@@ -138,6 +141,16 @@ def test_refining_a_slightly_wrong_rig_brings_it_back_in_its_own_world(walk_keyp
     assert max(np.degrees(Rotation.from_matrix(e.R @ c.R.T @ common.T).magnitude()) for e, c in zip(exact, cams)) < 0.1
     moved = np.stack([c.center for c in refined]) - np.stack([c.center for c in off])
     assert np.linalg.norm(moved.mean(0)) < 0.02  # the given world is kept: no drift of the rig as a whole
+
+
+def test_a_skeleton_stretched_by_a_wrong_rig_has_unlikely_proportions(body, walk_keypoints):
+    gt = walk_keypoints[1]
+    names = JOINT_SETS["coco17"].names
+    true = np.median(bone_lengths(gt, names), 0)
+    assert len(true) == len(BONES) and proportion_spread(true, true) < 1e-9
+    assert proportion_spread(2 * true, true) < 1e-9  # the size is the scale prior's business, not this figure's
+    tall = gt * np.array([1.0, 1.0, 1.4])  # a rig stretched along the vertical, which a walk on the floor spans least
+    assert proportion_spread(np.median(bone_lengths(tall, names), 0), true) > PROPORTION_SPREAD_WARN
 
 
 def test_a_rig_sized_by_the_neutral_body_warns_and_names_the_height(walk_keypoints):

@@ -41,9 +41,12 @@ from ntop.keypoints.triangulate import TriangulateConfig, reprojection, triangul
 from ntop.settings import settings_from_dict
 
 __all__ = ["CALIBRATION_SCHEMA", "CalibrateConfig", "calibrate_cameras", "refine_cameras", "calibrate", "camera_errors"]
-__all__ += ["bone_lengths"]
+__all__ += ["PROPORTION_SPREAD_WARN", "bone_lengths", "proportion_spread"]
 
 CALIBRATION_SCHEMA = "calibration"
+#: above this, the calibrated rig makes a skeleton no body has (right rigs: 0.015-0.046, a child's the
+#: most; rigs 30-180 degrees off, from one motion in place at 192 px: 0.086-0.193; benchmarks/RESULTS.md)
+PROPORTION_SPREAD_WARN = 0.08
 BONES = (
     ("left_shoulder", "left_elbow"),
     ("left_elbow", "left_wrist"),
@@ -256,6 +259,7 @@ def calibrate_cameras(
     measured = np.nanmedian(bone_lengths(Xall.reshape(T, J, 3), names), 0)
     prior = _prior_bones(body, joint_set, cfg)
     scale = float(np.sum(prior) / np.sum(measured))
+    spread = proportion_spread(measured, prior)
     refined = [replace(c, t=c.t * scale) for c in refined]
     refined = _to_floor_frame(refined, Xall * scale, names, cfg.ankle_height_m)
     report = {
@@ -266,9 +270,24 @@ def calibrate_cameras(
         "residual_px": {cams[c].name: float(np.nanmedian(err[c])) if np.isfinite(err[c]).any() else None for c in range(C)},
         "scale": scale,
         "scale_prior": _scale_prior(cfg),
-        "bone_ratio_spread": float(np.std(prior / (measured * scale))),
+        "bone_ratio_spread": spread,
     }
+    if spread > PROPORTION_SPREAD_WARN:
+        report["warning"] = (
+            f"the calibrated rig makes a skeleton of unlikely proportions (bone-length spread {spread:.3f} > "
+            f"{PROPORTION_SPREAD_WARN}): the motion may not constrain the rig (a subject in place, few frames); "
+            "check the leave-one-camera-out error in qa keypoints, or give the rig's extrinsics"
+        )
     return refined, report
+
+
+def proportion_spread(measured: np.ndarray, prior: np.ndarray) -> float:
+    """How unlike the body the reconstructed skeleton is: the spread of the body's bone lengths over
+    the measured ones' (:data:`BONES`), at their common scale. A wrong rig that still fits the keypoints
+    (a 180-degree flip, a rig sheared along a direction the motion never spanned) distorts the
+    proportions even where its reprojection residual looks as good as a right rig's."""
+    scale = np.sum(prior) / np.sum(measured)
+    return float(np.std(prior / (measured * scale)))
 
 
 def _scale_prior(cfg: CalibrateConfig) -> str:

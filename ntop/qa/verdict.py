@@ -1,6 +1,7 @@
 """What a QA check concluded: passed, failed, not run (it could not be measured) or a warning (it
-failed, but measures something nothing downstream uses). Only failures stop a strict build; the
-summary shows the other two as what they are, never as a pass."""
+failed, but measures something nothing downstream uses, or a figure without a ground truth is where
+only a wrong result lands). Only failures stop a strict build; the summary shows the other two as
+what they are, never as a pass."""
 
 from __future__ import annotations
 
