@@ -13,7 +13,7 @@ from ntop.datasets.ingest import ingest
 from ntop.datasets.synthetic.capture import SyntheticConfig, generate, make_cameras, pose_sequence
 from ntop.errors import NtopError
 from ntop.keypoints.calibrate import PROPORTION_SPREAD_WARN, BONES, CalibrateConfig, bone_lengths, calibrate_cameras
-from ntop.keypoints.calibrate import camera_errors, proportion_spread, refine_cameras
+from ntop.keypoints.calibrate import NEUTRAL_SCALE_PRIOR, camera_errors, proportion_spread, refine_cameras
 from ntop.keypoints.detect import DetectConfig, detect_keypoints, emulate_detector
 from ntop.keypoints.triangulate import TriangulateConfig, temporal_filter, triangulate, triangulate_points
 from ntop.qa.keypoints import check_keypoints
@@ -164,13 +164,13 @@ def test_a_rig_sized_by_the_neutral_body_warns_and_names_the_height(walk_keypoin
     bigger = [replace(c, t=1.1 * c.t) for c in cams]  # the same rig 10 % larger: what a child's keypoints give
     errs = camera_errors(bigger, cams)
     assert abs(errs["scale_error_pct"] - 10) < 1e-6 and max(errs["shape_centre_pct_of_radius"].values()) < 1e-6
-    neutral = _calibration_verdict(errs, {"scale_prior": "the neutral body's bone lengths"}, used=True)
+    neutral = _calibration_verdict(errs, {"scale_prior": NEUTRAL_SCALE_PRIOR}, used=True)
     assert neutral["passed"] is None and "height_m" in neutral["warning"] and "+10.0 %" in neutral["warning"]
     told = _calibration_verdict(errs, {"scale_prior": "height_m 1.5"}, used=True)  # a height was given, and is wrong
     assert told["passed"] is False and "warning" not in told
     turn = Rotation.from_rotvec(np.radians([0, 3.0, 0])).as_matrix()
     turned = [replace(c, R=turn @ c.R, t=turn @ c.t) if i == 1 else c for i, c in enumerate(bigger)]  # one camera turned in place
-    wrong_shape = _calibration_verdict(camera_errors(turned, cams), {"scale_prior": "the neutral body's bone lengths"}, used=True)
+    wrong_shape = _calibration_verdict(camera_errors(turned, cams), {"scale_prior": NEUTRAL_SCALE_PRIOR}, used=True)
     assert wrong_shape["passed"] is False and "warning" not in wrong_shape
 
 

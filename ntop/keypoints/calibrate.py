@@ -41,12 +41,13 @@ from ntop.keypoints.triangulate import TriangulateConfig, reprojection, triangul
 from ntop.settings import settings_from_dict
 
 __all__ = ["CALIBRATION_SCHEMA", "CalibrateConfig", "calibrate_cameras", "refine_cameras", "calibrate", "camera_errors"]
-__all__ += ["PROPORTION_SPREAD_WARN", "bone_lengths", "proportion_spread"]
+__all__ += ["NEUTRAL_SCALE_PRIOR", "PROPORTION_SPREAD_WARN", "bone_lengths", "proportion_spread"]
 
 CALIBRATION_SCHEMA = "calibration"
 #: above this, the calibrated rig makes a skeleton no body has (right rigs: 0.015-0.046, a child's the
 #: most; rigs 30-180 degrees off, from one motion in place at 192 px: 0.086-0.193; benchmarks/RESULTS.md)
 PROPORTION_SPREAD_WARN = 0.08
+NEUTRAL_SCALE_PRIOR = "the neutral body's bone lengths"  # what sizes a rig when neither height nor shape is given
 BONES = (
     ("left_shoulder", "left_elbow"),
     ("left_elbow", "left_wrist"),
@@ -294,7 +295,7 @@ def _scale_prior(cfg: CalibrateConfig) -> str:
     """What set the rig's size: the keypoints alone fix it only up to scale."""
     if cfg.height_m is not None:
         return f"height_m {cfg.height_m:g}"
-    return "betas" if cfg.betas else "the neutral body's bone lengths"
+    return "betas" if cfg.betas else NEUTRAL_SCALE_PRIOR
 
 
 def _in_world_of(cams: list[Camera], given: list[Camera]) -> list[Camera]:

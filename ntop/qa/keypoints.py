@@ -25,7 +25,7 @@ from ntop.body import JOINT_SETS
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import open_stage, read_cameras, require, write_json
-from ntop.keypoints.calibrate import CALIBRATION_SCHEMA, camera_errors
+from ntop.keypoints.calibrate import CALIBRATION_SCHEMA, NEUTRAL_SCALE_PRIOR, camera_errors
 from ntop.keypoints.detect import KEYPOINTS2D_SCHEMA
 from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA, TriangulateConfig, reprojection, temporal_filter, triangulate_points
 from ntop.qa.verdict import overall, warn_only
@@ -127,7 +127,7 @@ def _calibration_verdict(errs: dict[str, Any], fit: dict[str, Any], used: bool) 
         return warn_only(
             errs, "the rig calibrated from the keypoints is off its bar; the capture's own cameras are used (cameras: known)"
         )
-    if shape_ok and not size_ok and errs["scale_prior"] == "the neutral body's bone lengths":
+    if shape_ok and not size_ok and errs["scale_prior"] == NEUTRAL_SCALE_PRIOR:
         why = (
             f"the rig's shape is right but its size is off by {errs['scale_error_pct']:+.1f} %: keypoints fix a rig up to scale, "
         )
