@@ -566,12 +566,21 @@ def _cmd_qa_keypoints(a: argparse.Namespace) -> None:
     _qa_verdict(report, a, "keypoint", report["checks"])
 
 
-@command("masks", arg("--masks", required=True, type=Path), arg("--capture", required=True, type=Path), *QA_REPORT, qa=True)
+@command(
+    "masks",
+    arg("--masks", required=True, type=Path),
+    arg("--capture", required=True, type=Path),
+    arg("--keypoints3d", type=Path, help="triangulated joints: check the cameras' masks against each other"),
+    arg("--out-sheet", type=Path, help="the worst frame of each camera, doubtful pixels coloured (PNG)"),
+    *QA_REPORT,
+    qa=True,
+)
 def _cmd_qa_masks(a: argparse.Namespace) -> None:
-    """Masks against the ground-truth masks: IoU per frame, mean, worst; the SMPL prior beside them."""
+    """Masks against the ground truth (IoU per frame, mean, worst; the SMPL prior beside them) and
+    against each other (the share of each camera's mask the other views support)."""
     from ntop.qa.masks import run
 
-    report = run(a.masks, a.capture, a.out_json)
+    report = run(a.masks, a.capture, a.out_json, a.keypoints3d, a.out_sheet)
     _qa_verdict(report, a, "mask", report)
 
 

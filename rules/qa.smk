@@ -82,8 +82,15 @@ rule qa_masks:
     input:
         masks=MASKS,
         capture=CAPTURE,
+        keypoints3d=KEYPOINTS3D,
     output:
-        results("qa", "masks", "{subject}", "{action}.json"),
+        report=results("qa", "masks", "{subject}", "{action}.json"),
+        sheet=report(
+            results("qa", "masks", "{subject}", "{action}.png"),
+            caption="../workflow/report/qa_masks.rst",
+            category="Masks QA",
+            labels={"subject": "{subject}", "action": "{action}"},
+        ),
     params:
         code=command_digest("qa masks"),
         strict=STRICT,
@@ -97,7 +104,7 @@ rule qa_masks:
         "../envs/ntop.yaml"
     shell:
         "OMP_NUM_THREADS={threads} ntop qa masks --masks {input.masks} --capture {input.capture}"
-        " --out-json {output} {params.strict} > {log} 2>&1"
+        " --keypoints3d {input.keypoints3d} --out-json {output.report} --out-sheet {output.sheet} {params.strict} > {log} 2>&1"
 
 
 rule qa_fit:

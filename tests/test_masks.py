@@ -163,7 +163,7 @@ def test_segment_stage_bgsub_smpl_refine_against_ground_truth(body, capture):
     out = capture / "walk.masks.h5"
     summary = segment(body, *pairs[0], out, cfg, background=capture / "bg.h5", preview=capture / "walk.png", threads=2)
     assert summary["frames"] == 10 and summary["iou_with_smpl"] > 0.8 and summary["exact_prior"]  # the capture's true bodies
-    report = check_masks(out, pairs[0][0])
+    report, _ = check_masks(out, pairs[0][0])
     assert report["masks"]["mean_iou"] > 0.9 and report["smpl_prior"]["mean_iou"] == 1.0  # the capture's own bodies
     with h5py.File(out) as f:
         assert f.attrs["schema"] == "masks" and f["masks/cam00"].shape == (10, 128, 128) and f["masks/cam00"].compression == "gzip"
@@ -174,7 +174,7 @@ def test_segment_stage_bgsub_smpl_refine_against_ground_truth(body, capture):
 def test_provided_masks_and_given_backgrounds(body, capture, tmp_path):
     pair = (capture / "walk.capture.h5", capture / "walk.frames.h5")
     segment(body, *pair, tmp_path / "m.h5", MasksConfig(method=["provided"]))
-    assert check_masks(tmp_path / "m.h5", pair[0])["masks"]["min_iou"] == 1.0
+    assert check_masks(tmp_path / "m.h5", pair[0])[0]["masks"]["min_iou"] == 1.0
     with h5py.File(capture / "bg.h5") as f:
         for cam in ("cam00", "cam01"):
             cv2.imwrite(str(tmp_path / f"{cam}.png"), f[f"images/{cam}"][()][..., ::-1])
@@ -203,7 +203,7 @@ def test_selfie_segmentation_and_bgsub_in_the_segment_stage(body, capture, tmp_p
     model_backgrounds(body, pairs, tmp_path / "bg.h5", cfg)
     summary = segment(body, *pairs[0], tmp_path / "m.h5", cfg, background=tmp_path / "bg.h5", threads=2)
     assert summary["method"] == ["bgsub", "selfie", "smpl_refine"]
-    assert check_masks(tmp_path / "m.h5", pairs[0][0])["masks"]["mean_iou"] > 0.85  # a synthetic mannequin, 128 pixels
+    assert check_masks(tmp_path / "m.h5", pairs[0][0])[0]["masks"]["mean_iou"] > 0.85  # a synthetic mannequin, 128 pixels
     with pytest.raises(NtopError, match="bgsub, selfie or bgsub \\+ selfie, then smpl_refine if wanted"):
         MasksConfig.from_dict({"method": ["selfie", "bgsub"]})
 

@@ -36,6 +36,8 @@ def test_a_slice_of_the_real_trial_goes_from_videos_to_labels(tmp_path):
             f.attrs["method"] == "bgsub,smpl_refine"
             and np.mean([f[f"masks/cam0{i}"][()].mean() for i in range(1, 5)]) > 0.01
         )
+    cross_view = json.loads((wd / "results" / "qa" / "masks" / "pose2sim" / "balance.json").read_text())["cross_view"]
+    assert cross_view["frames"] == 2 and cross_view["supported"] > 0.9, cross_view  # the views' masks agree
     manifest = json.loads((wd / "results" / "dataset" / "manifest.json").read_text())
     assert manifest["counts"]["train"]["images"] == 3 * 9  # every second of six frames, NToP's nine cameras
     again = snakemake(wd, "-n")

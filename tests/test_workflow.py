@@ -47,6 +47,8 @@ def test_tiny_config_builds_and_passes_qa(workdir, built):
         assert keypoints["checks"]["triangulation"]["triangulated_pct"] > 80
         masks = json.loads((workdir / "results" / "qa" / "masks" / "s1" / f"{action}.json").read_text())
         assert masks["method"] == "bgsub,smpl_refine" and masks["masks"]["mean_iou"] > 0.8, masks
+        assert masks["cross_view"]["supported"] > 0.97 and masks["cross_view"]["frames"] >= 1, masks
+        assert (workdir / "results" / "qa" / "masks" / "s1" / f"{action}.png").exists()
         assert (workdir / "results" / "masks" / "s1" / action / "preview.png").exists()
     dataset = workdir / "results" / "dataset"
     manifest = json.loads((dataset / "manifest.json").read_text())

@@ -1,11 +1,6 @@
 # Helpers of rules/qa.smk: its input functions and parameters.
 
 
-def ground_truth_pairs_pattern(pattern):
-    """``pattern`` for subject/actions whose capture has ground truth (the synthetic ones)."""
-    return [pattern.format(subject=s, action=a) for s, a in subject_actions() if config["subjects"][s]["source"] == "synthetic"]
-
-
 def triangulated_pairs_pattern(pattern):
     """``pattern`` for subject/actions whose keypoints are triangulated: measured against the ground truth
     (synthetic) or against each other (real multi-view captures)."""
@@ -53,7 +48,7 @@ def qa_reports():
         [results("qa", "capture", f"{s}.json") for s in SUBJECTS]
         + triangulated_pairs_pattern(results("qa", "keypoints", "{subject}", "{action}.json"))
         + [results("qa", "fit", f"{s}.json") for s in SUBJECTS if config["subjects"][s]["source"] == "synthetic" or fits(s)]
-        + ground_truth_pairs_pattern(results("qa", "masks", "{subject}", "{action}.json"))
+        + triangulated_pairs_pattern(results("qa", "masks", "{subject}", "{action}.json"))
         + [results("qa", "labels", f"{s}.json") for s in SUBJECTS]
         + [NERF_EVAL.format(subject=s) for s in SUBJECTS]
     )
