@@ -6,7 +6,9 @@ import pytest
 
 from ntop.cameras import Camera
 from ntop.cameras.camera import look_at
-from ntop.qa.silhouettes import body_box, unsupported_pixels
+from ntop.errors import NtopError
+from ntop.io import create_stage, write_cameras
+from ntop.qa.silhouettes import body_box, check_support, unsupported_pixels
 
 CENTRE, AXES = np.array([0.0, 0.0, 1.0]), np.array([0.25, 0.18, 0.8])  # an upright ellipsoid, a body's size
 
@@ -71,3 +73,24 @@ def test_a_stride_tests_a_share_of_the_pixels(stride):
 
 def test_too_few_joints_give_no_box():
     assert body_box(np.full((17, 3), np.nan)) is None
+
+
+def _files(tmp_path, joint_frames: np.ndarray) -> tuple:
+    cams = _ring()
+    with create_stage(tmp_path / "masks.h5", "masks", 1, units="pixels") as f:
+        write_cameras(f.create_group("cameras"), cams)
+        f["frame_index"] = np.arange(6)
+        for c in cams:
+            f[f"masks/{c.name}"] = np.repeat(_silhouette(c)[None], 6, 0).astype(np.uint8)
+    joints = np.repeat((CENTRE + np.array([[0, 0, -0.75], [0, 0, 0.7], [0.2, 0, 0.3]]))[None], len(joint_frames), 0)
+    with create_stage(tmp_path / "keypoints3d.h5", "keypoints3d", 1) as f:
+        f["frame_index"], f["joints"] = joint_frames, joints
+    return tmp_path / "masks.h5", tmp_path / "keypoints3d.h5"
+
+
+def test_the_check_reads_the_stage_files_and_names_a_frame_mismatch(tmp_path):
+    report, picture = check_support(*_files(tmp_path, np.arange(6)))
+    assert report["supported"] == 1.0 and report["frames"] == 2 and picture["frame"] in (0, 5)
+    with pytest.raises(NtopError, match="frames are not the masks'") as e:
+        check_support(*_files(tmp_path, np.arange(1, 7)))
+    assert "frame_index" in str(e.value) and "keypoints3d.h5" in str(e.value)
