@@ -57,10 +57,10 @@ def _tile(mask: np.ndarray, red: np.ndarray, blue: np.ndarray, text: str, grow: 
     return label(np.ascontiguousarray(img), text)
 
 
-def _against_truth(masks_path: Path, cap: Capture, names: list[str]) -> tuple[dict[str, Any], list[np.ndarray]]:
-    with open_stage(masks_path, "masks") as f:
-        masks = np.stack([require(f, f"masks/{n}")[()] > 0 for n in names])
-        prior = np.stack([require(f, f"prior/{n}")[()] > 0 for n in names])
+def _against_truth(f: Any, cap: Capture, names: list[str]) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """IoU with the truth of the open masks file ``f``: the masks' and the SMPL prior's figures, and tiles."""
+    masks = np.stack([require(f, f"masks/{n}")[()] > 0 for n in names])
+    prior = np.stack([require(f, f"prior/{n}")[()] > 0 for n in names])
     gt = cap.gt("masks") > 0
     iou = np.stack([frame_ious(masks[c], gt[c]) for c in range(len(names))])
     report = _figures(iou, names, cap.frame_index)
@@ -77,12 +77,10 @@ def _against_truth(masks_path: Path, cap: Capture, names: list[str]) -> tuple[di
 def _support_tiles(picture: dict[str, Any]) -> list[np.ndarray]:
     tiles = []
     for name, mask, bad in zip(picture["cameras"], picture["masks"], picture["unsupported"]):
-        red = np.zeros_like(mask)
         step = picture["stride"]  # each tested pixel stands for its step x step block
-        for dv in range(step):
-            for du in range(step):
-                red[np.minimum(bad[:, 1] + dv, mask.shape[0] - 1), np.minimum(bad[:, 0] + du, mask.shape[1] - 1)] = True
-        red &= mask
+        tested = np.zeros_like(mask[::step, ::step])
+        tested[bad[:, 1] // step, bad[:, 0] // step] = True
+        red = np.kron(tested, np.ones((step, step), bool))[: mask.shape[0], : mask.shape[1]] & mask
         tiles.append(_tile(mask, red, np.zeros_like(mask), f"{name} f{picture['frame']} unsupported {len(bad)} px"))
     return tiles
 
@@ -101,20 +99,23 @@ def check_masks(
         report: dict[str, Any] = {"method": method}
         tiles: list[np.ndarray] = []
         if cap.has_gt:
-            figures, tiles = _against_truth(Path(masks_path), cap, names)
+            figures, tiles = _against_truth(f, cap, names)
             report.update(figures)
     if keypoints3d is not None:
         support, picture = check_support(masks_path, keypoints3d)
         report["cross_view"] = warn_only(support, "the masks or the calibration disagree between views (see the sheet)")
         tiles = tiles or _support_tiles(picture)
-    report["passed"] = overall(c for c in (report.get("masks", {}), report.get("cross_view", {})))
+    report["passed"] = overall([report.get("masks", {}), report.get("cross_view", {})])
     return report, tiles
 
 
 def run(
-    masks_path: str | Path, capture_path: str | Path, out_json: str | Path, keypoints3d: str | Path | None = None,
+    masks_path: str | Path,
+    capture_path: str | Path,
+    out_json: str | Path,
+    keypoints3d: str | Path | None = None,
     out_sheet: str | Path | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     report, tiles = check_masks(masks_path, capture_path, keypoints3d)
     if out_sheet is not None:
         with atomic_path(out_sheet) as tmp:
