@@ -111,10 +111,15 @@ def _closure(module: str) -> frozenset[Path]:
 
 
 def _digest_files(paths: Iterable[Path]) -> str:
+    return _digest_parts({p: p.read_bytes() for p in paths})
+
+
+def _digest_parts(parts: dict[Path, bytes]) -> str:
+    """A short hash of source files' paths and contents (``parts``: path -> the bytes that count)."""
     h = hashlib.sha256()
-    for p in sorted(paths):
+    for p in sorted(parts):
         h.update(f"{p.relative_to(PACKAGE.parent)}\0".encode())
-        h.update(p.read_bytes())
+        h.update(parts[p])
     return h.hexdigest()[:16]
 
 
@@ -128,9 +133,15 @@ def code_digest(*modules: str) -> str:
 
 
 def command_digest(command: str) -> str:
-    """:func:`code_digest` of what ``ntop <command>`` runs: the ntop modules its handler imports (read
-    from the CLI's source, not imported, so the library stays below the CLI) and everything they import."""
-    return code_digest(*_command_modules(command))
+    """A short hash of what ``ntop <command>`` runs: the ntop modules its handler imports (read from the
+    CLI's source, not imported, so the library stays below the CLI), everything they import, and the CLI
+    less the other commands' handlers, so that a change to one command's options reruns its rules only."""
+    cli = PACKAGE / "cli.py"
+    files = set().union(*(_closure(m) for m in _command_modules(command)))
+    parts = {p: p.read_bytes() for p in files}
+    if cli not in files:  # a handler importing no ntop module digests the whole CLI
+        parts[cli] = _cli_source_for(command).encode()
+    return _digest_parts(parts)
 
 
 def _registered_name(decorator: ast.expr) -> str | None:
@@ -160,6 +171,28 @@ def _command_index() -> dict[str, tuple[str, ...]]:
             for name in filter(None, map(_registered_name, fn.decorator_list)):
                 index[name] = _handler_modules(fn)
     return index
+
+
+@functools.lru_cache(maxsize=1)
+def _handler_lines() -> dict[str, range]:
+    """The source lines (0-based, decorators included) of every command's handler in ``cli.py``."""
+    spans = {}
+    for fn in ast.parse((PACKAGE / "cli.py").read_text()).body:
+        if isinstance(fn, ast.FunctionDef) and fn.end_lineno is not None:
+            start = min([fn.lineno] + [d.lineno for d in fn.decorator_list]) - 1
+            for name in filter(None, map(_registered_name, fn.decorator_list)):
+                spans[name] = range(start, fn.end_lineno)
+    return spans
+
+
+def _cli_source_for(command: str) -> str:
+    """``cli.py`` without the handlers of commands other than ``command`` (its parser, shared helpers
+    and defaults stay)."""
+    spans = _handler_lines()
+    own = set(spans.get(command, ()))
+    other = {i for name, span in spans.items() if name != command for i in span} - own
+    lines = (PACKAGE / "cli.py").read_text().splitlines(keepends=True)
+    return "".join(line for i, line in enumerate(lines) if i not in other)
 
 
 def _command_modules(command: str) -> tuple[str, ...]:

@@ -17,10 +17,10 @@ def package_copy(tmp_path, monkeypatch):
     copy = tmp_path / "ntop"
     shutil.copytree(provenance.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(provenance, "PACKAGE", copy)
-    for cached in (provenance._module_file, provenance._imports, provenance._closure, provenance._command_index):
+    for cached in (provenance._module_file, provenance._imports, provenance._closure, provenance._command_index, provenance._handler_lines):
         cached.cache_clear()
     yield copy
-    for cached in (provenance._module_file, provenance._imports, provenance._closure, provenance._command_index):
+    for cached in (provenance._module_file, provenance._imports, provenance._closure, provenance._command_index, provenance._handler_lines):
         cached.cache_clear()
 
 
@@ -54,6 +54,23 @@ def test_a_command_digest_follows_what_the_command_imports(package_copy):
     assert provenance.command_digest("train-nerf") != before
     with pytest.raises(NtopError, match="no such ntop command: 'qa nope'"):
         provenance.command_digest("qa nope")
+
+
+def test_a_command_digest_leaves_out_the_other_commands_handlers(package_copy):
+    cli = package_copy / "cli.py"
+    before = {name: provenance.command_digest(name) for name in ("train-nerf", "eval-nerf")}
+    cli.write_text(cli.read_text().replace('"frame_stride, samples, device as JSON"', '"frame_stride, samples, device (JSON)"'))
+    provenance._handler_lines.cache_clear()
+    assert provenance.command_digest("train-nerf") == before["train-nerf"]  # another command's option
+    assert provenance.command_digest("eval-nerf") != before["eval-nerf"]
+    before = provenance.command_digest("train-nerf")
+    cli.write_text(cli.read_text().replace("TrainConfig.from_dict(_params(a.params))", "TrainConfig.from_dict(_params(a.params or '{}'))"))
+    provenance._handler_lines.cache_clear()
+    assert provenance.command_digest("train-nerf") != before  # its own handler
+    before = provenance.command_digest("train-nerf")
+    cli.write_text(cli.read_text().replace("def _params(text: str)", "def _params(text: str | None)"))
+    provenance._handler_lines.cache_clear()
+    assert provenance.command_digest("train-nerf") != before  # a helper every handler shares
 
 
 def test_unknown_module_and_unrecorded_file_are_errors(tmp_path):
