@@ -17,10 +17,12 @@ def package_copy(tmp_path, monkeypatch):
     copy = tmp_path / "ntop"
     shutil.copytree(provenance.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(provenance, "PACKAGE", copy)
-    for cached in (provenance._module_file, provenance._imports, provenance._closure, provenance._command_index, provenance._handler_lines):
+    p = provenance
+    caches = (p._module_file, p._imports, p._closure, p._command_index, p._handler_lines)
+    for cached in caches:
         cached.cache_clear()
     yield copy
-    for cached in (provenance._module_file, provenance._imports, provenance._closure, provenance._command_index, provenance._handler_lines):
+    for cached in caches:
         cached.cache_clear()
 
 
@@ -64,7 +66,8 @@ def test_a_command_digest_leaves_out_the_other_commands_handlers(package_copy):
     assert provenance.command_digest("train-nerf") == before["train-nerf"]  # another command's option
     assert provenance.command_digest("eval-nerf") != before["eval-nerf"]
     before = provenance.command_digest("train-nerf")
-    cli.write_text(cli.read_text().replace("TrainConfig.from_dict(_params(a.params))", "TrainConfig.from_dict(_params(a.params or '{}'))"))
+    own = "TrainConfig.from_dict(_params(a.params))"
+    cli.write_text(cli.read_text().replace(own, own.replace("a.params", "a.params or '{}'")))
     provenance._handler_lines.cache_clear()
     assert provenance.command_digest("train-nerf") != before  # its own handler
     before = provenance.command_digest("train-nerf")
