@@ -68,6 +68,20 @@ def test_colour_test_ignores_noise_flicker_and_shadows():
         assert _iou(segment_frame(frame, bg, cfg, None), person) > 0.99  # no body: the whole frame, the largest component
 
 
+def test_a_part_that_looks_like_shadow_is_person_where_no_shadow_can_be_behind_it():
+    rng = np.random.default_rng(3)
+    scene = _scene(rng)
+    bg = Background(np.clip(scene, 0, 255).astype(np.uint8), np.ones((H, W), bool))
+    torso, hand, shadow = _box(30, 90, 50, 75), _box(60, 70, 75, 85), _box(92, 110, 30, 110)
+    frame = _frame(scene, torso, rng, shadow=shadow)
+    frame[hand] = np.clip(0.7 * scene[hand], 0, 255).astype(np.uint8)  # the floor's colour, darker: a shadow to the test
+    body = torso | hand | _box(88, 100, 55, 70)  # the prior: torso, hand and a foot standing in the shadow
+    cfg = BgsubConfig()
+    assert not segment_frame(frame, bg, cfg, body)[hand].any()
+    seen = segment_frame(frame, bg, cfg, body, shadowless=torso | hand)
+    assert seen[hand].mean() > 0.95 and _iou(seen, torso | hand) > 0.99  # the shadow round the foot stays background
+
+
 def test_the_body_region_is_the_grown_box_clipped_to_the_image():
     roi = body_region(_box(10, 50, 100, 120), 0.1)
     assert roi == (slice(0, 63), slice(87, 128))
@@ -127,9 +141,9 @@ def test_a_prior_on_the_images_outline_is_exact_and_keeps_its_edge_pixels():
     person = _box(30, 100, 50, 80)
     evidence = _box(31, 99, 51, 79)  # a colour test that lost the mixed boundary pixels
     cfg = MasksConfig(method=["bgsub", "smpl_refine"])
-    exact, _ = _prior_is_exact(2, lambda c, picks: [person] * len(picks), lambda c, t, prior: evidence, 10, cfg)
+    exact, _ = _prior_is_exact(2, lambda c, picks: ([person] * len(picks),) * 2, lambda c, t, prior, part: evidence, 10, cfg)
     shifted = np.roll(person, 3, axis=1)  # a fitted body, three pixels off
-    fitted, _ = _prior_is_exact(2, lambda c, picks: [shifted] * len(picks), lambda c, t, prior: evidence, 10, cfg)
+    fitted, _ = _prior_is_exact(2, lambda c, picks: ([shifted] * len(picks),) * 2, lambda c, t, prior, part: evidence, 10, cfg)
     assert exact and not fitted
     kept = refine(None, person, evidence, margin=0.04, core=0.015, exact_prior=True)
     assert _iou(kept, person) > 0.99 > _iou(evidence, person)  # corners: sqrt(2) px

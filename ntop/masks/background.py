@@ -10,7 +10,9 @@ The colour test follows the brightness/chromaticity split of Horprasert et al. (
 is compared with the background ``B`` after a per-frame gain (exposure flicker) as ``I = a B + d``.
 A soft shadow only darkens (``a`` between ``shadow_min`` and 1, small ``d``); the person changes
 the chromaticity ``|d|`` or the brightness beyond what shadows and flicker do. Thresholds scale
-with the noise measured in the frame itself.
+with the noise measured in the frame itself. Where the projected body says a part that no shadow can
+lie behind is (``shadowless``: above the shins), that excuse does not hold: any change beyond the
+chromaticity threshold is the person (a bare hand over a wooden floor is a darker floor to the test).
 """
 
 from __future__ import annotations
@@ -131,8 +133,17 @@ def frame_statistics(frame: np.ndarray, bg: Background, step: int = 6) -> tuple[
     return gain, 1.4826 * float(np.median(chroma)) / 1.1774  # median of a Rayleigh (2 dof) -> sigma
 
 
-def subtract(frame: np.ndarray, bg: Background, cfg: BgsubConfig, gain: float, sigma: float, roi: Region) -> np.ndarray:
-    """Raw foreground inside ``roi`` (before clean-up), given the frame's gain and noise."""
+def subtract(
+    frame: np.ndarray,
+    bg: Background,
+    cfg: BgsubConfig,
+    gain: float,
+    sigma: float,
+    roi: Region,
+    shadowless: np.ndarray | None = None,
+) -> np.ndarray:
+    """Raw foreground inside ``roi`` (before clean-up), given the frame's gain and noise; ``shadowless``
+    (``roi``'s shape) is where a change cannot be a shadow or a highlight."""
     i, b = _planes(frame, roi), [p[roi] for p in bg.planes]
     ib, bb, ii = _dot(i, b), np.maximum(_dot(b, b), 1.0), _dot(i, i)
     a = ib / bb  # brightness ratio
@@ -143,6 +154,8 @@ def subtract(frame: np.ndarray, bg: Background, cfg: BgsubConfig, gain: float, s
     rel = a / gain
     fg = chroma2 > t_chroma * t_chroma
     fg |= ((rel < cfg.shadow_min) | (rel > cfg.highlight_max)) & (diff2 > t_abs * t_abs)
+    if shadowless is not None:
+        fg |= shadowless & (diff2 > t_chroma * t_chroma)
     return fg
 
 
@@ -156,13 +169,17 @@ def body_region(prior: np.ndarray | None, margin: float) -> Region:
     return (slice(max(rows[0] - pad, 0), min(rows[-1] + pad + 1, h)), slice(max(cols[0] - pad, 0), min(cols[-1] + pad + 1, w)))
 
 
-def segment_frame(frame: np.ndarray, bg: Background, cfg: BgsubConfig, prior: np.ndarray | None) -> np.ndarray:
+def segment_frame(
+    frame: np.ndarray, bg: Background, cfg: BgsubConfig, prior: np.ndarray | None, shadowless: np.ndarray | None = None
+) -> np.ndarray:
     """``bgsub`` on one frame: the colour test, clean-up and boundary snap, computed in the region
-    where a person that meets the projected body can be (the whole frame without a body)."""
+    where a person that meets the projected body can be (the whole frame without a body).
+    ``shadowless``: the part of the body's silhouette no shadow can be behind (see ``subtract``)."""
     gain, sigma = frame_statistics(frame, bg)
     roi = body_region(prior, cfg.region_margin)
     sub_prior = prior[roi] if prior is not None else None
-    fg = clean_mask(subtract(frame, bg, cfg, gain, sigma, roi), sub_prior, cfg, frame.shape)
+    sub_shadowless = shadowless[roi] if shadowless is not None else None
+    fg = clean_mask(subtract(frame, bg, cfg, gain, sigma, roi, sub_shadowless), sub_prior, cfg, frame.shape)
     out = np.zeros(frame.shape[:2], bool)
     out[roi] = snap_boundary(frame[roi], [p[roi] for p in bg.planes], gain, fg)
     return out

@@ -27,7 +27,7 @@ from ntop.errors import NtopError
 from ntop.io import atomic_path, create_stage, open_stage, read_cameras, require, write_cameras, write_image
 from ntop.io.frames import IMAGE_SUFFIXES
 from ntop.masks.background import Background, BgsubConfig, model_background, segment_frame
-from ntop.masks.prior import posed_vertices, silhouettes
+from ntop.masks.prior import posed_vertices, shadowless_faces, silhouettes
 from ntop.masks.refine import outline_agreement, refine
 from ntop.masks.selfie import SelfieSegmenter, fuse
 from ntop.settings import settings_from_dict
@@ -168,6 +168,7 @@ def _provided(cap: Capture) -> list[Any]:
 def _evidence(
     frame: np.ndarray,
     prior: np.ndarray,
+    shadowless: np.ndarray,
     provided: np.ndarray | None,
     bg: Background | None,
     selfie: SelfieSegmenter | None,
@@ -175,7 +176,7 @@ def _evidence(
     bcfg: BgsubConfig,
 ) -> np.ndarray | None:
     """What the image says before the prior's refinement (None with smpl_refine alone: GrabCut decides)."""
-    evidence = provided if bg is None else segment_frame(frame, bg, bcfg, prior)
+    evidence = provided if bg is None else segment_frame(frame, bg, bcfg, prior, shadowless)
     if selfie is not None:
         evidence = fuse(selfie.probability(frame, prior, cfg.margin), evidence)
     return evidence
@@ -185,14 +186,15 @@ def _prior_is_exact(cameras: int, priors_of: Any, evidence_of: Any, frames: int,
     """Whether the bodies are known to the pixel (a capture's true bodies; fitted ones stay a few pixels
     off): their outline lies within a pixel of the evidence's, as a median over a dozen frames of every
     camera, on at least ``exact_prior_agreement`` of its length. Also returns the evidence it computed,
-    by ``(camera, frame)``, for the masks to reuse."""
+    by ``(camera, frame)``, for the masks to reuse. ``priors_of(c, frames)`` gives the silhouettes and
+    their shadowless parts."""
     if "smpl_refine" not in cfg.method:
         return False, {}
     picks = np.unique(np.linspace(0, frames - 1, min(frames, 12)).round().astype(int))
     agreement, seen = [], {}
     for c in range(cameras):
-        for k, prior in zip(picks, priors_of(c, picks)):
-            evidence = seen[(c, int(k))] = evidence_of(c, int(k), prior)
+        for k, prior, shadowless in zip(picks, *priors_of(c, picks)):
+            evidence = seen[(c, int(k))] = evidence_of(c, int(k), prior, shadowless)
             if evidence is not None and prior.any():
                 agreement.append(outline_agreement(prior, evidence))
     return bool(agreement) and float(np.median(agreement)) >= cfg.exact_prior_agreement, seen
@@ -245,16 +247,22 @@ def segment(
         f.create_dataset("frame_index", data=cap.frame_index)
         write_cameras(f.create_group("cameras"), cams)
 
-        def evidence_of(c: int, t: int, prior: np.ndarray) -> np.ndarray | None:
+        def evidence_of(c: int, t: int, prior: np.ndarray, shadowless: np.ndarray) -> np.ndarray | None:
             given = provided[c][t] > 0 if provided is not None else None
-            return _evidence(cap.frame(c, t), prior, given, bgs.get(cams[c].name), selfie, cfg, bcfg)
+            return _evidence(cap.frame(c, t), prior, shadowless, given, bgs.get(cams[c].name), selfie, cfg, bcfg)
 
-        priors_of = lambda c, picks: silhouettes(body, verts[torch.as_tensor(picks)], cams[c])  # noqa: E731
+        upper = shadowless_faces(body)
+
+        def priors_of(c: int, frames: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+            v = verts if frames is None else verts[torch.as_tensor(frames)]
+            return silhouettes(body, v, cams[c]), silhouettes(body, v, cams[c], faces=upper)
+
         exact, seen = _prior_is_exact(len(cams), priors_of, evidence_of, T, cfg)
         with ThreadPoolExecutor(max(1, threads)) as pool:
             for c, cam in enumerate(cams):
-                priors = silhouettes(body, verts, cam)
-                work = lambda t: seen.pop((c, t)) if (c, t) in seen else evidence_of(c, t, priors[t])  # noqa: E731, B023
+                priors, shadowless = priors_of(c)
+                fresh = lambda t: evidence_of(c, t, priors[t], shadowless[t])  # noqa: E731, B023
+                work = lambda t: seen.pop((c, t)) if (c, t) in seen else fresh(t)  # noqa: E731, B023
                 evidence = list(pool.map(work, range(T)))
                 masks = _camera_masks(pool, lambda t: cap.frame(c, t), priors, evidence, cfg, exact)  # noqa: B023
                 for key, data in (("masks", masks), ("prior", priors)):
