@@ -6,10 +6,10 @@ Data: a synthetic capture rendered at ``--size`` (the demo's room, noise 2 level
 flicker, the subject's soft shadow, Motion-JPEG video) of the walk and wave actions; one camera
 (the first camera of the demo's ring).
 ntop models the background from both actions with the projected (ground-truth) SMPL bodies
-excluded, then segments every frame (colour test, clean-up, boundary snap): that per-frame work is
-timed on frames already decoded, with OpenCV limited to ``--threads``. The peers see the same frames
-twice, once to learn (default learning rate) and once measured with learning frozen; their shadow
-label counts as background. IoU is against the ground-truth masks. ntop with ``smpl_refine`` is
+excluded, then segments every frame (colour test with the body's shadowless part, clean-up, boundary
+snap): that per-frame work is timed on frames already decoded, with OpenCV limited to ``--threads``.
+The peers see the same frames twice, once to learn (default learning rate) and once measured with
+learning frozen; their shadow label counts as background. IoU is against the ground-truth masks. ntop with ``smpl_refine`` is
 reported too (its time adds the refinement's morphology to bgsub's).
 """
 
@@ -31,7 +31,7 @@ from ntop.body.procedural import cached_path
 from ntop.datasets.synthetic.capture import SyntheticConfig, generate, make_cameras, pose_sequence
 from ntop.io import read_frames
 from ntop.masks.background import BgsubConfig, model_background, segment_frame
-from ntop.masks.prior import posed_vertices, silhouettes
+from ntop.masks.prior import posed_vertices, shadowless_faces, silhouettes
 from ntop.masks.refine import refine
 
 
@@ -51,7 +51,7 @@ def main() -> None:
     body = BodyModel.from_file(cached_path())
     syn = SyntheticConfig(num_frames=a.frames, num_cameras=1, width=a.size, height=a.size, seed=7)
     cam = make_cameras(syn)[0]
-    frames, gts, priors = {}, {}, {}
+    frames, gts, priors, shadowless = {}, {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for action in ("walk", "wave"):
             generate(body, "bench", action, syn, Path(tmp) / action)
@@ -60,7 +60,9 @@ def main() -> None:
                 gts[action] = f["masks"][0] > 0
             p = pose_sequence(body, action, syn)
             seq = SmplSequence(p["global_orient"], p["body_pose"], p["transl"], p["betas"], np.zeros((a.frames, 3)), np.arange(a.frames))
-            priors[action] = silhouettes(body, posed_vertices(body, seq), cam)
+            verts = posed_vertices(body, seq)
+            priors[action] = silhouettes(body, verts, cam)
+            shadowless[action] = silhouettes(body, verts, cam, faces=shadowless_faces(body))
     cfg = BgsubConfig()
     t0 = time.perf_counter()
     bg = model_background(np.concatenate([frames[k][::2] for k in frames]), np.concatenate([priors[k][::2] for k in priors]), cfg)
@@ -74,13 +76,13 @@ def main() -> None:
                 sub = cv2.createBackgroundSubtractorMOG2() if "MOG2" in name else cv2.createBackgroundSubtractorKNN()
                 for f in frames[action]:
                     sub.apply(f[..., ::-1])
-            for f, prior in zip(frames[action], priors[action]):
+            for f, prior, upper in zip(frames[action], priors[action], shadowless[action]):
                 bgr = np.ascontiguousarray(f[..., ::-1])
                 t0 = time.perf_counter()
                 if name == "ntop bgsub":
-                    m = segment_frame(f, bg, cfg, prior)
+                    m = segment_frame(f, bg, cfg, prior, upper)
                 elif name == "ntop bgsub+smpl_refine":
-                    m = refine(f, prior, segment_frame(f, bg, cfg, prior), 0.04, 0.008)
+                    m = refine(f, prior, segment_frame(f, bg, cfg, prior, upper), 0.04, 0.008)
                 else:
                     m = sub.apply(bgr, learningRate=0) == 255
                 elapsed += time.perf_counter() - t0
