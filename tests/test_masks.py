@@ -7,6 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
+from ntop.body.joints import SMPL_JOINTS
 from ntop.datasets.ingest import ingest
 from ntop.datasets.synthetic.capture import SyntheticConfig, generate
 from ntop.errors import NtopError
@@ -22,6 +23,7 @@ from ntop.masks.background import (
     segment_frame,
     snap_boundary,
 )
+from ntop.masks.prior import LOWER_LEGS, shadowless_faces
 from ntop.masks.refine import outline_agreement, refine
 from ntop.masks.stage import _prior_is_exact
 from ntop.qa.masks import check_masks
@@ -80,6 +82,13 @@ def test_a_part_that_looks_like_shadow_is_person_where_no_shadow_can_be_behind_i
     assert not segment_frame(frame, bg, cfg, body)[hand].any()
     seen = segment_frame(frame, bg, cfg, body, shadowless=torso | hand)
     assert seen[hand].mean() > 0.95 and _iou(seen, torso | hand) > 0.99  # the shadow round the foot stays background
+
+
+def test_the_shadowless_part_of_the_body_is_all_but_its_lower_legs(body):
+    faces = shadowless_faces(body)
+    parts = {SMPL_JOINTS[j] for j in body.smpl.lbs_weights.argmax(1)[faces.unique()].tolist()}
+    assert {"head", "left_hand", "right_hand", "left_hip"} <= parts and not parts & set(LOWER_LEGS)
+    assert 0.5 < len(faces) / len(body.faces) < 0.95
 
 
 def test_the_body_region_is_the_grown_box_clipped_to_the_image():
