@@ -10,9 +10,12 @@ The colour test follows the brightness/chromaticity split of Horprasert et al. (
 is compared with the background ``B`` after a per-frame gain (exposure flicker) as ``I = a B + d``.
 A soft shadow only darkens (``a`` between ``shadow_min`` and 1, small ``d``); the person changes
 the chromaticity ``|d|`` or the brightness beyond what shadows and flicker do. Thresholds scale
-with the noise measured in the frame itself. Where the projected body says a part that no shadow can
-lie behind is (``shadowless``: above the shins), that excuse does not hold: any change beyond the
-chromaticity threshold is the person (a bare hand over a wooden floor is a darker floor to the test).
+with the noise measured in the frame itself. When the subject's only shadow lies on the floor round the
+feet (``underfoot_shadows_only``: the synthetic room, a studio lit from above), that excuse does not
+hold where the projected body above its shins is expected (``shadowless``): any change beyond the
+chromaticity threshold is the person there (a bare hand over a wooden floor is a darker floor to the
+test). In a real room the subject also darkens walls and furniture near a body that is fitted only to a
+few pixels, so the rule is off by default.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class BgsubConfig:
     max_hole: float = 0.0005  # enclosed holes smaller than this fraction of the image are filled
     component_margin: float = 0.03  # a kept component must meet the SMPL body grown by this much
     region_margin: float = 0.12  # pixels farther than this from the body's box are never person
+    underfoot_shadows_only: bool = False  # the subject's shadow lies only round the feet: see segment_frame's shadowless
 
 
 def ellipse(fraction: float, shape: tuple[int, ...]) -> np.ndarray | None:

@@ -168,7 +168,7 @@ def _provided(cap: Capture) -> list[Any]:
 def _evidence(
     frame: np.ndarray,
     prior: np.ndarray,
-    shadowless: np.ndarray,
+    shadowless: np.ndarray | None,
     provided: np.ndarray | None,
     bg: Background | None,
     selfie: SelfieSegmenter | None,
@@ -187,7 +187,7 @@ def _prior_is_exact(cameras: int, priors_of: Any, evidence_of: Any, frames: int,
     off): their outline lies within a pixel of the evidence's, as a median over a dozen frames of every
     camera, on at least ``exact_prior_agreement`` of its length. Also returns the evidence it computed,
     by ``(camera, frame)``, for the masks to reuse. ``priors_of(c, frames)`` gives the silhouettes and
-    their shadowless parts."""
+    their shadowless parts (None each without ``underfoot_shadows_only``)."""
     if "smpl_refine" not in cfg.method:
         return False, {}
     picks = np.unique(np.linspace(0, frames - 1, min(frames, 12)).round().astype(int))
@@ -247,15 +247,16 @@ def segment(
         f.create_dataset("frame_index", data=cap.frame_index)
         write_cameras(f.create_group("cameras"), cams)
 
-        def evidence_of(c: int, t: int, prior: np.ndarray, shadowless: np.ndarray) -> np.ndarray | None:
+        def evidence_of(c: int, t: int, prior: np.ndarray, shadowless: np.ndarray | None) -> np.ndarray | None:
             given = provided[c][t] > 0 if provided is not None else None
             return _evidence(cap.frame(c, t), prior, shadowless, given, bgs.get(cams[c].name), selfie, cfg, bcfg)
 
-        upper = shadowless_faces(body)
+        upper = shadowless_faces(body) if bcfg.underfoot_shadows_only else None
 
-        def priors_of(c: int, frames: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        def priors_of(c: int, frames: np.ndarray | None = None) -> tuple[np.ndarray, list]:
             v = verts if frames is None else verts[torch.as_tensor(frames)]
-            return silhouettes(body, v, cams[c]), silhouettes(body, v, cams[c], faces=upper)
+            full = silhouettes(body, v, cams[c])
+            return full, list(silhouettes(body, v, cams[c], faces=upper)) if upper is not None else [None] * len(full)
 
         exact, seen = _prior_is_exact(len(cams), priors_of, evidence_of, T, cfg)
         with ThreadPoolExecutor(max(1, threads)) as pool:

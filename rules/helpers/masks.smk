@@ -2,8 +2,14 @@
 
 
 def subject_masks(subject):
-    """The masks settings overlaid with the subject's own (a mixed dataset: provided masks for some, bgsub for others)."""
-    return {**config["masks"], **config["subjects"][subject].get("masks", {})}
+    """The masks settings overlaid with the subject's own (a mixed dataset: provided masks for some, bgsub for others).
+    A synthetic subject's only shadow is the renderer's soft blob round the feet, so bgsub may take any change where
+    the body above its shins is expected for the person (``underfoot_shadows_only``, unless set); real rooms have
+    shadows on walls and furniture, and the fitted body is not that exact."""
+    spec = {**config["masks"], **config["subjects"][subject].get("masks", {})}
+    if config["subjects"][subject].get("source") == "synthetic":
+        spec["bgsub"] = {"underfoot_shadows_only": True, **spec.get("bgsub", {})}
+    return spec
 
 
 def masks_params(wildcards):
