@@ -78,9 +78,8 @@ def test_a_part_that_looks_like_shadow_is_person_where_no_shadow_can_be_behind_i
     frame = _frame(scene, torso, rng, shadow=shadow)
     frame[hand] = np.clip(0.7 * scene[hand], 0, 255).astype(np.uint8)  # the floor's colour, darker: a shadow to the test
     body = torso | hand | _box(88, 100, 55, 70)  # the prior: torso, hand and a foot standing in the shadow
-    cfg = BgsubConfig()
-    assert not segment_frame(frame, bg, cfg, body)[hand].any()
-    seen = segment_frame(frame, bg, cfg, body, shadowless=torso | hand)
+    assert not segment_frame(frame, bg, BgsubConfig(), body, shadowless=torso | hand)[hand].any()  # shadows anywhere
+    seen = segment_frame(frame, bg, BgsubConfig(underfoot_shadows_only=True), body, shadowless=torso | hand)
     assert seen[hand].mean() > 0.95 and _iou(seen, torso | hand) > 0.99  # the shadow round the foot stays background
 
 

@@ -178,11 +178,12 @@ def segment_frame(
 ) -> np.ndarray:
     """``bgsub`` on one frame: the colour test, clean-up and boundary snap, computed in the region
     where a person that meets the projected body can be (the whole frame without a body).
-    ``shadowless``: the part of the body's silhouette no shadow can be behind (see ``subtract``)."""
+    ``shadowless``: the part of the body's silhouette no shadow can be behind, used with
+    ``cfg.underfoot_shadows_only`` (see ``subtract``)."""
     gain, sigma = frame_statistics(frame, bg)
     roi = body_region(prior, cfg.region_margin)
     sub_prior = prior[roi] if prior is not None else None
-    sub_shadowless = shadowless[roi] if shadowless is not None else None
+    sub_shadowless = shadowless[roi] if shadowless is not None and cfg.underfoot_shadows_only else None
     fg = clean_mask(subtract(frame, bg, cfg, gain, sigma, roi, sub_shadowless), sub_prior, cfg, frame.shape)
     out = np.zeros(frame.shape[:2], bool)
     out[roi] = snap_boundary(frame[roi], [p[roi] for p in bg.planes], gain, fg)
