@@ -31,8 +31,10 @@ def draw_mask_outline(img: np.ndarray, mask: np.ndarray, colour: tuple[int, int,
 
 
 def label(img: np.ndarray, text: str) -> np.ndarray:
-    cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(img, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    """White text on a black box in the top-left corner (an outline of the glyphs smudges small text)."""
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+    cv2.rectangle(img, (0, 0), (w + 6, h + base + 5), (0, 0, 0), -1)
+    cv2.putText(img, text, (3, h + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
     return img
 
 
