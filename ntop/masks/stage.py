@@ -253,10 +253,10 @@ def segment(
 
         upper = shadowless_faces(body) if bcfg.underfoot_shadows_only else None
 
-        def priors_of(c: int, frames: np.ndarray | None = None) -> tuple[np.ndarray, list]:
+        def priors_of(c: int, frames: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | list[None]]:
             v = verts if frames is None else verts[torch.as_tensor(frames)]
             full = silhouettes(body, v, cams[c])
-            return full, list(silhouettes(body, v, cams[c], faces=upper)) if upper is not None else [None] * len(full)
+            return full, silhouettes(body, v, cams[c], faces=upper) if upper is not None else [None] * len(full)
 
         exact, seen = _prior_is_exact(len(cams), priors_of, evidence_of, T, cfg)
         with ThreadPoolExecutor(max(1, threads)) as pool:
