@@ -167,7 +167,7 @@ def _cmd_synthesize(a: argparse.Namespace) -> None:
     arg("--raw", required=True, type=Path),
     arg("--subject", required=True),
     arg("--action", required=True),
-    params("start, stop, stride, image_format and the subject's adapter settings (adapter) as JSON"),
+    params("start, stop, stride, image_format, scale, time_offsets and the subject's adapter settings (adapter) as JSON"),
     arg("--body-model", type=Path, help="SMPL-format model: adapters that convert a dataset's bodies need it"),
     arg("--capture", required=True, type=Path),
     arg("--frames", required=True, type=Path),
@@ -179,7 +179,7 @@ def _cmd_ingest(a: argparse.Namespace) -> None:
 
     p = _params(a.params)
     context = AdapterContext(p.get("adapter") or {}, _body(a.body_model) if a.body_model else None)
-    window = {k: p[k] for k in ("start", "stop", "stride", "image_format", "scale") if k in p}
+    window = {k: p[k] for k in ("start", "stop", "stride", "image_format", "scale", "time_offsets") if k in p}
     print(json.dumps(ingest(a.source, a.raw, a.subject, a.action, a.capture, a.frames, context=context, **window)))
 
 

@@ -12,6 +12,7 @@ from ntop.datasets.genebody import open_genebody
 from ntop.datasets.h36m import open_h36m
 from ntop.datasets.rescale import rescaled
 from ntop.datasets.rig import open_rig
+from ntop.datasets.timing import synchronised
 from ntop.datasets.synthetic.raw import open_raw as open_synthetic
 from ntop.datasets.video import open_video
 from ntop.datasets.zju_mocap import open_zju_mocap
@@ -43,8 +44,10 @@ def ingest(
     image_format: str = "png",
     context: AdapterContext | None = None,
     scale: float = 1.0,
+    time_offsets: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Convert one subject/action (frames resized by ``scale``); returns a short summary for the log."""
+    """Convert one subject/action (frames resized by ``scale``, cameras shifted in time by ``time_offsets``,
+    see ``ntop.datasets.timing``); returns a short summary for the log."""
     if source not in ADAPTERS:
         raise NtopError(f"unknown source {source!r}; known: {', '.join(ADAPTERS)}", field="source")
     if stride < 1 or start < 0:
@@ -52,7 +55,7 @@ def ingest(
     if image_format not in ("png", "jpg"):
         raise NtopError("must be png or jpg", field="ingest.image_format")
     context = context or AdapterContext()
-    raw = rescaled(ADAPTERS[source](Path(raw_path), subject, action, context), scale)
+    raw = rescaled(synchronised(ADAPTERS[source](Path(raw_path), subject, action, context), time_offsets), scale)
     stop = raw.num_frames if stop is None else min(stop, raw.num_frames)
     index = np.arange(start, stop, stride)
     if len(index) == 0:
@@ -68,6 +71,7 @@ def ingest(
         "stride": stride,
         "image_format": image_format,
         "scale": scale,
+        "time_offsets": time_offsets or {},
         "adapter": context.settings,
     }
     write_capture(raw, capture_out, frames_out, index, params, image_format)

@@ -29,7 +29,9 @@ def synthetic_params(wildcards):
 
 
 def ingest_params(wildcards):
-    """Frame range and format, plus the subject's adapter settings ({subject} and {action} filled in)."""
-    adapter = config["subjects"][wildcards.subject].get("adapter", {})
+    """Frame range and format, plus the subject's adapter settings ({subject} and {action} filled in) and
+    its cameras' time offsets."""
+    subject = config["subjects"][wildcards.subject]
+    adapter = subject.get("adapter", {})
     adapter = {k: v.format(subject=wildcards.subject, action=wildcards.action) if isinstance(v, str) else v for k, v in adapter.items()}
-    return json.dumps({**config["ingest"], "adapter": adapter}, sort_keys=True)
+    return json.dumps({**config["ingest"], "adapter": adapter, "time_offsets": subject.get("time_offsets", {})}, sort_keys=True)
