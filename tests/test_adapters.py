@@ -85,6 +85,32 @@ def test_rig_adapter_names_the_missing_file_or_key(synthetic, tmp_path):
     assert not (tmp_path / "c.h5").exists() and not (tmp_path / "f.h5").exists()
 
 
+def test_time_offsets_shift_each_camera_and_keep_the_frames_all_have(synthetic, tmp_path):
+    raw, _ = _rig_tree(synthetic, tmp_path)
+    summary = ingest("rig", raw, "s", "walk", tmp_path / "c.h5", tmp_path / "f.h5", time_offsets={"cam01": 1})
+    assert summary["frames"] == 3
+    with Capture(tmp_path / "c.h5", tmp_path / "f.h5") as got, Capture(synthetic / "capture.h5", synthetic / "frames.h5") as want:
+        for t in range(3):
+            assert np.array_equal(got.frame(0, t), want.frame(0, t)) and np.array_equal(got.frame(1, t), want.frame(1, t + 1))
+        assert got.h5.attrs["time_offset_cam01"] == 1 and got.h5.attrs["time_offset_cam00"] == 0
+
+
+@pytest.mark.parametrize(
+    "source, offsets, error",
+    [
+        ("rig", {"cam07": 2}, "camera cam07 is not in the capture"),
+        ("rig", {"cam01": 4}, "offsets .* leave no frame"),
+        ("rig", {"cam01": 1.5}, "offsets are whole frames"),
+        ("synthetic", {"cam01": 1}, "cannot shift cameras of a capture with per-frame labels"),
+    ],
+)
+def test_time_offsets_that_cannot_apply_are_named(synthetic, tmp_path, source, offsets, error):
+    raw = _rig_tree(synthetic, tmp_path)[0] if source == "rig" else synthetic / "raw"
+    with pytest.raises(NtopError, match=f"field 'time_offsets': {error}"):
+        ingest(source, raw, "s", "walk", tmp_path / "c.h5", tmp_path / "f.h5", time_offsets=offsets)
+    assert not (tmp_path / "c.h5").exists() and not (tmp_path / "f.h5").exists()
+
+
 def _gt_smpl(synthetic):
     with Capture(synthetic / "capture.h5") as cap:
         return {k: cap.gt(f"smpl/{k}") for k in ("global_orient", "body_pose", "transl", "betas")}

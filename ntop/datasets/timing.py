@@ -3,8 +3,10 @@ at ingest (``subjects.<name>.time_offsets``), so that frame t of every camera sh
 
 An offset of +3 for a camera means its frame t + 3 shows what the others show at frame t. Only the
 differences between offsets matter; the ingested capture keeps the frames every camera has (a spread
-of 4 frames costs 4 frames). ``ntop qa keypoints`` estimates the offsets from the detections
-(``ntop.keypoints.sync``) and says what to set; the Pose2Sim trial's cameras sit up to 5 frames apart.
+of 4 frames costs 4 frames). The offsets come from what the user knows (a clap, a flash, timecode,
+Pose2Sim's synchronisation step). ntop does not guess them from the keypoints: on slow motion a few
+frames of offset and a few centimetres of calibration error move the joints alike, and on Pose2Sim's
+trial the keypoints asked for 4 frames on a camera that is in step (benchmarks/RESULTS.md, session 21).
 """
 
 from __future__ import annotations

@@ -8,9 +8,7 @@ when a calibration is given, each camera's rotation and centre error after rigid
 Self-consistency (no ground truth): the triangulated joints' reprojection error in the views that
 made them, the leave-one-camera-out error (triangulate from the other cameras, project into this one,
 against its own detections), the share of (frame, joint) pairs of the 12 torso and limb joints
-triangulated, who the detector saw (the subject's frames per view, everyone else it followed) and
-whether the cameras are in step (``ntop.keypoints.sync``, against the capture's own calibration: one
-refined on the keypoints has absorbed part of any offset; a warning names the setting to change).
+triangulated, and who the detector saw (the subject's frames per view, everyone else it followed).
 Pixels are also given at the capture's full resolution (``ingest.scale`` undone): the bars are there.
 """
 
@@ -24,14 +22,11 @@ import h5py
 import numpy as np
 
 from ntop.body import JOINT_SETS
-from ntop.cameras import Camera
 from ntop.datasets.canonical import Capture
-from ntop.datasets.timing import OFFSET_NOTE
 from ntop.errors import NtopError
 from ntop.io import open_stage, read_cameras, require, write_json
 from ntop.keypoints.calibrate import CALIBRATION_SCHEMA, NEUTRAL_SCALE_PRIOR, camera_errors
 from ntop.keypoints.detect import KEYPOINTS2D_SCHEMA
-from ntop.keypoints.sync import estimate_offsets
 from ntop.keypoints.triangulate import KEYPOINTS3D_SCHEMA, TriangulateConfig, reprojection, temporal_filter, triangulate_points
 from ntop.qa.verdict import overall, warn_only
 from ntop.settings import settings_from_dict
@@ -170,8 +165,6 @@ def self_consistency(
     k2_file, k3_file = open_stage(keypoints2d, KEYPOINTS2D_SCHEMA), open_stage(keypoints3d, KEYPOINTS3D_SCHEMA)
     with Capture(capture) as cap, k2_file as k2, k3_file as k3:
         full = 1.0 / float(cap.h5.attrs.get("ingest_scale", 1.0))
-        own_cams, fps, subject = cap.cameras, cap.fps, str(cap.h5.attrs.get("subject", "<name>"))
-        applied = {c.name: int(cap.h5.attrs.get(OFFSET_NOTE + c.name, 0)) for c in own_cams}
         cams = read_cameras(require(k3, "cameras"))
         uv, conf = require(k2, "joints")[()], require(k2, "confidence")[()]
         X, inliers = require(k3, "joints")[()], require(k3, "inliers")[()]
@@ -209,9 +202,6 @@ def self_consistency(
             and (loo_med is None or loo_med <= LEAVE_ONE_OUT_MAX_PX)
         ),
     }
-    if C >= 3:
-        sync = _synchronisation(own_cams, uv, conf, min_conf, applied, fps, full)
-        report["checks"]["synchronisation"] = _out_of_step(sync, subject) if sync["passed"] is False else sync
     if chosen is not None and tracks is not None:
         report["checks"]["subject"] = {
             "frames_with_subject_pct": {cam.name: float(100 * (chosen[c] >= 0).mean()) for c, cam in enumerate(cams)},
@@ -220,37 +210,6 @@ def self_consistency(
         }
     report["passed"] = overall(report["checks"].values())
     return report
-
-
-def _synchronisation(
-    cams: list[Camera], uv: np.ndarray, conf: np.ndarray, min_conf: float, applied: dict[str, int], fps: float, full: float
-) -> dict[str, Any]:
-    """The offsets the detections ask for on top of those ingest applied; in step when all are zero."""
-    est = estimate_offsets(cams, uv, conf, min_conf=min_conf)
-    per_camera = lambda px: {cam.name: px[c] * full for c, cam in enumerate(cams)}  # noqa: E731
-    return {
-        "offsets_frames": {cam.name: est.offsets[c] for c, cam in enumerate(cams)},
-        "applied_offsets_frames": applied,
-        "fps": fps,
-        "leave_one_out_in_step_px": per_camera(est.loo_in_step_px),
-        "leave_one_out_at_offsets_px": per_camera(est.loo_at_offsets_px),
-        "gain_pct": 100 * est.gain,
-        "passed": not any(est.offsets),
-    }
-
-
-def _out_of_step(check: dict[str, Any], subject: str) -> dict[str, Any]:
-    """A warning that names the setting: nothing is wrong with the dataset's labels, but every stage that
-    combines cameras (triangulation, fit, masks, NeRF) sees the subject a few frames apart."""
-    late = {n: k for n, k in check["offsets_frames"].items() if k}
-    suggested = {n: check["applied_offsets_frames"].get(n, 0) + k for n, k in check["offsets_frames"].items()}
-    ms = lambda k: f" ({1000 * k / check['fps']:+.0f} ms)" if check["fps"] > 0 else ""  # noqa: E731
-    steps = ", ".join(f"{n} {k:+d}{ms(k)}" for n, k in late.items())
-    why = (
-        f"the cameras look out of step ({steps} against {next(iter(check['offsets_frames']))}; the leave-one-out error drops "
-        f"{check['gain_pct']:.0f} % with them): set subjects.{subject}.time_offsets: {json.dumps(suggested)}"
-    )
-    return warn_only(check, why)
 
 
 def run(
