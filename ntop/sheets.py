@@ -30,11 +30,14 @@ def draw_mask_outline(img: np.ndarray, mask: np.ndarray, colour: tuple[int, int,
     return img
 
 
-def label(img: np.ndarray, text: str) -> np.ndarray:
-    """White text on a black box in the top-left corner (an outline of the glyphs smudges small text)."""
-    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
-    cv2.rectangle(img, (0, 0), (w + 6, h + base + 5), (0, 0, 0), -1)
-    cv2.putText(img, text, (3, h + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+def label(img: np.ndarray, text: str, tile_size: int = 256) -> np.ndarray:
+    """White text on a black box in the top-left corner (an outline of the glyphs smudges small text),
+    sized so that it reads the same once ``grid`` has shrunk the image into its ``tile_size`` tile."""
+    k = max(1.0, max(img.shape[:2]) / tile_size)
+    scale, thickness, pad = 0.4 * k, max(1, round(0.6 * k)), round(3 * k)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    cv2.rectangle(img, (0, 0), (w + 2 * pad, h + base + 2 * pad), (0, 0, 0), -1)
+    cv2.putText(img, text, (pad, h + pad), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
     return img
 
 
