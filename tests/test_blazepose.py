@@ -77,3 +77,18 @@ def test_a_missing_model_names_the_install_step(monkeypatch):
         BlazePose()
     with pytest.raises(NtopError, match="unknown variant 'huge'"):
         BlazePose("huge")
+
+
+def test_looking_where_other_views_put_the_subject_finds_him(trial, model):
+    rgb = _frame(trial, "cam01", 50)
+    subject = max(model(rgb, tiled=False), key=lambda p: p.roi.size)
+    expected, _ = subject.coco17  # where another view's triangulation would put him
+    roi = Roi.around(expected)
+    hips = expected[[11, 12]].mean(0)
+    assert np.allclose([roi.cx, roi.cy], hips) and abs(roi.angle - subject.next_roi.angle) < 0.3  # turned as MediaPipe turns him
+    assert roi.size > 2 * np.linalg.norm(expected - hips, axis=1).max()  # the whole body inside the crop
+    again = model.look_at(rgb, expected + 20)  # a crop a little off still finds him
+    assert again is not None and np.median(np.linalg.norm(again[0] - expected, axis=1)) < 15
+    hidden = expected.copy()
+    hidden[[11, 12]] = np.nan
+    assert Roi.around(hidden) is None and model.look_at(np.zeros_like(rgb), expected) is None  # no hips; no one there

@@ -6,7 +6,7 @@ import pytest
 from ntop.body.joints import COCO17
 from ntop.cameras import Camera, look_at
 from ntop.errors import NtopError
-from ntop.keypoints.subject import SubjectConfig, choose_subject, swap_left_right
+from ntop.keypoints.subject import SubjectConfig, choose_subject, fill_missing_views, swap_left_right, take_chosen
 
 # a standing person, COCO-17, metres, z up, facing +y, hips 0.9 m above the floor at the origin
 STANDING = np.array([
@@ -57,6 +57,30 @@ def test_the_subject_is_the_person_all_views_agree_on_and_a_bystander_is_dropped
     assert np.array_equal(chosen, truth[0])  # every view, every frame: the subject's detection, never the bystander's
     assert report["frames_with_subject"] == T and report["views_per_frame"] == 4
     assert [p["support"] for p in report["people"]] == [4 * T, 2 * T]
+
+
+def test_a_view_that_lost_the_subject_is_looked_at_again_where_the_others_see_him():
+    rng, cams = np.random.default_rng(3), _rig()
+    subject = _walk((0, 0), (0.03, 0))
+    uv, conf, track, _ = _detections(cams, [subject], [[1, 1, 1, 1]], rng)
+    chosen, _ = choose_subject(cams, uv, conf, track, SubjectConfig())
+    s_uv, s_conf = take_chosen(uv, chosen), take_chosen(conf, chosen)
+    missing = np.zeros(chosen.shape, bool)
+    missing[2, 3:6] = True
+    s_uv[missing], s_conf[missing] = 0, 0  # view 2 lost him in frames 3-5
+    asked = []
+
+    def look(c, t, expected):  # a detector that finds him where he is, but someone else in frame 5
+        asked.append((c, t, expected))
+        px = cams[c].project(subject[t])[0] + rng.normal(0, 1.0, (17, 2))
+        return px + (300 if t == 5 else 0), np.full(17, 0.9)
+
+    f_uv, f_conf, filled = fill_missing_views(cams, s_uv, s_conf, missing, look, SubjectConfig())
+    assert [(c, t) for c, t, _ in asked] == [(2, 3), (2, 4), (2, 5)]
+    assert np.abs(asked[0][2] - cams[2].project(subject[3])[0]).max() < 5  # looked where he is
+    assert filled.sum() == 2 and filled[2, 3] and filled[2, 4]
+    assert np.abs(f_uv[2, 4] - cams[2].project(subject[4])[0]).max() < 5 and (f_conf[2, 5] == 0).all()
+    assert np.array_equal(f_uv[~missing], s_uv[~missing])  # the views that had him are left as they were
 
 
 def test_two_equally_consistent_people_stop_with_one_message_unless_a_position_names_the_subject():

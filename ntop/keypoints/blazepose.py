@@ -102,6 +102,18 @@ class Roi:
         angle = (angle + np.pi) % (2 * np.pi) - np.pi
         return cls(float(centre[0]), float(centre[1]), float(2 * np.hypot(*d) * _ROI_SCALE), float(angle))
 
+    @classmethod
+    def around(cls, joints: np.ndarray) -> "Roi | None":
+        """The crop for a person whose COCO-17 joints ``(17, 2)`` (pixels, NaN where unknown) are expected there:
+        centred on the hips, the shoulders up, through the farthest joint grown by 15 % (the top of the head
+        and the soles lie beyond the joints). None without both hips and shoulders."""
+        hips, shoulders = joints[[11, 12]].mean(0), joints[[5, 6]].mean(0)
+        if not (np.isfinite(hips).all() and np.isfinite(shoulders).all()) or np.allclose(hips, shoulders):
+            return None
+        up = (shoulders - hips) / np.linalg.norm(shoulders - hips)
+        reach = np.nanmax(np.linalg.norm(joints - hips, axis=1)) * 1.15
+        return cls.from_points(hips, hips + up * reach)
+
     def to_crop(self, out: int) -> np.ndarray:
         """Affine ``(2, 3)`` image -> crop of ``out`` x ``out`` pixels."""
         s = out / max(self.size, 1e-6)
@@ -230,6 +242,15 @@ class BlazePose:
             if p.flag >= self.min_presence and not any(_iou(p.extent(), q.extent()) > _SAME_PERSON for q in people):
                 people.append(p)
         return people
+
+    def look_at(self, rgb: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The landmark model on the crop where a person's COCO-17 joints ``(17, 2)`` are expected (from other
+        views): COCO-17 pixels and confidences, or None when it sees no one there."""
+        roi = Roi.around(joints)
+        if roi is None:
+            return None
+        p = self.landmarks(rgb, roi)
+        return p.coco17 if p.flag >= self.min_presence else None
 
     def _covered(self, box: np.ndarray, people: list[Person]) -> bool:
         return any(_iou(box, p.next_roi.box()) > self.overlap or _iou(box, p.roi.box()) > self.overlap for p in people)

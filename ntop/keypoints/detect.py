@@ -25,9 +25,9 @@ from ntop.cameras import Camera
 from ntop.datasets.canonical import Capture
 from ntop.errors import NtopError
 from ntop.io import create_stage, open_stage, require, write_cameras
-from ntop.keypoints.blazepose import BlazePoseConfig, track_people
+from ntop.keypoints.blazepose import BlazePose, BlazePoseConfig, track_people
 from ntop.keypoints.onnx_pose import OnnxPose, OnnxPoseConfig, box_from_keypoints, box_from_mask
-from ntop.keypoints.subject import SubjectConfig, choose_subject, swap_left_right, take_chosen
+from ntop.keypoints.subject import SubjectConfig, choose_subject, fill_missing_views, swap_left_right, take_chosen
 from ntop.settings import settings_from_dict
 
 __all__ = ["KEYPOINTS2D_SCHEMA", "DetectConfig", "emulate_detector", "detect_keypoints"]
@@ -277,17 +277,21 @@ def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConf
         raise NtopError(f"BlazePose gives coco17, not {cfg.joint_set}", field="keypoints.joint_set")
     bcfg = settings_from_dict(BlazePoseConfig, cfg.blazepose, "keypoints.blazepose")
     scfg = SubjectConfig.from_dict(cfg.subject)
+    model = BlazePose(bcfg.variant, bcfg.min_detection, bcfg.min_presence, threads=bcfg.threads)
     with Capture(capture_path, frames_path) as cap:
         cameras, frame_index = cap.cameras, cap.frame_index
-        people = [track_people(cap.frames(c), bcfg) for c in range(len(cameras))]
-    found = {k: np.stack([p[k] for p in people]) for k in people[0]}  # (C, T, P, ...)
-    if (found["track"] < 0).all():
-        message = f"BlazePose found no person in any of the {len(frame_index)} frames of {len(cameras)} camera(s)"
-        raise NtopError(message, frames_path, "frames")
-    chosen, report = choose_subject(cameras, found["joints"], found["confidence"], found["track"], scfg, str(capture_path))
-    subject_uv, subject_conf = take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen)
+        people = [track_people(cap.frames(c), bcfg, model) for c in range(len(cameras))]
+        found = {k: np.stack([p[k] for p in people]) for k in people[0]}  # (C, T, P, ...)
+        if (found["track"] < 0).all():
+            message = f"BlazePose found no person in any of the {len(frame_index)} frames of {len(cameras)} camera(s)"
+            raise NtopError(message, frames_path, "frames")
+        chosen, report = choose_subject(cameras, found["joints"], found["confidence"], found["track"], scfg, str(capture_path))
+        subject_uv, subject_conf = take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen)
+        look = lambda c, t, expected: model.look_at(cap.frame(c, t), expected)  # noqa: E731
+        subject_uv, subject_conf, filled = fill_missing_views(cameras, subject_uv, subject_conf, chosen < 0, look, scfg)
     joints, conf, swapped = swap_left_right(cameras, subject_uv, subject_conf, scfg)
     extra = {f"candidates/{k}": v for k, v in found.items()} | {"chosen": chosen, "swapped_left_right": swapped}
+    extra["filled_from_other_views"] = filled
     params = {"backend": "blazepose", "joint_set": cfg.joint_set, "blazepose": asdict(bcfg), "subject": asdict(scfg)}
     inputs = [capture_path, frames_path]
     _write(out, cfg.joint_set, cameras, frame_index, joints, conf, _boxes(joints, conf), params, inputs, extra)
@@ -299,5 +303,6 @@ def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConf
         "detected": int(seen.sum()),
         "people_followed_per_view": tracks,
         "swapped_left_right": swapped.sum(1).tolist(),
+        "filled_from_other_views": filled.sum(1).tolist(),
         "subject": report,
     }

@@ -10,6 +10,10 @@ the track seen by the most views over the most frames (``support``), or the one 
 ``position`` is an error, as is no person seen consistently by two views. A single camera has no
 geometry: its most present, largest person is kept.
 
+A view where the subject was not found (the detector's crop drifted onto part of him, or never reached
+him) is looked at again where the other views' triangulation puts him (``fill_missing_views``), and what
+the detector finds there is kept when it agrees with them.
+
 Left and right: a view whose detection fits the other views' triangulation much better with its left and
 right joints swapped (a frequent mistake of detectors on people seen from behind) is swapped.
 """
@@ -17,6 +21,7 @@ right joints swapped (a frequent mistake of detectors on people seen from behind
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from itertools import combinations
 from typing import Any
 
@@ -27,7 +32,11 @@ from ntop.cameras import Camera
 from ntop.errors import NtopError
 from ntop.settings import settings_from_dict
 
-__all__ = ["SubjectConfig", "PersonTrack", "people_tracks", "choose_subject", "take_chosen", "swap_left_right"]
+__all__ = ["SubjectConfig", "PersonTrack", "people_tracks", "choose_subject", "take_chosen", "fill_missing_views"]
+__all__ += ["swap_left_right"]
+
+#: ``look(view, frame, expected (J, 2) pixels, NaN where unknown)`` -> the detector's joints and confidences there, or None
+Look = Callable[[int, int, np.ndarray], tuple[np.ndarray, np.ndarray] | None]
 
 _HIPS = (11, 12)  # COCO-17
 
@@ -264,6 +273,35 @@ def choose_subject(
         "views_per_frame": float(np.mean([len(a) for a in subject.assignments])),
     }
     return chosen, report
+
+
+def fill_missing_views(
+    cams: list[Camera], uv: np.ndarray, conf: np.ndarray, missing: np.ndarray, look: Look, cfg: SubjectConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The subject's ``uv (C, T, J, 2)``, ``conf (C, T, J)`` with the ``missing (C, T)`` views filled by what
+    ``look`` finds where two or more other views' triangulation projects, when it agrees with them; also the
+    ``(C, T)`` mask of filled views."""
+    C = conf.shape[0]
+    filled = np.zeros(missing.shape, bool)
+    if C < 3:
+        return uv, conf, filled
+    xy = _normalised(cams, uv[:, :, None])[:, :, 0]
+    uv, conf = uv.copy(), conf.copy()
+    for c, t in zip(*np.nonzero(missing)):
+        frame = _Frame(cams, uv[:, t, None].copy(), conf[:, t, None].copy(), xy[:, t, None].copy(), cfg)
+        others = {o: 0 for o in range(C) if o != c and frame.ok[o, 0].sum() >= 4}
+        if len(others) < 2:
+            continue
+        X = frame.triangulate(others)
+        expected, valid = cams[c].project(X)
+        found = look(int(c), int(t), np.where((valid & np.isfinite(X).all(1))[:, None], expected, np.nan))
+        if found is None:
+            continue
+        frame.set(c, found[0], found[1], _normalised([cams[c]], found[0][None])[0])
+        if frame.agreement(c, 0, X) <= cfg.agree:
+            uv[c, t], conf[c, t], xy[c, t] = found[0], found[1], frame.xy[c, 0]
+            filled[c, t] = True
+    return uv, conf, filled
 
 
 def swap_left_right(

@@ -173,6 +173,7 @@ def self_consistency(
         chosen = k2["chosen"][()] if "chosen" in k2 else None
         tracks = k2["candidates/track"][()] if "candidates/track" in k2 else None
         swapped = k2["swapped_left_right"][()] if "swapped_left_right" in k2 else None
+        filled = k2["filled_from_other_views"][()] if "filled_from_other_views" in k2 else None
     C, T, J = conf.shape
     px = reprojection(cams, X.reshape(-1, 3)).transpose(1, 0, 2).reshape(C, T, J, 2)
     reproj = np.where(np.moveaxis(inliers, -1, 0), np.linalg.norm(px - uv, axis=-1), np.nan)
@@ -203,8 +204,11 @@ def self_consistency(
         ),
     }
     if chosen is not None and tracks is not None:
+        seen = chosen >= 0 if filled is None else (chosen >= 0) | filled
+        filled = np.zeros(chosen.shape, bool) if filled is None else filled
         report["checks"]["subject"] = {
-            "frames_with_subject_pct": {cam.name: float(100 * (chosen[c] >= 0).mean()) for c, cam in enumerate(cams)},
+            "frames_with_subject_pct": {cam.name: float(100 * seen[c].mean()) for c, cam in enumerate(cams)},
+            "filled_from_other_views": {cam.name: int(filled[c].sum()) for c, cam in enumerate(cams)},
             "others_followed": {cam.name: max(0, len(np.unique(tracks[c][tracks[c] >= 0])) - 1) for c, cam in enumerate(cams)},
             "swapped_left_right": None if swapped is None else {cam.name: int(swapped[c].sum()) for c, cam in enumerate(cams)},
         }
