@@ -11,8 +11,9 @@ inliers; aniposelib's plain DLT: every view with the joint). Leave-one-camera-ou
 other three cameras, project into the fourth, against its own confident detections (>= 0.5). Limbs:
 the 12 torso and limb joints (shoulders to ankles).
 
-The person in the background: a chosen detection belongs to someone else when its hip centre lies
-nearer the projection of another 3D track's hips than the subject's; that count is printed.
+The person in the background: a chosen detection (or one found again where the other views put the
+subject) belongs to someone else when its hip centre lies nearer the projection of another 3D track's
+hips than the subject's; that count is printed.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import torch
 from ntop.datasets.pose2sim import trial_source
 from ntop.datasets.rig import open_rig
 from ntop.keypoints.blazepose import BlazePose, BlazePoseConfig, track_people
-from ntop.keypoints.subject import SubjectConfig, choose_subject, people_tracks, swap_left_right, take_chosen
+from ntop.keypoints.subject import SubjectConfig, choose_subject, fill_missing_views, people_tracks, swap_left_right
+from ntop.keypoints.subject import take_chosen
 from ntop.keypoints.triangulate import TriangulateConfig, temporal_filter, triangulate_points
 
 LIMBS = slice(5, 17)
@@ -66,9 +68,10 @@ def detect(variant: str, threads: int) -> dict[str, Any]:
     found = {k: np.stack([f[k] for f in found]) for k in found[0]}
     t0 = time.perf_counter()
     chosen, report = choose_subject(raw.cameras, found["joints"], found["confidence"], found["track"], SubjectConfig())
-    uv, conf, swapped = swap_left_right(
-        raw.cameras, take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen), SubjectConfig()
-    )
+    look = lambda c, t, expected: model.look_at(frames[c][t], expected)  # noqa: E731
+    subject_uv, subject_conf = take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen)
+    uv, conf, filled = fill_missing_views(raw.cameras, subject_uv, subject_conf, chosen < 0, look, SubjectConfig())
+    uv, conf, swapped = swap_left_right(raw.cameras, uv, conf, SubjectConfig())
     choice_s = time.perf_counter() - t0
     n = sum(len(f) for f in frames)
     print(
@@ -79,21 +82,23 @@ def detect(variant: str, threads: int) -> dict[str, Any]:
           f"{[(p['floor_m'], p['frames'], p['support']) for p in report['people']]}")  # fmt: skip
     print(
         f"  subject in {report['frames_with_subject']} frames, {report['views_per_frame']:.2f} views per frame;"
+        f" found again where the other views put him, per camera {filled.sum(1).tolist()};"
         f" left/right swapped per camera {swapped.sum(1).tolist()}"
     )
-    return {"cams": raw.cameras, "found": found, "chosen": chosen, "uv": uv, "conf": conf, "report": report}
+    seen = (chosen >= 0) | filled
+    return {"cams": raw.cameras, "found": found, "seen": seen, "uv": uv, "conf": conf, "report": report}
 
 
 def bystander_frames(d: dict[str, Any]) -> int:
-    """(view, frame) pairs whose chosen detection's hips are nearer another person's projected hips."""
-    cams, found, chosen = d["cams"], d["found"], d["chosen"]
+    """(view, frame) pairs whose subject's hips are nearer another person's projected hips."""
+    cams, found, seen = d["cams"], d["found"], d["seen"]
     tracks = people_tracks(cams, found["joints"], found["confidence"], SubjectConfig())
     wrong = 0
     for c, cam in enumerate(cams):
-        for t in range(chosen.shape[1]):
-            if chosen[c, t] < 0:
+        for t in range(seen.shape[1]):
+            if not seen[c, t]:
                 continue
-            hips = found["joints"][c, t, chosen[c, t], 11:13].mean(0)
+            hips = d["uv"][c, t, 11:13].mean(0)
             dist = [
                 np.linalg.norm(cam.project(tr.hips[tr.frames.index(t)][None])[0][0] - hips) if t in tr.frames else np.inf
                 for tr in tracks
@@ -274,7 +279,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     d = detect(a.variant, a.threads)
-    print(f"  chosen detections nearer someone else's hips: {bystander_frames(d)} of {(d['chosen'] >= 0).sum()}")
+    print(f"  the subject's detections nearer someone else's hips: {bystander_frames(d)} of {d['seen'].sum()}")
     triangulation(d)
     print("\nCalibration refined on the subject's keypoints (cameras: refine):")
     refinement(d)
