@@ -22,7 +22,9 @@ def test_a_slice_of_the_real_trial_goes_from_videos_to_labels(tmp_path):
         chosen, tracks = f["chosen"][()], f["candidates/track"][()]
         assert f["joints"].shape == (4, 6, 17, 2) and (chosen >= 0).mean() > 0.9
         assert (tracks >= 0).sum(-1).max() >= 2  # someone besides the subject was seen, and not chosen
+        assert not (f["filled_from_other_views"][()] & (chosen >= 0)).any()  # only views that had lost him are looked at again
     kp = json.loads((wd / "results" / "qa" / "keypoints" / "pose2sim" / "balance.json").read_text())
+    assert set(kp["checks"]["subject"]["filled_from_other_views"]) == {f"cam0{i}" for i in range(1, 5)}
     tri = kp["ground_truth"] is False and kp["checks"]["triangulation"]
     assert tri["triangulated_limbs_pct"] > 90 and tri["reprojection_median_px"] < 15 and tri["leave_one_out_median_px"] < 60
     fit = json.loads((wd / "results" / "qa" / "fit" / "pose2sim.json").read_text())["overall"]
