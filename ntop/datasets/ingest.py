@@ -12,8 +12,8 @@ from ntop.datasets.genebody import open_genebody
 from ntop.datasets.h36m import open_h36m
 from ntop.datasets.rescale import rescaled
 from ntop.datasets.rig import open_rig
-from ntop.datasets.timing import synchronised
 from ntop.datasets.synthetic.raw import open_raw as open_synthetic
+from ntop.datasets.timing import synchronised
 from ntop.datasets.video import open_video
 from ntop.datasets.zju_mocap import open_zju_mocap
 from ntop.errors import NtopError

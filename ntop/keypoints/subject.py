@@ -20,8 +20,8 @@ right joints swapped (a frequent mistake of detectors on people seen from behind
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 

@@ -204,8 +204,8 @@ def self_consistency(
         ),
     }
     if chosen is not None and tracks is not None:
-        seen = chosen >= 0 if filled is None else (chosen >= 0) | filled
         filled = np.zeros(chosen.shape, bool) if filled is None else filled
+        seen = (chosen >= 0) | filled
         report["checks"]["subject"] = {
             "frames_with_subject_pct": {cam.name: float(100 * seen[c].mean()) for c, cam in enumerate(cams)},
             "filled_from_other_views": {cam.name: int(filled[c].sum()) for c, cam in enumerate(cams)},
