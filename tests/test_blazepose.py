@@ -6,7 +6,7 @@ import pytest
 from ntop import litert
 from ntop.errors import NtopError
 from ntop.io import read_frames
-from ntop.keypoints.blazepose import BlazePose, BlazePoseConfig, Roi, ssd_anchors, tile_windows, track_people
+from ntop.keypoints.blazepose import BlazePose, BlazePoseConfig, Person, Roi, ssd_anchors, tile_windows, track_people
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +92,35 @@ def test_looking_where_other_views_put_the_subject_finds_him(trial, model):
     hidden = expected.copy()
     hidden[[11, 12]] = np.nan
     assert Roi.around(hidden) is None and model.look_at(np.zeros_like(rgb), expected) is None  # no hips; no one there
+
+
+WHOLE = Roi(300.0, 500.0, 600.0, 0.0)  # a person 400 px tall around (300, 500)
+ARM = Roi(340.0, 420.0, 250.0, 0.0)  # a crop that slid onto his arm
+
+
+class _Scripted(BlazePose):
+    """BlazePose without its models: the detector finds the whole person, a crop on the arm sees only the arm
+    (with a flag of 1, as the real model does), and the whole person's next crop slides onto the arm once."""
+
+    def __init__(self):
+        self.min_detection, self.min_presence, self.overlap, self.slid = 0.5, 0.5, 0.3, False
+
+    def detect(self, rgb, tiled=False):
+        return [WHOLE]
+
+    def landmarks(self, rgb, roi):
+        rng = np.random.default_rng(0)
+        if roi.size < 300:  # the arm: 33 landmarks within 80 px
+            return Person(np.array([300.0, 380.0]) + rng.uniform(0, 80, (33, 2)), np.ones(33), 1.0, roi, roi)
+        points = np.array([200.0, 300.0]) + rng.uniform(0, 1, (33, 2)) * [200, 400]
+        nxt, self.slid = (ARM if not self.slid else WHOLE), True
+        return Person(points, np.ones(33), 1.0, roi, nxt)
+
+
+def test_a_crop_that_slid_onto_an_arm_is_taken_over_by_the_whole_person_on_the_same_track():
+    frames = [np.zeros((900, 600, 3), np.uint8)] * 4
+    found = track_people(frames, BlazePoseConfig(detect_every=5, tiled=False), _Scripted())
+    ids, conf = found["track"], found["confidence"]
+    assert (ids[:, 0] == 0).all() and (ids[:, 1:] == -1).all()  # one person, one track, no arm left over
+    span = np.ptp(found["joints"][:, 0], axis=1)  # (frames, 2): the skeleton's extent each frame
+    assert (span[:, 1] > 300).all() and conf[:, 0].min() == 1  # the whole person in every frame, the arm in none

@@ -12,7 +12,7 @@ The ``.tflite`` files and their runtime: :mod:`ntop.litert`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 import cv2
@@ -47,6 +47,8 @@ _DETECTOR_SIZE = 224
 _LANDMARK_SIZE = 256
 _ROI_SCALE = 1.25  # MediaPipe grows the body's circle by this much before cropping
 _SAME_PERSON = 0.5  # landmark extents overlapping this much (IoU) are one person found twice
+_DRIFTED = 0.5  # a tracked skeleton spanning less than this share of its crop is following a part of someone
+_PART_OF = 0.7  # a tracked skeleton with this share of its box inside a new detection's is part of that person
 
 
 def tile_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -136,11 +138,22 @@ class Person:
     flag: float  # the landmark model's belief that a person is in the crop
     roi: Roi
     next_roi: Roi  # the crop the next frame starts from
+    follows: Roi | None = None  # the tracked crop this detection took over (its track goes on)
 
     def extent(self) -> np.ndarray:
         """``x1, y1, x2, y2`` of the confident landmarks: two crops on one person give the same extent."""
         pts = self.landmarks[self.confidence >= 0.5] if (self.confidence >= 0.5).sum() >= 2 else self.landmarks
         return np.concatenate([pts.min(0), pts.max(0)])
+
+    def span(self) -> float:
+        """Diagonal of :meth:`extent` (pixels)."""
+        x1, y1, x2, y2 = self.extent()
+        return float(np.hypot(x2 - x1, y2 - y1))
+
+    @property
+    def drifted(self) -> bool:
+        """The crop has slid onto a part of the person: the skeleton fills little of it."""
+        return self.span() < _DRIFTED * self.roi.size
 
     @property
     def coco17(self) -> tuple[np.ndarray, np.ndarray]:
@@ -150,6 +163,14 @@ class Person:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-np.clip(x, -80, 80)))
+
+
+def _inside(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of box ``a``'s area inside box ``b``."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = (a[2] - a[0]) * (a[3] - a[1])
+    return w * h / area if area > 0 else 0.0
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -228,19 +249,26 @@ class BlazePose:
         return Person(uv[:33], conf, flag, roi, Roi.from_points(uv[33], uv[34]))
 
     def __call__(self, rgb: np.ndarray, tracks: list[Roi] = (), detect: bool = True, tiled: bool = False) -> list[Person]:
-        """Every person in ``rgb``: first from the previous frame's crops ``tracks``, then (with ``detect``)
-        from the detector where no tracked person already is."""
+        """Every person in ``rgb``: first from the previous frame's crops ``tracks``, then (with ``detect``, or
+        on the whole frame when a tracked crop has drifted onto part of someone) from the detector where no
+        whole tracked person already is. A detection that holds tracked parts of itself takes over the
+        largest one's track: a crop that slid onto an arm keeps a flag of 1 and would follow it for good."""
         people: list[Person] = []
         for roi in tracks:
             p = self.landmarks(rgb, roi)
             if p.flag >= self.min_presence and not self._covered(p.roi.box(), people):
                 people.append(p)
-        for roi in self.detect(rgb, tiled) if detect else []:
-            if self._covered(roi.box(), people):
+        drifted = any(p.drifted for p in people)
+        for roi in self.detect(rgb, tiled and detect) if detect or drifted else []:
+            if self._covered(roi.box(), [p for p in people if not p.drifted]):
                 continue
             p = self.landmarks(rgb, roi)
-            if p.flag >= self.min_presence and not any(_iou(p.extent(), q.extent()) > _SAME_PERSON for q in people):
-                people.append(p)
+            if p.flag < self.min_presence or any(self._same_or_part(p, q) for q in people):
+                continue
+            parts = [q for q in people if _inside(q.extent(), p.extent()) >= _PART_OF]
+            if parts:
+                p = replace(p, follows=max(parts, key=Person.span).roi)
+            people = [q for q in people if not any(q is part for part in parts)] + [p]
         return people
 
     def look_at(self, rgb: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -251,6 +279,11 @@ class BlazePose:
             return None
         p = self.landmarks(rgb, roi)
         return p.coco17 if p.flag >= self.min_presence else None
+
+    @staticmethod
+    def _same_or_part(p: Person, q: Person) -> bool:
+        """``p`` is ``q`` found again, or a part of ``q`` (a whole tracked person)."""
+        return _iou(p.extent(), q.extent()) > _SAME_PERSON or (not q.drifted and _inside(p.extent(), q.extent()) >= _PART_OF)
 
     def _covered(self, box: np.ndarray, people: list[Person]) -> bool:
         return any(_iou(box, p.next_roi.box()) > self.overlap or _iou(box, p.roi.box()) > self.overlap for p in people)
@@ -269,7 +302,7 @@ def track_people(frames: Iterable[np.ndarray], cfg: BlazePoseConfig, model: Blaz
         people = sorted(people, key=lambda p: -p.flag)[: cfg.max_people]
         ids = []
         for p in people:
-            known = [i for i, roi in alive if roi is p.roi]
+            known = [i for i, roi in alive if roi is p.roi or roi is p.follows]
             ids.append(known[0] if known else next_id)
             next_id += not known
         alive = [(i, p.next_roi) for i, p in zip(ids, people)]
