@@ -48,7 +48,7 @@ _LANDMARK_SIZE = 256
 _ROI_SCALE = 1.25  # MediaPipe grows the body's circle by this much before cropping
 _SAME_PERSON = 0.5  # landmark extents overlapping this much (IoU) are one person found twice
 _DRIFTED = 0.5  # a tracked skeleton spanning less than this share of its crop is following a part of someone
-_PART_OF = 0.7  # a tracked skeleton with this share of its box inside a new detection's is part of that person
+_PART_OF = 0.7  # a skeleton with this share of its box inside another person's is a part of that person
 
 
 def tile_windows(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -165,18 +165,19 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-np.clip(x, -80, 80)))
 
 
+def _intersection(a: np.ndarray, b: np.ndarray) -> float:
+    """Area shared by boxes ``x1, y1, x2, y2``."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def _inside(a: np.ndarray, b: np.ndarray) -> float:
     """Share of box ``a``'s area inside box ``b``."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     area = (a[2] - a[0]) * (a[3] - a[1])
-    return w * h / area if area > 0 else 0.0
+    return _intersection(a, b) / area if area > 0 else 0.0
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
+    inter = _intersection(a, b)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
 
@@ -283,7 +284,8 @@ class BlazePose:
     @staticmethod
     def _same_or_part(p: Person, q: Person) -> bool:
         """``p`` is ``q`` found again, or a part of ``q`` (a whole tracked person)."""
-        return _iou(p.extent(), q.extent()) > _SAME_PERSON or (not q.drifted and _inside(p.extent(), q.extent()) >= _PART_OF)
+        same = _iou(p.extent(), q.extent()) > _SAME_PERSON
+        return same or (not q.drifted and _inside(p.extent(), q.extent()) >= _PART_OF)
 
     def _covered(self, box: np.ndarray, people: list[Person]) -> bool:
         return any(_iou(box, p.next_roi.box()) > self.overlap or _iou(box, p.roi.box()) > self.overlap for p in people)
