@@ -31,8 +31,7 @@ import torch
 from ntop.datasets.pose2sim import trial_source
 from ntop.datasets.rig import open_rig
 from ntop.keypoints.blazepose import BlazePose, BlazePoseConfig, track_people
-from ntop.keypoints.subject import SubjectConfig, choose_subject, fill_missing_views, people_tracks, swap_left_right
-from ntop.keypoints.subject import take_chosen
+from ntop.keypoints.subject import SubjectConfig, people_tracks, subject_keypoints
 from ntop.keypoints.triangulate import TriangulateConfig, temporal_filter, triangulate_points
 
 LIMBS = slice(5, 17)
@@ -67,11 +66,9 @@ def detect(variant: str, threads: int) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     found = {k: np.stack([f[k] for f in found]) for k in found[0]}
     t0 = time.perf_counter()
-    chosen, report = choose_subject(raw.cameras, found["joints"], found["confidence"], found["track"], SubjectConfig())
     look = lambda c, t, expected: model.look_at(frames[c][t], expected)  # noqa: E731
-    subject_uv, subject_conf = take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen)
-    uv, conf, filled = fill_missing_views(raw.cameras, subject_uv, subject_conf, chosen < 0, look, SubjectConfig())
-    uv, conf, swapped = swap_left_right(raw.cameras, uv, conf, SubjectConfig())
+    subject = subject_keypoints(raw.cameras, found, look, SubjectConfig())  # as the workflow's detect_keypoints does
+    report = subject.report
     choice_s = time.perf_counter() - t0
     n = sum(len(f) for f in frames)
     print(
@@ -82,11 +79,11 @@ def detect(variant: str, threads: int) -> dict[str, Any]:
           f"{[(p['floor_m'], p['frames'], p['support']) for p in report['people']]}")  # fmt: skip
     print(
         f"  subject in {report['frames_with_subject']} frames, {report['views_per_frame']:.2f} views per frame;"
-        f" found again where the other views put him, per camera {filled.sum(1).tolist()};"
-        f" left/right swapped per camera {swapped.sum(1).tolist()}"
+        f" found again where the other views put him, per camera {subject.filled.sum(1).tolist()};"
+        f" left/right swapped per camera {subject.swapped.sum(1).tolist()}"
     )
-    seen = (chosen >= 0) | filled
-    return {"cams": raw.cameras, "found": found, "seen": seen, "uv": uv, "conf": conf, "report": report}
+    seen = (subject.chosen >= 0) | subject.filled
+    return {"cams": raw.cameras, "found": found, "seen": seen, "uv": subject.uv, "conf": subject.conf, "report": report}
 
 
 def bystander_frames(d: dict[str, Any]) -> int:

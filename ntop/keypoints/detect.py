@@ -27,7 +27,7 @@ from ntop.errors import NtopError
 from ntop.io import create_stage, open_stage, require, write_cameras
 from ntop.keypoints.blazepose import BlazePose, BlazePoseConfig, track_people
 from ntop.keypoints.onnx_pose import OnnxPose, OnnxPoseConfig, box_from_keypoints, box_from_mask
-from ntop.keypoints.subject import SubjectConfig, choose_subject, fill_missing_views, swap_left_right, take_chosen
+from ntop.keypoints.subject import SubjectConfig, subject_keypoints
 from ntop.settings import settings_from_dict
 
 __all__ = ["KEYPOINTS2D_SCHEMA", "DetectConfig", "emulate_detector", "detect_keypoints"]
@@ -285,13 +285,11 @@ def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConf
         if (found["track"] < 0).all():
             message = f"BlazePose found no person in any of the {len(frame_index)} frames of {len(cameras)} camera(s)"
             raise NtopError(message, frames_path, "frames")
-        chosen, report = choose_subject(cameras, found["joints"], found["confidence"], found["track"], scfg, str(capture_path))
-        subject_uv, subject_conf = take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen)
         look = lambda c, t, expected: model.look_at(cap.frame(c, t), expected)  # noqa: E731
-        subject_uv, subject_conf, filled = fill_missing_views(cameras, subject_uv, subject_conf, chosen < 0, look, scfg)
-    joints, conf, swapped = swap_left_right(cameras, subject_uv, subject_conf, scfg)
-    extra = {f"candidates/{k}": v for k, v in found.items()} | {"chosen": chosen, "swapped_left_right": swapped}
-    extra["filled_from_other_views"] = filled
+        subject = subject_keypoints(cameras, found, look, scfg, str(capture_path))
+    joints, conf = subject.uv, subject.conf
+    extra = {f"candidates/{k}": v for k, v in found.items()} | {"chosen": subject.chosen, "swapped_left_right": subject.swapped}
+    extra["filled_from_other_views"] = subject.filled
     params = {"backend": "blazepose", "joint_set": cfg.joint_set, "blazepose": asdict(bcfg), "subject": asdict(scfg)}
     inputs = [capture_path, frames_path]
     _write(out, cfg.joint_set, cameras, frame_index, joints, conf, _boxes(joints, conf), params, inputs, extra)
@@ -302,7 +300,7 @@ def _detect_blazepose(capture_path: str | Path, out: str | Path, cfg: DetectConf
         "frames": int(len(frame_index)),
         "detected": int(seen.sum()),
         "people_followed_per_view": tracks,
-        "swapped_left_right": swapped.sum(1).tolist(),
-        "filled_from_other_views": filled.sum(1).tolist(),
-        "subject": report,
+        "swapped_left_right": subject.swapped.sum(1).tolist(),
+        "filled_from_other_views": subject.filled.sum(1).tolist(),
+        "subject": subject.report,
     }

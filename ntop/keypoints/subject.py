@@ -33,7 +33,7 @@ from ntop.errors import NtopError
 from ntop.settings import settings_from_dict
 
 __all__ = ["SubjectConfig", "PersonTrack", "people_tracks", "choose_subject", "take_chosen", "fill_missing_views"]
-__all__ += ["swap_left_right"]
+__all__ += ["swap_left_right", "SubjectKeypoints", "subject_keypoints"]
 
 #: ``look(view, frame, expected (J, 2) pixels, NaN where unknown)`` -> the detector's joints and confidences there, or None
 Look = Callable[[int, int, np.ndarray], tuple[np.ndarray, np.ndarray] | None]
@@ -302,6 +302,30 @@ def fill_missing_views(
             uv[c, t], conf[c, t], xy[c, t] = found[0], found[1], frame.xy[c, 0]
             filled[c, t] = True
     return uv, conf, filled
+
+
+@dataclass
+class SubjectKeypoints:
+    """The subject's keypoints per view and frame, and how each view-frame got them."""
+
+    uv: np.ndarray  # (C, T, J, 2) pixels; zeros where no view saw him
+    conf: np.ndarray  # (C, T, J)
+    chosen: np.ndarray  # (C, T) his detection among the candidates, -1: none chosen
+    filled: np.ndarray  # (C, T) found again where the other views put him
+    swapped: np.ndarray  # (C, T) left and right mended
+    report: dict[str, Any]
+
+
+def subject_keypoints(
+    cams: list[Camera], found: dict[str, np.ndarray], look: Look, cfg: SubjectConfig, where: str = ""
+) -> SubjectKeypoints:
+    """Everyone a detector followed (``found``: ``joints``, ``confidence``, ``track`` per view, frame and
+    slot) -> the subject: chosen, looked at again where lost, left and right mended."""
+    chosen, report = choose_subject(cams, found["joints"], found["confidence"], found["track"], cfg, where)
+    uv, conf = take_chosen(found["joints"], chosen), take_chosen(found["confidence"], chosen)
+    uv, conf, filled = fill_missing_views(cams, uv, conf, chosen < 0, look, cfg)
+    uv, conf, swapped = swap_left_right(cams, uv, conf, cfg)
+    return SubjectKeypoints(uv, conf, chosen, filled, swapped, report)
 
 
 def swap_left_right(
