@@ -4,6 +4,7 @@ import json
 import math
 import shutil
 
+import cv2
 import h5py
 import numpy as np
 import pytest
@@ -12,13 +13,22 @@ import torch
 from ntop.cameras import Camera, look_at
 from ntop.errors import NtopError
 from ntop.masks import MasksConfig, segment
-from ntop.nerf.deform import big_pose, canonical_transforms, inverse_lbs, pose_volumes, sample_distance, sample_weights
+from ntop.masks.prior import silhouettes
+from ntop.nerf.deform import (
+    big_pose,
+    canonical_distance,
+    canonical_transforms,
+    inverse_lbs,
+    pose_volumes,
+    sample_distance,
+    sample_weights,
+)
 from ntop.nerf.evaluate import heldout_metrics
-from ntop.nerf.field import CanonicalField, FieldConfig
+from ntop.nerf.field import CanonicalField, FieldConfig, laplace_density
 from ntop.nerf.hashgrid import HashGrid
 from ntop.nerf.prepare import PrepareConfig, load_dataset, prepare
 from ntop.nerf.render import render_image, render_rays
-from ntop.nerf.sampling import ray_box
+from ntop.nerf.sampling import ray_box, sample_surface
 from ntop.nerf.train import TrainConfig, load_model, ssim_loss, train
 from ntop.raster import vertex_normals
 
@@ -217,9 +227,9 @@ def nerf_dataset(body, synthetic_capture):
 
 
 def _cfg(iterations, **kw):
-    kw = {"lr": 3e-2, **kw}  # a tiny table learns fastest with large steps (the MLPs keep the default)
+    kw = {"lr": 3e-2, "field": TINY_FIELD, **kw}  # a tiny table learns fastest with large steps (the MLPs keep the default)
     return TrainConfig(iterations=iterations, rays=512, patches=1, samples=32, checkpoint_every=20, log_every=10, eval_every=1000,
-                       residual_start=30, residual_full=50, field=TINY_FIELD, **kw)  # fmt: skip
+                       residual_start=30, residual_full=50, **kw)  # fmt: skip
 
 
 def test_training_learns_and_beats_the_mean_colour_baseline(nerf_dataset, tmp_path):
@@ -319,3 +329,74 @@ def test_field_handles_empty_batches_with_the_residual_open():
     assert sigma.shape == (0,) and rgb.shape == (0, 3) and off.shape == (0, 3)
     sigma, rgb, off = field(torch.rand(5, 3) - 0.5, torch.randn(5, 69), torch.nn.functional.normalize(torch.randn(5, 3), dim=-1))
     assert off.abs().max() <= field.cfg.residual_max_m
+
+
+def test_laplace_density_is_opaque_inside_and_empty_outside():
+    d = torch.tensor([-0.05, -0.01, 0.0, 0.01, 0.05])
+    sigma = laplace_density(d, 0.01)
+    assert torch.all(sigma[1:] < sigma[:-1])  # falls from inside to outside
+    torch.testing.assert_close(sigma[2], torch.tensor(50.0))  # half of 1/beta on the surface
+    assert sigma[0] > 99 and sigma[-1] < 0.4
+
+
+def _one_frame_volumes(body, R=32):
+    with torch.no_grad():
+        out = body(torch.zeros(1, 3), torch.zeros(1, 69), torch.zeros(1, 10), torch.tensor([[0.0, 0.9, 0.0]]))
+    return pose_volumes(out.vertices.double().numpy(), body.faces.numpy(), body.weights.double().numpy(), R)
+
+
+def test_surface_samples_are_close_together_in_the_band_and_stop_inside(body):
+    vol = _one_frame_volumes(body)
+    origins = torch.tensor([[0.0, 1.2, 3.0], [0.05, 1.0, 3.0], [3.0, 3.0, 3.0]])  # chest, belly, a miss
+    dirs = torch.tensor([[0.0, 0.0, -1.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+    smp = sample_surface(vol, origins, dirs, torch.zeros(3, dtype=torch.long), 0.004, (0.03, 0.02))
+    assert set(smp.ray.tolist()) == {0, 1}  # the ray that misses the box has none
+    for r in (0, 1):
+        t = smp.t[smp.ray == r]
+        assert torch.all(t[1:] > t[:-1]) and (t[1:] - t[:-1]).max() < 0.0045  # in order, a spacing apart
+        assert 0.05 - 0.01 < t[-1] - t[0] < 0.05 + 0.01  # one crossing of the 5 cm band, not the back's
+    probe = 1.0 / 256 * 6  # the box's depth over the probes: the band's ends are found to a probe cell
+    assert smp.distance.max() < 0.02 + probe and smp.distance.min() > -0.03 - probe
+
+
+def test_an_untrained_surface_bound_field_renders_the_body(nerf_dataset, body):
+    ds = load_dataset(nerf_dataset / "dataset.h5")
+    lo, hi = ds.canonical_lo, ds.canonical_hi
+    distance = canonical_distance(ds.canonical_vertices.numpy(), ds.canonical_faces.numpy(), lo.numpy(), hi.numpy())
+    field = CanonicalField(lo, hi, FieldConfig(**TINY_FIELD, surface=True, shading=False), distance).eval()
+    with torch.no_grad():
+        field.density[-1].weight[0] = 0  # no bulge: the body's own surface
+        field.density[-1].bias[0] = 0
+    with h5py.File(nerf_dataset / "dataset.h5") as f:
+        smpl = {k: torch.as_tensor(f[f"smpl/{k}"][()], dtype=torch.float32) for k in ("global_orient", "body_pose", "transl")}
+        betas = torch.as_tensor(f["smpl/betas"][()], dtype=torch.float32)[None]
+    with torch.no_grad():
+        verts = body(smpl["global_orient"], smpl["body_pose"], betas.expand(ds.num_frames, -1), smpl["transl"]).vertices
+    cam = ds.cameras["cam02"].scaled(3.0)  # 288 pixels, 9 mm each at the body
+    for t in (0, 4):
+        _, alpha, _ = render_image(field, ds.posed, t, cam)
+        opaque, sil = alpha > 0.5, silhouettes(body, verts[t : t + 1], cam)[0]
+        # the labels' body, before any training: all of it, and beyond it only a rim a pixel wide (a soft
+        # density's grazing rays gather opacity a couple of beta outside the surface: here 6 mm)
+        assert (sil & ~opaque).sum() <= 0.002 * sil.sum()
+        assert (opaque & ~cv2.dilate(sil.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)).sum() == 0
+        assert (opaque & ~sil).sum() < 0.15 * sil.sum()
+
+
+def test_a_surface_bound_field_trains_saves_and_loads(nerf_dataset, tmp_path):
+    cfg = _cfg(6, field={**TINY_FIELD, "surface": True})
+    train(nerf_dataset / "dataset.h5", tmp_path / "model.pt", tmp_path / "work", cfg)
+    field, meta = load_model(tmp_path / "model.pt")
+    assert field.cfg.surface and meta["train_config"]["field"]["surface"]
+    ds = load_dataset(nerf_dataset / "dataset.h5")
+    lo, hi = ds.canonical_lo.numpy(), ds.canonical_hi.numpy()
+    torch.testing.assert_close(
+        field.body_distance[0, 0], canonical_distance(ds.canonical_vertices.numpy(), ds.canonical_faces.numpy(), lo, hi)
+    )
+    old = tmp_path / "old.h5"  # a dataset made before surface-bound fields
+    shutil.copy(nerf_dataset / "dataset.h5", old)
+    with h5py.File(old, "a") as f:
+        del f["canonical/faces"]
+    with pytest.raises(NtopError, match="old.h5: field .canonical/faces.: made before surface-bound fields"):
+        train(old, tmp_path / "m2.pt", tmp_path / "w2", cfg)
+    assert not (tmp_path / "m2.pt").exists()

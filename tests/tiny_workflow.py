@@ -49,7 +49,8 @@ def make_tiny_trial_workflow(wd: Path) -> Path:
     cfg["triangulation"].update(threshold_px=5.0, median_window=3, smooth_window=0)
     cfg["nerf"].update(volume_resolution=16, eval={"frame_stride": 2, "samples": 32})
     cfg["nerf"]["train"] = {"iterations": 20, "rays": 256, "samples": 32, "checkpoint_every": 10, "eval_every": 20,
-                            "field": {"levels": 6, "log2_table_size": 12, "max_resolution": 64, "width": 32}}  # fmt: skip
+                            "field": {**trial["nerf"]["train"]["field"],  # the trial's surface-bound field, smaller
+                                      "levels": 6, "log2_table_size": 12, "max_resolution": 64, "width": 32}}  # fmt: skip
     cfg["fit"].update(iterations=150, silhouette_rounds=3, silhouette_iterations=40)  # the trial's 6 x 100 is minutes here
     cfg["views"].update(size=64, frame_stride=2)
     cfg["render"]["samples"] = 32

@@ -17,11 +17,12 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ntop.nerf.hashgrid import HashGrid
 
-__all__ = ["FieldConfig", "CanonicalField"]
+__all__ = ["FieldConfig", "CanonicalField", "laplace_density"]
 
 
 @dataclass
@@ -41,6 +42,13 @@ class FieldConfig:
     # colour = canonical albedo x the capture's fixed lighting at the posed normal; None: on with two or
     # more training cameras (one camera sees each normal from one side: lighting and albedo blur together)
     shading: bool | None = None
+    # density bound to the body's surface: VolSDF's Laplace density (beta metres wide) of the signed distance to
+    # the canonical body, moved by a learnt bulge: a thin shell where the labels' body is, which the views colour
+    # but cannot carve into a fog, as they do a free density when their masks and the fitted body disagree
+    surface: bool = False
+    surface_beta_m: float = 0.003
+    surface_bulge_m: float = 0.01  # how far the learnt surface may move from the body's, either way
+    surface_spacing_m: float = 0.0025  # samples along a ray's part in the support band (ntop.nerf.sampling.sample_surface)
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -61,6 +69,13 @@ def sh2_basis(n: torch.Tensor) -> torch.Tensor:
     return torch.stack([one, y, z, x, x * y, y * z, 3 * z * z - 1, x * z, x * x - y * y], -1)
 
 
+def laplace_density(d: torch.Tensor, beta: float) -> torch.Tensor:
+    """VolSDF's density of a signed distance ``d`` (negative inside): ``(1/beta)`` times the Laplace CDF of
+    ``-d`` with scale ``beta``: opaque a few ``beta`` inside the surface, empty a few outside."""
+    e = 0.5 * torch.exp(-d.abs() / beta)
+    return torch.where(d > 0, e, 1 - e) / beta
+
+
 class CanonicalField(nn.Module):
     """``forward(x (N, 3) canonical metres, pose (N, 69)) -> sigma (N,), rgb (N, 3), offset (N, 3)``.
 
@@ -68,11 +83,19 @@ class CanonicalField(nn.Module):
     trainer raises it; rendering uses the value training ended with.
     """
 
-    def __init__(self, lo: torch.Tensor, hi: torch.Tensor, cfg: FieldConfig = FieldConfig()):
+    def __init__(
+        self, lo: torch.Tensor, hi: torch.Tensor, cfg: FieldConfig = FieldConfig(), body_distance: torch.Tensor | None = None
+    ):
+        """``body_distance (D, H, W)``: the canonical body's signed distance over ``lo``-``hi`` (voxel axes z, y,
+        x), which a surface-bound field's density follows."""
         super().__init__()
         self.cfg = cfg
         self.register_buffer("lo", lo.float().clone())
         self.register_buffer("hi", hi.float().clone())
+        if cfg.surface:
+            if body_distance is None:
+                raise ValueError("a surface-bound field needs the canonical body's distance volume")
+            self.register_buffer("body_distance", body_distance.float().clone()[None, None])
         self.register_buffer("anneal", torch.zeros(()))
         self.grid = HashGrid(cfg.levels, cfg.features, cfg.log2_table_size, cfg.base_resolution, cfg.max_resolution)
         self.density = _mlp([self.grid.out_dim, cfg.width, 1 + cfg.geo_features])
@@ -106,6 +129,11 @@ class CanonicalField(nn.Module):
         h = torch.cat([u, enc.flatten(1), self.pose_code(pose)], -1)
         return torch.tanh(self.residual(h)) * self.cfg.residual_max_m
 
+    def surface_distance(self, u: torch.Tensor) -> torch.Tensor:
+        """The canonical body's signed distance (metres) at normalised canonical points ``u (N, 3)``."""
+        coords = (u * 2 - 1).to(self.body_distance.dtype).reshape(1, -1, 1, 1, 3)
+        return F.grid_sample(self.body_distance, coords, align_corners=True, padding_mode="border").reshape(-1).to(u.dtype)
+
     def forward(
         self, x: torch.Tensor, pose: torch.Tensor, normal: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -114,7 +142,11 @@ class CanonicalField(nn.Module):
         u = self.normalise(x + off)
         inside = (u >= 0).all(-1) & (u <= 1).all(-1)
         h = self.density(self.grid(u))
-        sigma = torch.exp(torch.clamp(h[:, 0], max=15.0)) * inside
+        if self.cfg.surface:
+            bulge = self.cfg.surface_bulge_m * torch.tanh(h[:, 0])
+            sigma = laplace_density(self.surface_distance(u) - bulge, self.cfg.surface_beta_m) * inside
+        else:
+            sigma = torch.exp(torch.clamp(h[:, 0], max=15.0)) * inside
         rgb = torch.sigmoid(self.colour(h[:, 1:]))
         if self.cfg.shading:
             if normal is None:

@@ -3,7 +3,7 @@
 Reads the canonical captures of the subject's training actions and writes ``dataset.h5``: the
 images and masks of the training and held-out cameras, the per-frame SMPL parameters, and per frame
 the canonical -> posed joint transforms and the skinning-weight/distance volumes (``ntop.nerf.deform``),
-plus the canonical big-pose body and its box.
+plus the canonical big-pose body (vertices and faces) and its box.
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ def prepare(
             "canonical/vertices": canonical,
             "canonical/lo": lo,
             "canonical/hi": hi,
+            "canonical/faces": body.faces.int(),  # a surface-bound field's density follows this surface
         }
         for k, v in boxes.items():
             f.create_dataset(k, data=v.numpy())
@@ -172,6 +173,8 @@ class NerfDataset:
     betas: np.ndarray
     canonical_lo: torch.Tensor
     canonical_hi: torch.Tensor
+    canonical_vertices: torch.Tensor  # (V, 3) the big-pose body
+    canonical_faces: torch.Tensor | None  # (F, 3); None in a dataset made before surface-bound fields
     actions: list[str]
     frame_index: np.ndarray
 
@@ -208,6 +211,8 @@ def load_dataset(path: str | Path) -> NerfDataset:
             betas=arr("smpl/betas"),
             canonical_lo=torch.as_tensor(arr("canonical/lo")),
             canonical_hi=torch.as_tensor(arr("canonical/hi")),
+            canonical_vertices=torch.as_tensor(arr("canonical/vertices")),
+            canonical_faces=torch.as_tensor(arr("canonical/faces")).long() if "canonical/faces" in f else None,
             actions=[a.decode() for a in arr("frames/action")],
             frame_index=arr("frames/frame_index"),
         )

@@ -17,7 +17,7 @@ from ntop.body import BodyModel
 from ntop.cameras import Camera
 from ntop.nerf.deform import PoseVolumes, canonical_transforms, inverse_lbs, pose_volumes, sample_normals, sample_weights
 from ntop.nerf.field import CanonicalField
-from ntop.nerf.sampling import ray_box, sample_rays
+from ntop.nerf.sampling import ray_box, sample_rays, sample_surface
 from ntop.nerf.volrend import composite
 
 __all__ = ["PosedFrames", "posed_frames", "RenderOutput", "render_rays", "render_views", "render_image"]
@@ -86,7 +86,10 @@ def render_rays(
     """
     R = len(origins)
     support = (field.cfg.support_inside, field.cfg.support_outside)
-    smp = sample_rays(posed.volumes, origins, dirs, frame, samples, support, perturb)
+    if field.cfg.surface:
+        smp = sample_surface(posed.volumes, origins, dirs, frame, field.cfg.surface_spacing_m, support, perturb)
+    else:
+        smp = sample_rays(posed.volumes, origins, dirs, frame, samples, support, perturb)
     x_c = inverse_lbs(smp.points, sample_weights(posed.volumes, smp.frame, smp.points), smp.frame, posed.transforms)
     normals = sample_normals(posed.volumes, smp.frame, smp.points) if field.cfg.shading else None
     sigma, rgb, off = field(x_c, posed.body_pose[smp.frame], normals)

@@ -10,7 +10,7 @@ import torch
 
 from ntop.nerf.deform import PoseVolumes, sample_distance
 
-__all__ = ["ray_box", "RaySamples", "sample_rays"]
+__all__ = ["ray_box", "RaySamples", "sample_rays", "sample_surface"]
 
 
 def ray_box(
@@ -65,3 +65,52 @@ def sample_rays(
     ray_of = ray_of[keep]
     delta = ((far - near) / samples)[ray_of]
     return RaySamples(ray_of, f_of[keep], t.reshape(-1)[keep], pts.reshape(-1, 3)[keep], dist[keep], delta)
+
+
+def sample_surface(
+    volumes: PoseVolumes,
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    frame: torch.Tensor,
+    spacing: float,
+    support: tuple[float, float],
+    perturb: bool = False,
+    probes: int = 256,
+) -> RaySamples:
+    """Samples every ``spacing`` metres (jittered with ``perturb``) along the part of each ray that lies
+    from ``support[0]`` inside the posed surface to ``support[1]`` outside it, up to where the ray first
+    goes deeper than ``support[0]``: a surface-bound field is opaque there, and nothing behind shows.
+
+    Where the band is is found first by ``probes`` distance lookups per ray (no network): a thin shell
+    gets samples a few millimetres apart, as many as its width needs, where stratified samples across the
+    whole box would leave it a few centimetres apart."""
+    device, dtype = origins.device, origins.dtype
+    near, far, hit = ray_box(origins, dirs, volumes.lo[frame], volumes.hi[frame])
+    rays = torch.nonzero(hit)[:, 0]
+    h = (far[rays] - near[rays]) / probes  # each ray's probe cell
+    k = torch.arange(probes, device=device, dtype=dtype)
+    t_probe = near[rays, None] + (k + 0.5) * h[:, None]
+    pts = origins[rays, None] + t_probe[..., None] * dirs[rays, None]
+    d = sample_distance(volumes, frame[rays].repeat_interleave(probes), pts.reshape(-1, 3)).reshape(len(rays), probes)
+    deep = d <= -support[0]
+    before_deep = torch.cumsum(deep.to(torch.int32), 1) == 0
+    band = (d < support[1]) & before_deep
+    cells = band.sum(1)  # in-band cells per ray
+    count = torch.ceil(cells * h / spacing).long()  # samples per ray
+    total = int(count.sum())
+    empty = torch.zeros(0, device=device, dtype=dtype)
+    if total == 0:
+        return RaySamples(rays[:0], frame[:0], empty, empty.reshape(0, 3), empty, empty)
+    owner = torch.repeat_interleave(torch.arange(len(rays), device=device), count)  # index into ``rays``
+    first = torch.cumsum(count, 0) - count
+    j = torch.arange(total, device=device) - first[owner]  # the sample's number within its ray
+    jitter = torch.rand(total, device=device, dtype=dtype) if perturb else torch.full((total,), 0.5, device=device, dtype=dtype)
+    length = cells[owner] * h[owner]
+    s = (j + jitter) * length / count[owner]  # arc length along the ray's in-band cells
+    cell = torch.clamp((s / h[owner]).long(), max=cells[owner] - 1)  # the how-manieth in-band cell
+    starts = t_probe[band] - 0.5 * h.repeat_interleave(cells)  # in-band cells' starts, ray by ray, in order
+    t = starts[(torch.cumsum(cells, 0) - cells)[owner] + cell] + (s - cell * h[owner])
+    ray_of = rays[owner]
+    points = origins[ray_of] + t[:, None] * dirs[ray_of]
+    dist = sample_distance(volumes, frame[ray_of], points)
+    return RaySamples(ray_of, frame[ray_of], t, points, dist, length / count[owner])

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ntop.errors import NtopError
 from ntop.io import atomic_path, file_digest, provenance_record
+from ntop.nerf.deform import canonical_distance
 from ntop.nerf.field import CanonicalField, FieldConfig
 from ntop.nerf.pixels import RaySampler
 from ntop.nerf.prepare import NerfDataset, load_dataset
@@ -120,8 +121,12 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Ca
     if not isinstance(state, dict) or state.get("format") != MODEL_FORMAT:
         raise NtopError(f"not an ntop NeRF model (expected format {MODEL_FORMAT})", path, "format")
     # a model saved before the field learnt its capture's lighting has no ``shading`` key: it had none
+    distance = state["state_dict"].get("body_distance")
     field = CanonicalField(
-        state["canonical_lo"], state["canonical_hi"], FieldConfig(**{"shading": False, **state["field_config"]})
+        state["canonical_lo"],
+        state["canonical_hi"],
+        FieldConfig(**{"shading": False, **state["field_config"]}),
+        None if distance is None else distance[0, 0],
     )
     field.load_state_dict(state["state_dict"])
     return field.to(device).eval(), state
@@ -154,6 +159,16 @@ class _Progress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def _body_distance(ds: NerfDataset, cfg: TrainConfig, dataset_path: str | Path) -> torch.Tensor | None:
+    """The canonical body's signed distance volume a surface-bound field needs (None for a free one)."""
+    if not cfg.field.surface:
+        return None
+    if ds.canonical_faces is None:
+        raise NtopError("made before surface-bound fields: run prepare-nerf again", dataset_path, "canonical/faces")
+    lo, hi = ds.canonical_lo.numpy(), ds.canonical_hi.numpy()
+    return canonical_distance(ds.canonical_vertices.numpy(), ds.canonical_faces.numpy(), lo, hi)
 
 
 def _optimiser(field: CanonicalField, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
@@ -268,7 +283,7 @@ def train(
     if cfg.field.shading is None:
         cfg = replace(cfg, field=replace(cfg.field, shading=len(ds.train_cameras) > 1))
     torch.manual_seed(cfg.seed)
-    field = CanonicalField(ds.canonical_lo, ds.canonical_hi, cfg.field).to(device)
+    field = CanonicalField(ds.canonical_lo, ds.canonical_hi, cfg.field, _body_distance(ds, cfg, dataset_path)).to(device)
     opt, sched = _optimiser(field, cfg)
     sampler = RaySampler(ds, device, cfg.seed)
     posed = ds.posed.to(device)
