@@ -3,13 +3,17 @@ aniposelib as the peer in the same run; BlazePose on the synthetic demo against 
 the trial's workflow figures when ``results/`` holds them.
 
     pip install --no-deps aniposelib==0.8.0 && pip install toml pandas tqdm jax   # the peer, without its opencv-contrib
-    python benchmarks/real_capture.py [--variant full|heavy] [--threads 2] [--results results]
+    python benchmarks/real_capture.py [--variant full|heavy] [--threads 2] [--results results] [--workflow-only]
 
 Everything is at the trial's full resolution (1080/1088 x 1920): the detector reads the videos directly.
 Reprojection: each triangulated joint against the detections of the views that made it (ntop: its
 inliers; aniposelib's plain DLT: every view with the joint). Leave-one-camera-out: triangulate from the
 other three cameras, project into the fourth, against its own confident detections (>= 0.5). Limbs:
 the 12 torso and limb joints (shoulders to ankles).
+
+The held-out view: beside the NeRF's figures, its peer without learning, the fitted body coloured from
+the training cameras' frames of the same instant (projective texturing), and how much of the held-out
+view's body none of them sees.
 
 The person in the background: a chosen detection (or one found again where the other views put the
 subject) belongs to someone else when its hip centre lies nearer the projection of another 3D track's
@@ -27,12 +31,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.ndimage import distance_transform_edt, map_coordinates
 
+from ntop.body import BodyModel
+from ntop.cameras import Camera
 from ntop.datasets.pose2sim import trial_source
 from ntop.datasets.rig import open_rig
 from ntop.keypoints.blazepose import BlazePose, BlazePoseConfig, track_people
 from ntop.keypoints.subject import SubjectConfig, people_tracks, subject_keypoints
 from ntop.keypoints.triangulate import TriangulateConfig, temporal_filter, triangulate_points
+from ntop.nerf.evaluate import image_metrics
+from ntop.nerf.prepare import NerfDataset, load_dataset
+from ntop.raster import Fragments, interpolate, rasterize, vertex_normals
 
 LIMBS = slice(5, 17)
 NAMES = (
@@ -237,6 +247,84 @@ def synthetic_accuracy(threads: int, variant: str) -> None:
     print("  per joint (px): " + ", ".join(f"{n} {np.nanmedian(err[..., j]):.1f}" for j, n in enumerate(NAMES)))
 
 
+def _fragments(verts: torch.Tensor, faces: torch.Tensor, cam: Camera) -> Fragments:
+    v = cam.world_to_camera(verts)[None]
+    K, dist = torch.as_tensor(cam.K)[None], torch.as_tensor(cam.dist)[None]
+    return rasterize(v, faces, cam.model, K, dist, cam.width, cam.height, cam.fov_deg)
+
+
+def _posed_vertices(ds: NerfDataset, weights: torch.Tensor, t: int) -> torch.Tensor:
+    """Frame ``t``'s body, skinned from the canonical one with the transforms the NeRF is driven by."""
+    blend = torch.einsum("vj,jxy->vxy", weights, ds.posed.transforms[t].double())
+    return (blend[:, :3, :3] @ ds.canonical_vertices.double()[:, :, None])[..., 0] + blend[:, :3, 3]
+
+
+def _texture_from_training_views(
+    ds: NerfDataset, verts: torch.Tensor, faces: torch.Tensor, points: np.ndarray, normals: np.ndarray, t: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Colours ``(N, 3)`` of surface ``points`` from the training cameras that see them (in front in
+    their depth buffer, inside their mask), weighted by how squarely; and which points any camera saw."""
+    acc, total = np.zeros((len(points), 3)), np.zeros(len(points))
+    for name in ds.train_cameras:
+        cam = ds.cameras[name]
+        depth = _fragments(verts, faces, cam).depth[0].numpy()
+        uv, valid = cam.project(points)
+        px = np.clip(np.rint(uv).astype(int), 0, [cam.width - 1, cam.height - 1])
+        distance = np.linalg.norm(cam.world_to_camera(points), axis=1)
+        toward = cam.center - points
+        facing = np.einsum("nk,nk->n", normals, toward / np.linalg.norm(toward, axis=1, keepdims=True))
+        in_front = np.abs(depth[px[:, 1], px[:, 0]] - distance) < 0.02
+        seen = valid & in_front & ds.masks[name][t][px[:, 1], px[:, 0]] & (facing > 0)
+        image = ds.images[name][t].astype(np.float64) / 255
+        colour = np.stack([map_coordinates(image[..., k], uv[:, ::-1].T, order=1, mode="nearest") for k in range(3)], -1)
+        w = np.where(seen, facing, 0.0)
+        acc += w[:, None] * colour
+        total += w
+    return acc / np.maximum(total, 1e-9)[:, None], total > 0
+
+
+def _nearest(known: np.ndarray) -> np.ndarray:
+    """For every pixel, the number (in row-major order among ``known``'s true pixels) of the nearest one."""
+    _, (ys, xs) = distance_transform_edt(~known, return_indices=True)
+    order = np.full(known.shape, -1)
+    order[known] = np.arange(known.sum())
+    return order[ys, xs]
+
+
+def projective_texturing(dataset: Path, body_path: Path, frame_stride: int = 8) -> dict[str, float]:
+    """The held-out view's peer without learning: the NeRF's own body, rasterised in the held-out camera
+    and coloured from the training cameras' frames at the same instant (each surface point from the
+    views that see it; points none sees filled from their neighbours in the image), scored as
+    ``eval_nerf`` scores the NeRF (same frames, body box, black off the body). Also: the share of the
+    held-out camera's visible body no training camera saw, and an oracle that keeps the peer's colours
+    where a training camera saw the surface but takes the held-out frame's own outline and its pixels
+    elsewhere: what a perfect body and perfect fill would add."""
+    ds = load_dataset(dataset)
+    weights, faces = BodyModel.from_file(body_path).weights.double(), ds.canonical_faces
+    rows = []
+    for cam_name in ds.heldout_cameras:
+        cam = ds.cameras[cam_name]
+        for t in range(0, ds.num_frames, frame_stride):
+            verts = _posed_vertices(ds, weights, t)
+            frags = _fragments(verts, faces, cam)
+            on_body = frags.mask[0].numpy()
+            points = interpolate(verts[None], faces, frags)[0].numpy()[on_body]
+            normals = interpolate(vertex_normals(verts[None], faces), faces, frags)[0].numpy()[on_body]
+            normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+            colour, seen = _texture_from_training_views(ds, verts, faces, points, normals, t)
+            mask = ds.masks[cam_name][t]
+            truth = ds.images[cam_name][t].astype(np.float64) / 255 * mask[..., None]
+            seen_px = np.zeros(mask.shape, bool)
+            seen_px[on_body] = seen
+            pred = np.zeros_like(truth)
+            pred[on_body] = colour[seen][_nearest(seen_px)[on_body]]
+            oracle = np.where((seen_px & mask)[..., None], pred, truth)
+            peer, bound = image_metrics(pred, truth, mask), image_metrics(oracle, truth, mask)
+            rows.append({"psnr_box": peer["psnr_box"], "ssim_box": peer["ssim_box"], "oracle_psnr_box": bound["psnr_box"],
+                         "unseen": float(1 - seen.mean())})  # fmt: skip
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
 def workflow_figures(results: Path) -> None:
     files = {"keypoints": results / "qa/keypoints/pose2sim/balance.json", "fit": results / "qa/fit/pose2sim.json",
              "nerf": results / "nerf/pose2sim/eval.json", "labels": results / "qa/labels/pose2sim.json"}  # fmt: skip
@@ -263,6 +351,12 @@ def workflow_figures(results: Path) -> None:
     nerf = r["nerf"]["mean"]
     held, box, ssim, full = r["nerf"]["heldout_cameras"], nerf["psnr_box"], nerf["ssim_box"], nerf["psnr_full"]
     print(f"  NeRF, held-out {held}: body-box PSNR {box:.2f} dB, SSIM {ssim:.3f}; full image {full:.2f} dB")
+    peer = projective_texturing(results / "nerf/pose2sim/dataset.h5", results.parent / "resources/body_model/anny_smpl.npz")
+    print(
+        f"  ... peer, the same body coloured from the training views (no learning): {peer['psnr_box']:.2f} dB, SSIM "
+        f"{peer['ssim_box']:.3f}; {100 * peer['unseen']:.0f} % of the held-out view's body no training camera sees; with the "
+        f"held-out frame's own outline and unseen pixels (an oracle): {peer['oracle_psnr_box']:.2f} dB"
+    )
     print(f"  labels passed: {r['labels'].get('passed')}")
     seconds = sum(float(p.read_text().splitlines()[1].split("\t")[0]) for p in (results / "benchmarks").rglob("*pose2sim*.tsv"))
     print(f"  the jobs' wall time summed: {seconds:.0f} s")
@@ -273,8 +367,12 @@ def main() -> None:
     ap.add_argument("--variant", default="full", choices=("lite", "full", "heavy"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--results", type=Path, default=Path("results"))
+    ap.add_argument("--workflow-only", action="store_true", help="only the workflow's figures (and the held-out view's peer)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.workflow_only:
+        workflow_figures(a.results)
+        return
     d = detect(a.variant, a.threads)
     print(f"  the subject's detections nearer someone else's hips: {bystander_frames(d)} of {d['seen'].sum()}")
     triangulation(d)
