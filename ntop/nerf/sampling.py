@@ -75,7 +75,7 @@ def sample_surface(
     spacing: float,
     support: tuple[float, float],
     perturb: bool = False,
-    probes: int = 256,
+    probes: int = 96,
 ) -> RaySamples:
     """Samples every ``spacing`` metres (jittered with ``perturb``) along the part of each ray that lies
     from ``support[0]`` inside the posed surface to ``support[1]`` outside it, up to where the ray first
@@ -83,7 +83,9 @@ def sample_surface(
 
     Where the band is is found first by ``probes`` distance lookups per ray (no network): a thin shell
     gets samples a few millimetres apart, as many as its width needs, where stratified samples across the
-    whole box would leave it a few centimetres apart."""
+    whole box would leave it a few centimetres apart. 96 probes leave about 2 cm between them across a
+    body's 2 m box: a ray that meets the surface of a 1 cm finger spends over 5 cm in the band, so none
+    is missed; a render spends most of its time on rays that miss the body, probing."""
     device, dtype = origins.device, origins.dtype
     near, far, hit = ray_box(origins, dirs, volumes.lo[frame], volumes.hi[frame])
     rays = torch.nonzero(hit)[:, 0]
