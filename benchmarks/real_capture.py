@@ -317,7 +317,8 @@ def projective_texturing(dataset: Path, body_path: Path, frame_stride: int = 8) 
             seen_px = np.zeros(mask.shape, bool)
             seen_px[on_body] = seen
             pred = np.zeros_like(truth)
-            pred[on_body] = colour[seen][_nearest(seen_px)[on_body]]
+            if seen.any():  # else none of the training cameras sees the body: black
+                pred[on_body] = colour[seen][_nearest(seen_px)[on_body]]
             oracle = np.where((seen_px & mask)[..., None], pred, truth)
             peer, bound = image_metrics(pred, truth, mask), image_metrics(oracle, truth, mask)
             rows.append({"psnr_box": peer["psnr_box"], "ssim_box": peer["ssim_box"], "oracle_psnr_box": bound["psnr_box"],
