@@ -37,6 +37,25 @@ class RaySamples:
     delta: torch.Tensor  # (N,) the ray's spacing between samples
 
 
+def _strata(
+    volumes: PoseVolumes, origins: torch.Tensor, dirs: torch.Tensor, frame: torch.Tensor, n: int, perturb: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``n`` points per ray across its frame's body box, one per stratum (jittered with ``perturb``, else at
+    the centres), with the distance to the body: the rays that cross the box, each one's stratum length,
+    and per point ``t (R, n)``, ``points (R, n, 3)``, ``distance (R, n)``."""
+    device, dtype = origins.device, origins.dtype
+    near, far, hit = ray_box(origins, dirs, volumes.lo[frame], volumes.hi[frame])
+    rays = torch.nonzero(hit)[:, 0]
+    step = (far[rays] - near[rays]) / n
+    k = torch.arange(n, device=device, dtype=dtype)
+    shape = (len(rays), n)
+    jitter = torch.rand(*shape, device=device, dtype=dtype) if perturb else torch.full(shape, 0.5, device=device, dtype=dtype)
+    t = near[rays, None] + (k + jitter) * step[:, None]
+    pts = origins[rays, None] + t[..., None] * dirs[rays, None]
+    dist = sample_distance(volumes, frame[rays].repeat_interleave(n), pts.reshape(-1, 3)).reshape(shape)
+    return rays, step, t, pts, dist
+
+
 def sample_rays(
     volumes: PoseVolumes,
     origins: torch.Tensor,
@@ -49,22 +68,12 @@ def sample_rays(
     """``samples`` stratified points per ray across its frame's body box (jittered with ``perturb``,
     else at the strata's centres), keeping those from ``support[0]`` metres inside the SMPL surface to
     ``support[1]`` outside it."""
-    device, dtype = origins.device, origins.dtype
-    near, far, hit = ray_box(origins, dirs, volumes.lo[frame], volumes.hi[frame])
-    rays = torch.nonzero(hit)[:, 0]
-    step = (far[rays] - near[rays]) / samples
-    k = torch.arange(samples, device=device, dtype=dtype)
-    shape = (len(rays), samples)
-    jitter = torch.rand(*shape, device=device, dtype=dtype) if perturb else torch.full(shape, 0.5, device=device, dtype=dtype)
-    t = near[rays, None] + (k + jitter) * step[:, None]
-    pts = origins[rays, None] + t[..., None] * dirs[rays, None]
+    rays, step, t, pts, dist = _strata(volumes, origins, dirs, frame, samples, perturb)
     ray_of = rays[:, None].expand(-1, samples).reshape(-1)
-    f_of = frame[ray_of]
-    dist = sample_distance(volumes, f_of, pts.reshape(-1, 3))
+    dist = dist.reshape(-1)
     keep = torch.nonzero((dist > -support[0]) & (dist < support[1]))[:, 0]
     ray_of = ray_of[keep]
-    delta = ((far - near) / samples)[ray_of]
-    return RaySamples(ray_of, f_of[keep], t.reshape(-1)[keep], pts.reshape(-1, 3)[keep], dist[keep], delta)
+    return RaySamples(ray_of, frame[ray_of], t.reshape(-1)[keep], pts.reshape(-1, 3)[keep], dist[keep], step[keep // samples])
 
 
 def sample_surface(
@@ -87,13 +96,7 @@ def sample_surface(
     body's 2 m box: a ray that meets the surface of a 1 cm finger spends over 5 cm in the band, so none
     is missed; a render spends most of its time on rays that miss the body, probing."""
     device, dtype = origins.device, origins.dtype
-    near, far, hit = ray_box(origins, dirs, volumes.lo[frame], volumes.hi[frame])
-    rays = torch.nonzero(hit)[:, 0]
-    h = (far[rays] - near[rays]) / probes  # each ray's probe cell
-    k = torch.arange(probes, device=device, dtype=dtype)
-    t_probe = near[rays, None] + (k + 0.5) * h[:, None]
-    pts = origins[rays, None] + t_probe[..., None] * dirs[rays, None]
-    d = sample_distance(volumes, frame[rays].repeat_interleave(probes), pts.reshape(-1, 3)).reshape(len(rays), probes)
+    rays, h, t_probe, _, d = _strata(volumes, origins, dirs, frame, probes)  # h: each ray's probe cell
     deep = d <= -support[0]
     before_deep = torch.cumsum(deep.to(torch.int32), 1) == 0
     band = (d < support[1]) & before_deep
