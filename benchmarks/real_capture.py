@@ -13,7 +13,11 @@ the 12 torso and limb joints (shoulders to ankles).
 
 The held-out view: beside the NeRF's figures, its peer without learning, the fitted body coloured from
 the training cameras' frames of the same instant (projective texturing), and how much of the held-out
-view's body none of them sees.
+view's body none of them sees. And every camera at three frames: the NeRF on the views it trained on
+beside the held-out one, what each would score with the outline band (where the NeRF's opacity and
+the frame's mask disagree) taken from the frame, and how well the outline is pinned down at all: the
+visual hull of the masks (all four; the other three) against each mask, beside the fitted body and
+the NeRF.
 
 The person in the background: a chosen detection (or one found again where the other views put the
 subject) belongs to someone else when its hip centre lies nearer the projection of another 3D track's
@@ -40,8 +44,10 @@ from ntop.datasets.rig import open_rig
 from ntop.keypoints.blazepose import BlazePose, BlazePoseConfig, track_people
 from ntop.keypoints.subject import SubjectConfig, people_tracks, subject_keypoints
 from ntop.keypoints.triangulate import TriangulateConfig, temporal_filter, triangulate_points
-from ntop.nerf.evaluate import image_metrics
+from ntop.nerf.evaluate import box_of, image_metrics
 from ntop.nerf.prepare import NerfDataset, load_dataset
+from ntop.nerf.render import render_image
+from ntop.nerf.train import load_model
 from ntop.raster import Fragments, interpolate, rasterize, vertex_normals
 
 LIMBS = slice(5, 17)
@@ -326,6 +332,76 @@ def projective_texturing(dataset: Path, body_path: Path, frame_stride: int = 8) 
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def visual_hull(ds: NerfDataset, target: str, sources: list[str], t: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The ``sources`` cameras' masks carved into one volume, seen from ``target``: a pixel is in when
+    its ray, sampled every 3 mm through the box ``lo..hi``, passes a point inside every source's mask."""
+    cam, mask, step = ds.cameras[target], ds.masks[target][t], 0.003
+    ys, xs = box_of(mask, grow=30)
+    v, u = np.mgrid[ys, xs]
+    origins, dirs, _ = cam.world_rays(np.stack([u.ravel(), v.ravel()], -1).astype(np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t0, t1 = (lo - origins) / dirs, (hi - origins) / dirs
+    near, far = np.minimum(t0, t1).max(1), np.maximum(t0, t1).min(1)
+    steps = step * np.arange(int(np.ceil(max((far - near).max(), 0) / step)) + 1)
+    hit = np.zeros(len(near), bool)
+    for c in range(0, len(near), 2048):
+        rows = slice(c, c + 2048)
+        depth = near[rows, None] + steps[None]
+        inside = (depth < far[rows, None]).ravel()
+        points = (origins[rows, None] + dirs[rows, None] * depth[..., None]).reshape(-1, 3)
+        for name in sources:  # each camera tests only the points the previous ones kept
+            src, keep = ds.cameras[name], np.flatnonzero(inside)
+            uv, valid = src.project(points[keep])
+            px = np.rint(np.clip(np.nan_to_num(uv), 0, [src.width - 1, src.height - 1])).astype(int)
+            inside[keep] = valid & ds.masks[name][t][px[:, 1], px[:, 0]]
+        hit[rows] = inside.reshape(depth.shape).any(1)
+    out = np.zeros_like(mask)
+    out[ys, xs] = hit.reshape(u.shape)
+    return out
+
+
+def outlines_and_training_views(
+    dataset: Path, model: Path, body_path: Path, frames: tuple[int, ...] = (8, 40, 72)
+) -> dict[str, dict[str, float]]:
+    """Per camera (training ones, then held-out), at the same frames:
+
+    - the NeRF's body-box PSNR; the same with the outline band (opacity above 0.5 on one side of the
+      mask's edge only) copied from the frame; that band's share of the mask and of the squared error;
+    - the IoU with the camera's own mask of: the visual hull of all four cameras' masks (how far the
+      masks agree in 3D), that of the other three (the outline they pin down without this camera), the
+      fitted body and the NeRF's opacity."""
+    ds, (field, _) = load_dataset(dataset), load_model(model)
+    weights, faces = BodyModel.from_file(body_path).weights.double(), ds.canonical_faces
+    cams, rows = ds.train_cameras + ds.heldout_cameras, []
+    for t in frames:
+        verts = _posed_vertices(ds, weights, t)
+        lo, hi = verts.numpy().min(0) - 0.15, verts.numpy().max(0) + 0.15
+        for cam in cams:
+            mask = ds.masks[cam][t]
+            truth = ds.images[cam][t].astype(np.float64) / 255 * mask[..., None]
+            rgb, alpha, _ = render_image(field, ds.posed, t, ds.cameras[cam], background=(0.0, 0.0, 0.0))
+            rgb, opaque = rgb.astype(np.float64), alpha > 0.5
+            band = mask ^ opaque
+            ys, xs = box_of(mask)
+            err = ((rgb - truth) ** 2).sum(-1)
+            rows.append({
+                "camera": cam,
+                "psnr_box": image_metrics(rgb, truth, mask)["psnr_box"],
+                "outline_fixed_psnr_box": image_metrics(np.where(band[..., None], truth, rgb), truth, mask)["psnr_box"],
+                "band_of_mask": band.sum() / mask.sum(), "band_error": err[band].sum() / err[ys, xs].sum(),
+                "hull_all_iou": _iou(visual_hull(ds, cam, cams, t, lo, hi), mask),
+                "hull_others_iou": _iou(visual_hull(ds, cam, [c for c in cams if c != cam], t, lo, hi), mask),
+                "body_iou": _iou(_fragments(verts, faces, ds.cameras[cam]).mask[0].numpy(), mask),
+                "nerf_iou": _iou(opaque, mask),
+            })  # fmt: skip
+    keys = [k for k in rows[0] if k != "camera"]
+    return {c: {k: float(np.mean([r[k] for r in rows if r["camera"] == c])) for k in keys} for c in cams}
+
+
 def workflow_figures(results: Path) -> None:
     files = {"keypoints": results / "qa/keypoints/pose2sim/balance.json", "fit": results / "qa/fit/pose2sim.json",
              "nerf": results / "nerf/pose2sim/eval.json", "labels": results / "qa/labels/pose2sim.json"}  # fmt: skip
@@ -352,12 +428,23 @@ def workflow_figures(results: Path) -> None:
     nerf = r["nerf"]["mean"]
     held, box, ssim, full = r["nerf"]["heldout_cameras"], nerf["psnr_box"], nerf["ssim_box"], nerf["psnr_full"]
     print(f"  NeRF, held-out {held}: body-box PSNR {box:.2f} dB, SSIM {ssim:.3f}; full image {full:.2f} dB")
-    peer = projective_texturing(results / "nerf/pose2sim/dataset.h5", results.parent / "resources/body_model/anny_smpl.npz")
+    nerf, body_path = results / "nerf/pose2sim", results.parent / "resources/body_model/anny_smpl.npz"
+    peer = projective_texturing(nerf / "dataset.h5", body_path)
     print(
         f"  ... peer, the same body coloured from the training views (no learning): {peer['psnr_box']:.2f} dB, SSIM "
         f"{peer['ssim_box']:.3f}; {100 * peer['unseen']:.0f} % of the held-out view's body no training camera sees; with the "
         f"held-out frame's own outline and unseen pixels (an oracle): {peer['oracle_psnr_box']:.2f} dB"
     )
+    views = outlines_and_training_views(nerf / "dataset.h5", nerf / "model.pt", body_path)
+    print("  ... every camera at frames 8, 40, 72 (training cameras first). The NeRF: box PSNR; the same with the outline")
+    print("      band (opacity and mask disagree) taken from the frame; the band's share of the mask and of the squared")
+    print("      error. Mask IoU of: the visual hull of all four masks, that of the other three, the fitted body, the NeRF:")
+    for cam, v in views.items():
+        print(
+            f"      {cam}: {v['psnr_box']:.2f} dB, outline from the frame {v['outline_fixed_psnr_box']:.2f} dB; band "
+            f"{100 * v['band_of_mask']:.1f} % of the mask, {100 * v['band_error']:.0f} % of the error | IoU hull of four "
+            f"{v['hull_all_iou']:.3f}, of the others {v['hull_others_iou']:.3f}, body {v['body_iou']:.3f}, NeRF {v['nerf_iou']:.3f}"
+        )
     print(f"  labels passed: {r['labels'].get('passed')}")
     seconds = sum(float(p.read_text().splitlines()[1].split("\t")[0]) for p in (results / "benchmarks").rglob("*pose2sim*.tsv"))
     print(f"  the jobs' wall time summed: {seconds:.0f} s")
