@@ -428,14 +428,14 @@ def workflow_figures(results: Path) -> None:
     nerf = r["nerf"]["mean"]
     held, box, ssim, full = r["nerf"]["heldout_cameras"], nerf["psnr_box"], nerf["ssim_box"], nerf["psnr_full"]
     print(f"  NeRF, held-out {held}: body-box PSNR {box:.2f} dB, SSIM {ssim:.3f}; full image {full:.2f} dB")
-    nerf, body_path = results / "nerf/pose2sim", results.parent / "resources/body_model/anny_smpl.npz"
-    peer = projective_texturing(nerf / "dataset.h5", body_path)
+    nerf_dir, body_path = results / "nerf/pose2sim", results.parent / "resources/body_model/anny_smpl.npz"
+    peer = projective_texturing(nerf_dir / "dataset.h5", body_path)
     print(
         f"  ... peer, the same body coloured from the training views (no learning): {peer['psnr_box']:.2f} dB, SSIM "
         f"{peer['ssim_box']:.3f}; {100 * peer['unseen']:.0f} % of the held-out view's body no training camera sees; with the "
         f"held-out frame's own outline and unseen pixels (an oracle): {peer['oracle_psnr_box']:.2f} dB"
     )
-    views = outlines_and_training_views(nerf / "dataset.h5", nerf / "model.pt", body_path)
+    views = outlines_and_training_views(nerf_dir / "dataset.h5", nerf_dir / "model.pt", body_path)
     print("  ... every camera at frames 8, 40, 72 (training cameras first). The NeRF: box PSNR; the same with the outline")
     print("      band (opacity and mask disagree) taken from the frame; the band's share of the mask and of the squared")
     print("      error. Mask IoU of: the visual hull of all four masks, that of the other three, the fitted body, the NeRF:")
@@ -443,7 +443,8 @@ def workflow_figures(results: Path) -> None:
         print(
             f"      {cam}: {v['psnr_box']:.2f} dB, outline from the frame {v['outline_fixed_psnr_box']:.2f} dB; band "
             f"{100 * v['band_of_mask']:.1f} % of the mask, {100 * v['band_error']:.0f} % of the error | IoU hull of four "
-            f"{v['hull_all_iou']:.3f}, of the others {v['hull_others_iou']:.3f}, body {v['body_iou']:.3f}, NeRF {v['nerf_iou']:.3f}"
+            f"{v['hull_all_iou']:.3f}, of the others {v['hull_others_iou']:.3f}, body {v['body_iou']:.3f}, "
+            f"NeRF {v['nerf_iou']:.3f}"
         )
     print(f"  labels passed: {r['labels'].get('passed')}")
     seconds = sum(float(p.read_text().splitlines()[1].split("\t")[0]) for p in (results / "benchmarks").rglob("*pose2sim*.tsv"))
@@ -455,7 +456,7 @@ def main() -> None:
     ap.add_argument("--variant", default="full", choices=("lite", "full", "heavy"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--results", type=Path, default=Path("results"))
-    ap.add_argument("--workflow-only", action="store_true", help="only the workflow's figures (and the held-out view's peer)")
+    ap.add_argument("--workflow-only", action="store_true", help="only the workflow's figures (with the held-out view's peer and the outlines: minutes)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.workflow_only:
