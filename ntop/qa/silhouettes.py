@@ -21,7 +21,7 @@ from ntop.cameras import Camera
 from ntop.errors import NtopError
 from ntop.io import open_stage, read_cameras, require
 
-__all__ = ["SUPPORT_WARN", "body_box", "unsupported_pixels", "check_support"]
+__all__ = ["SUPPORT_WARN", "body_box", "carved", "unsupported_pixels", "check_support"]
 
 SUPPORT_WARN = 0.97  # below it, the masks or the calibration disagree on more than 3 % of the mask pixels
 BOX_MARGIN_M = 0.35  # joints to the body's outline: head top, hands and feet lie within this of a COCO joint
@@ -52,9 +52,26 @@ def _inside(cam: Camera, grown: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Whether points project into ``cam``'s grown mask; points it cannot see do not count against them."""
     uv, seen = cam.project(points)
     uv, seen = np.asarray(uv), np.asarray(seen)
-    u = np.clip(np.rint(uv[:, 0]).astype(np.int64), 0, cam.width - 1)
-    v = np.clip(np.rint(uv[:, 1]).astype(np.int64), 0, cam.height - 1)
+    uv = np.rint(np.clip(np.nan_to_num(uv), 0, [cam.width - 1, cam.height - 1])).astype(np.int64)  # unseen: any pixel
+    u, v = uv[:, 0], uv[:, 1]
     return ~seen | grown[v, u]
+
+
+def carved(
+    cam: Camera, pixels: np.ndarray, others: list[tuple[Camera, np.ndarray]], lo: np.ndarray, hi: np.ndarray, samples: int = SAMPLES
+) -> np.ndarray:
+    """Whether each of ``cam``'s ``(N, 2)`` pixels (u, v) has a ray that, at one of ``samples`` points
+    across the box ``lo..hi``, lies inside every other camera's mask (``others``: camera, mask)."""
+    origins, dirs, valid = (np.asarray(x) for x in cam.world_rays(pixels.astype(np.float64)))
+    near, far = _ray_span(origins, dirs, lo, hi)
+    t = near[:, None] + (far - near)[:, None] * ((np.arange(samples) + 0.5) / samples)
+    points = (origins[:, None] + dirs[:, None] * t[..., None]).reshape(-1, 3)
+    alive = np.arange(len(points))  # points inside every mask asked so far: the next camera sees only those
+    for other, mask in others:
+        alive = alive[_inside(other, mask, points[alive])]
+    inside = np.zeros(len(points), bool)
+    inside[alive] = True
+    return valid & (far > near) & inside.reshape(t.shape).any(1)
 
 
 def unsupported_pixels(
@@ -63,22 +80,11 @@ def unsupported_pixels(
     """Per camera, the ``(N, 2)`` pixels (u, v) of its mask that the other cameras' masks do not support,
     and the number of mask pixels tested (every ``stride``-th row and column)."""
     grown = [cv2.dilate(m.astype(np.uint8), np.ones((2 * TOLERANCE_PX + 1,) * 2, np.uint8)) > 0 for m in masks]
-    s = (np.arange(SAMPLES) + 0.5) / SAMPLES
     out = []
     for c, cam in enumerate(cams):
         v, u = np.nonzero(masks[c][::stride, ::stride])
         pixels = np.stack([u, v], -1) * stride
-        origins, dirs, valid = (np.asarray(x) for x in cam.world_rays(pixels.astype(np.float64)))
-        near, far = _ray_span(origins, dirs, lo, hi)
-        t = near[:, None] + (far - near)[:, None] * s
-        points = (origins[:, None] + dirs[:, None] * t[..., None]).reshape(-1, 3)
-        alive = np.arange(len(points))  # points inside every mask asked so far: the next camera sees only those
-        for k, other in enumerate(cams):
-            if k != c:
-                alive = alive[_inside(other, grown[k], points[alive])]
-        inside = np.zeros(len(points), bool)
-        inside[alive] = True
-        supported = valid & (far > near) & inside.reshape(t.shape).any(1)
+        supported = carved(cam, pixels, [(other, grown[k]) for k, other in enumerate(cams) if k != c], lo, hi)
         out.append((pixels[~supported], len(pixels)))
     return out
 
