@@ -15,9 +15,9 @@ The held-out view: beside the NeRF's figures, its peer without learning, the fit
 the training cameras' frames of the same instant (projective texturing), and how much of the held-out
 view's body none of them sees. And every camera at three frames: the NeRF on the views it trained on
 beside the held-out one, what each would score with the outline band (where the NeRF's opacity and
-the frame's mask disagree) taken from the frame, and how well the outline is pinned down at all: the
-visual hull of the masks (all four; the other three) against each mask, beside the fitted body and
-the NeRF.
+the frame's mask disagree) taken from the frame, with the best colour correction per image, and how
+well the outline is pinned down at all: the visual hull of the masks (all four; the other three)
+against each mask, beside the fitted body and the NeRF.
 
 The person in the background: a chosen detection (or one found again where the other views put the
 subject) belongs to someone else when its hip centre lies nearer the projection of another 3D track's
@@ -354,13 +354,27 @@ def visual_hull(ds: NerfDataset, target: str, sources: list[str], t: int, lo: np
     return out
 
 
+def best_colour_map(rgb: np.ndarray, alpha: np.ndarray, truth: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """A render on black with its colours mapped, channel by channel, by the gain and offset that best fit
+    ``truth`` on ``where`` (least squares): the most one colour correction per image (a camera's exposure,
+    white balance) could add."""
+    out = np.empty_like(rgb)
+    for c in range(3):
+        A = np.stack([rgb[where][:, c], alpha[where]], 1)
+        gain, offset = np.linalg.lstsq(A, truth[where][:, c], rcond=None)[0]
+        out[..., c] = np.clip(gain * rgb[..., c] + offset * alpha, 0, 1)
+    return out
+
+
 def outlines_and_training_views(
     dataset: Path, model: Path, body_path: Path, frames: tuple[int, ...] = (8, 40, 72)
 ) -> dict[str, dict[str, float]]:
     """Per camera (training ones, then held-out), at the same frames:
 
     - the NeRF's body-box PSNR; the same with the outline band (opacity above 0.5 on one side of the
-      mask's edge only) copied from the frame; that band's share of the mask and of the squared error;
+      mask's edge only) copied from the frame; that band's share of the mask and of the box's squared error;
+      the box PSNR with the render's colours mapped by the best gain and offset per channel (fitted where
+      both call it body), and with both that and the band from the frame;
     - the IoU with the camera's own mask of: the visual hull of all four cameras' masks (how far the
       masks agree in 3D), that of the other three (the outline they pin down without this camera), the
       fitted body and the NeRF's opacity."""
@@ -375,14 +389,16 @@ def outlines_and_training_views(
             truth = ds.images[cam][t].astype(np.float64) / 255 * mask[..., None]
             rgb, alpha, _ = render_image(field, ds.posed, t, ds.cameras[cam], background=(0.0, 0.0, 0.0))
             rgb, opaque = rgb.astype(np.float64), alpha > 0.5
-            band = mask ^ opaque
+            band, mapped = mask ^ opaque, best_colour_map(rgb, alpha, truth, mask & opaque)
             ys, xs = box_of(mask)
-            err = ((rgb - truth) ** 2).sum(-1)
+            err = ((rgb - truth) ** 2).sum(-1)[ys, xs]
             rows.append({
                 "camera": cam,
                 "psnr_box": image_metrics(rgb, truth, mask)["psnr_box"],
                 "outline_fixed_psnr_box": image_metrics(np.where(band[..., None], truth, rgb), truth, mask)["psnr_box"],
-                "band_of_mask": band.sum() / mask.sum(), "band_error": err[band].sum() / err[ys, xs].sum(),
+                "band_of_mask": band.sum() / mask.sum(), "band_error": err[band[ys, xs]].sum() / err.sum(),
+                "colour_fixed_psnr_box": image_metrics(mapped, truth, mask)["psnr_box"],
+                "both_fixed_psnr_box": image_metrics(np.where(band[..., None], truth, mapped), truth, mask)["psnr_box"],
                 "hull_all_iou": _iou(visual_hull(ds, cam, cams, t, lo, hi), mask),
                 "hull_others_iou": _iou(visual_hull(ds, cam, [c for c in cams if c != cam], t, lo, hi), mask),
                 "body_iou": _iou(_fragments(verts, faces, ds.cameras[cam]).mask[0].numpy(), mask),
@@ -427,11 +443,13 @@ def workflow_figures(results: Path) -> None:
     )
     views = outlines_and_training_views(nerf_dir / "dataset.h5", nerf_dir / "model.pt", body_path)
     print("  ... every camera at frames 8, 40, 72 (training cameras first). The NeRF: box PSNR; the same with the outline")
-    print("      band (opacity and mask disagree) taken from the frame; the band's share of the mask and of the squared")
-    print("      error. Mask IoU of: the visual hull of all four masks, that of the other three, the fitted body, the NeRF:")
+    print("      band (opacity and mask disagree) taken from the frame; with the best colour map per image; with both;")
+    print("      the band's share of the mask and of the box's squared error. Mask IoU of: the visual hull of all four")
+    print("      masks, that of the other three, the fitted body, the NeRF:")
     for cam, v in views.items():
         print(
-            f"      {cam}: {v['psnr_box']:.2f} dB, outline from the frame {v['outline_fixed_psnr_box']:.2f} dB; band "
+            f"      {cam}: {v['psnr_box']:.2f} dB, outline from the frame {v['outline_fixed_psnr_box']:.2f} dB, colour map "
+            f"{v['colour_fixed_psnr_box']:.2f} dB, both {v['both_fixed_psnr_box']:.2f} dB; band "
             f"{100 * v['band_of_mask']:.1f} % of the mask, {100 * v['band_error']:.0f} % of the error | IoU hull of four "
             f"{v['hull_all_iou']:.3f}, of the others {v['hull_others_iou']:.3f}, body {v['body_iou']:.3f}, "
             f"NeRF {v['nerf_iou']:.3f}"
