@@ -340,8 +340,8 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def visual_hull(ds: NerfDataset, target: str, sources: list[str], t: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The ``sources`` cameras' masks carved into one volume, seen from ``target`` (the body's box
-    around its mask): a pixel is in when its ray passes a point inside every source's mask, the points
-    at most 3 mm apart across the box ``lo..hi``."""
+    around its mask): a pixel is in when its ray passes a point inside every source's mask, at one of
+    400 points across the box ``lo..hi``."""
     mask, others = ds.masks[target][t], [(ds.cameras[name], ds.masks[name][t]) for name in sources]
     samples = 400  # 3 mm apart across 1.2 m: a horizontal ray through a standing body's box
     ys, xs = box_of(mask, grow=30)
@@ -358,10 +358,9 @@ def best_colour_map(rgb: np.ndarray, alpha: np.ndarray, truth: np.ndarray, where
     """A render on black with its colours mapped, channel by channel, by the gain and offset that best fit
     ``truth`` on ``where`` (least squares): the most one colour correction per image (a camera's exposure,
     white balance) could add."""
-    out = np.empty_like(rgb)
+    out, seen, frame, opacity = np.empty_like(rgb), rgb[where], truth[where], alpha[where]
     for c in range(3):
-        A = np.stack([rgb[where][:, c], alpha[where]], 1)
-        gain, offset = np.linalg.lstsq(A, truth[where][:, c], rcond=None)[0]
+        gain, offset = np.linalg.lstsq(np.stack([seen[:, c], opacity], 1), frame[:, c], rcond=None)[0]
         out[..., c] = np.clip(gain * rgb[..., c] + offset * alpha, 0, 1)
     return out
 
